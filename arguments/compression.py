@@ -1,0 +1,186 @@
+"""Compression settings: the :class:`CompressionParams` group of train.py and the preset loader.
+
+Precedence, field by field: command line > scene preset ``configs/<scene>.json`` > ``configs/default.json``.
+A field left at ``None`` on the command line is filled from the scene preset, chosen by the
+scene folder's name (``-s data/tandt/truck`` → ``configs/truck.json``; ``--preset NAME|PATH``
+overrides the choice), and then from ``configs/default.json``. Presets are JSON objects whose
+keys are field names of :class:`CompressionParams` (keys starting with ``_`` are documentation
+and ignored; any other unknown key is an error). :func:`resolve_compression_params` returns the
+filled dataclass and where each value came from, so the run can log it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+__all__ = [
+    "CompressionParams",
+    "PRESET_FIELDS",
+    "QUANTIZERS",
+    "MERGE_MODES",
+    "CODECS",
+    "configs_dir",
+    "scene_preset_name",
+    "load_preset",
+    "resolve_compression_params",
+]
+
+QUANTIZERS = ("vanilla", "lsq")
+MERGE_MODES = ("mean", "importance", "first")
+CODECS = ("deflate", "store", "bzip2", "lzma")
+
+
+@dataclass
+class CompressionParams:
+    per_block_quant: bool = False  # compress: prune, voxelize, RAHT, quantize the AC coefficients with n_block quantizers per channel, fine-tune, save pc_npz
+    per_channel_quant: bool = False  # compress with one quantizer per channel (n_block = 1)
+    given_ply_path: Optional[str] = None  # alias of --init_ply (the pre-trained 3DGS point_cloud.ply to compress)
+    preset: Optional[str] = None  # per-scene preset: a name in configs/ or a JSON path (default: the scene folder's name if configs/<name>.json exists)
+    pretrain_iterations: int = 30_000  # without --init_ply: 3DGS iterations trained first (unless -m already holds point_cloud/iteration_*/point_cloud.ply)
+    finetune_iterations: Optional[int] = None  # fine-tuning iterations when --iterations is not given [preset]
+    n_block: Optional[int] = None  # quantizer blocks per channel over the N-1 RAHT AC coefficients (--per_block_quant) [preset]
+    quantizer: Optional[str] = None  # vanilla (running min/max envelope) or lsq (learned step per block) [preset]
+    bits: Optional[int] = None  # bits per AC code, 1-16 (uint8 storage up to 8, uint16 above) [preset]
+    depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 [preset]
+    percent: Optional[float] = None  # fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
+    beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
+    merge: Optional[str] = None  # merging of Gaussians that share a voxel: mean, importance or first [preset]
+    lr_multiplier: Optional[float] = None  # multiplier m applied to every fine-tuning learning rate below [preset]
+    opacity_lr: Optional[float] = None  # fine-tuning Adam lr of the logit opacities, before x lr_multiplier [preset]
+    euler_lr: Optional[float] = None  # fine-tuning Adam lr of the Euler angles (radians), before x lr_multiplier [preset]
+    f_dc_lr: Optional[float] = None  # fine-tuning Adam lr of the SH DC coefficients, before x lr_multiplier [preset]
+    f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
+    scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
+    lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
+    codec: Optional[str] = None  # zip codec of the pc_npz files: deflate, store, bzip2 or lzma [preset]
+    setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
+
+
+#: Fields a preset file may set (everything resolved through the preset chain).
+PRESET_FIELDS = (
+    "finetune_iterations",
+    "n_block",
+    "quantizer",
+    "bits",
+    "depth",
+    "percent",
+    "beta",
+    "merge",
+    "lr_multiplier",
+    "opacity_lr",
+    "euler_lr",
+    "f_dc_lr",
+    "f_rest_lr",
+    "scaling_lr",
+    "lsq_lr",
+    "codec",
+)
+
+
+def configs_dir() -> str:
+    """The repository's ``configs/`` folder."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def scene_preset_name(source_path: str) -> str:
+    """Preset name of a scene folder: its base name, lower case (``data/tandt/truck/`` → ``truck``)."""
+    return os.path.basename(os.path.normpath(source_path or "")).lower()
+
+
+def load_preset(name_or_path: str, folder: Optional[str] = None) -> dict[str, Any]:
+    """Values of one preset (``configs/<name>.json`` or a path to a JSON file), ``_`` keys dropped.
+
+    Raises ``FileNotFoundError`` when missing and ``ValueError`` for bad JSON or unknown keys.
+    """
+    folder = folder or configs_dir()
+    path = name_or_path if name_or_path.endswith(".json") or os.sep in name_or_path else os.path.join(folder, name_or_path + ".json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"compression preset {path!r} not found; presets live in {folder}")
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"compression preset {path} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"compression preset {path} must hold a JSON object, got {type(data).__name__}")
+    values = {k: v for k, v in data.items() if not k.startswith("_")}
+    unknown = sorted(set(values) - set(PRESET_FIELDS))
+    if unknown:
+        raise ValueError(f"compression preset {path} has unknown key(s) {unknown}; allowed: {list(PRESET_FIELDS)}")
+    return values
+
+
+def _validate(p: CompressionParams) -> None:
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ValueError(msg)
+
+    need(isinstance(p.n_block, int) and p.n_block >= 1, f"--n_block must be a positive integer, got {p.n_block!r}")
+    need(p.quantizer in QUANTIZERS, f"--quantizer must be one of {QUANTIZERS}, got {p.quantizer!r}")
+    need(isinstance(p.bits, int) and 1 <= p.bits <= 16, f"--bits must be an integer in 1..16, got {p.bits!r}")
+    if p.quantizer == "lsq":
+        need(p.bits >= 2, f"--quantizer lsq needs --bits >= 2 (signed range), got {p.bits}")
+    need(isinstance(p.depth, int) and 1 <= p.depth <= 21, f"--depth must be an integer in 1..21, got {p.depth!r}")
+    need(isinstance(p.percent, (int, float)) and 0.0 <= p.percent < 1.0, f"--percent must lie in [0, 1), got {p.percent!r}")
+    need(isinstance(p.beta, (int, float)), f"--beta must be a number, got {p.beta!r}")
+    need(p.merge in MERGE_MODES, f"--merge must be one of {MERGE_MODES}, got {p.merge!r}")
+    need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
+    need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
+         f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
+    for name in ("lr_multiplier", "opacity_lr", "euler_lr", "f_dc_lr", "f_rest_lr", "scaling_lr", "lsq_lr"):
+        v = getattr(p, name)
+        need(isinstance(v, (int, float)) and v >= 0, f"--{name} must be a number >= 0, got {v!r}")
+    need(p.pretrain_iterations >= 0, f"--pretrain_iterations must be >= 0, got {p.pretrain_iterations}")
+
+
+def resolve_compression_params(
+    cli: CompressionParams,
+    source_path: str = "",
+    folder: Optional[str] = None,
+) -> tuple[CompressionParams, dict[str, str]]:
+    """Fill every ``None`` field of ``cli`` from the scene preset, then ``configs/default.json``.
+
+    ``--per_channel_quant`` forces ``n_block = 1``. Returns ``(params, provenance)`` where
+    ``provenance[field]`` is ``"command line"``, ``"preset <name>"`` or ``"default"``. Raises
+    ``ValueError`` for invalid values (naming the flag) and when both quantization modes are given.
+    """
+    folder = folder or configs_dir()
+    if cli.per_block_quant and cli.per_channel_quant:
+        raise ValueError("--per_block_quant and --per_channel_quant exclude each other; give one")
+    default = load_preset("default", folder)
+    missing = sorted(set(PRESET_FIELDS) - set(default))
+    if missing:
+        raise ValueError(f"{os.path.join(folder, 'default.json')} lacks {missing}")
+    preset_label = None
+    preset: dict[str, Any] = {}
+    if cli.preset:
+        preset = load_preset(cli.preset, folder)
+        preset_label = f"preset {cli.preset}"
+    else:
+        name = scene_preset_name(source_path)
+        if name and name != "default" and os.path.isfile(os.path.join(folder, name + ".json")):
+            preset = load_preset(name, folder)
+            preset_label = f"preset {name}"
+    values: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for f in PRESET_FIELDS:
+        given = getattr(cli, f)
+        if given is not None:
+            values[f], provenance[f] = given, "command line"
+        elif f in preset:
+            values[f], provenance[f] = preset[f], preset_label
+        else:
+            values[f], provenance[f] = default[f], "default"
+    if cli.per_channel_quant:
+        if cli.n_block not in (None, 1):
+            raise ValueError(f"--per_channel_quant means one block per channel; drop --n_block {cli.n_block}")
+        values["n_block"], provenance["n_block"] = 1, "--per_channel_quant"
+    for f in ("n_block", "bits", "depth", "finetune_iterations"):
+        if isinstance(values[f], float) and values[f].is_integer():
+            values[f] = int(values[f])
+    out = dataclasses.replace(cli, **values)
+    _validate(out)
+    return out, provenance

@@ -1,0 +1,386 @@
+"""Pure-PyTorch Gaussian rasteriser (any device), reproducing gsplat 1.5.3's forward rules.
+
+Design: pixel–Gaussian pairs instead of tiles.
+1. Project (``projection.py``), keep the Gaussians with non-zero radii, sort them by camera z.
+2. Under ``no_grad``, give each Gaussian the box of pixels whose centre ``(j+0.5, i+0.5)``
+   lies within ``k·sqrt(Σ2d_xx)``, ``k·sqrt(Σ2d_yy)`` of its mean, with
+   ``k = min(3.33, sqrt(2·ln(255·o)))`` (outside, ``σ ≥ dx²/(2Σxx) > ln(255·o)`` so α < 1/255:
+   the box is exact, and it is what gsplat's CUDA kernel uses). Expand boxes into pairs and
+   stable-sort them by pixel: inside a pixel the pairs stay in depth order.
+3. Composite each pixel front to back (gsplat 1.5.3 ``rasterize_to_pixels``):
+       σ = ½(a·dx² + c·dy²) + b·dx·dy,   dx = px − μx,  dy = py − μy
+       α = min(0.999, o·exp(−σ)),  set to 0 when σ < 0 or α < 1/255
+       T_k = Π_{j<k} (1 − α_j)      (segmented exclusive product, via a float64 log-cumsum)
+       stop before the first pair with T_k·(1 − α_k) ≤ 1e-4 (exclusive)
+       C = Σ α_k T_k c_k + (1 − A)·bg,   A = Σ α_k T_k  (= 1 − T_final)
+4. The compositing is a custom autograd function with the analytic gradient
+       ∂L/∂α_k = T_k·s_k − (Σ_{j>k} α_j T_j s_j)/(1 − α_k),   s_k = g·(c_k − bg) + g_A
+   so only ``gid, pix (int32), α, T`` are kept per pair (16 bytes) instead of the whole
+   autograd graph, and large views are processed in bands of image rows
+   (``max_pairs_per_chunk`` pairs at most, unless a single row has more).
+Gradients reach means2d (hence means, quats, scales), conics, opacities, colours (hence SH)
+and the background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gaussian_renderer.projection import (
+    DEFAULT_EPS2D,
+    DEFAULT_FAR,
+    DEFAULT_NEAR,
+    RADIUS_SIGMAS,
+    camera_center,
+    project_gaussians,
+)
+from utils.sh import eval_sh
+
+ALPHA_MAX = 0.999
+ALPHA_MIN = 1.0 / 255.0
+TRANSMITTANCE_MIN = 1e-4
+DEFAULT_MAX_PAIRS_PER_CHUNK = 1 << 22
+
+
+@dataclass
+class PixelBoxes:
+    """Integer pixel boxes of the depth-sorted visible Gaussians (inclusive bounds).
+
+    ``x0, y0`` first column/row, ``nx`` columns (0 = no pixel), ``y1`` last row; all ``[M]``
+    int64. ``bands`` are ``(row_begin, row_end)`` half-open row ranges, each holding at most
+    ``max_pairs`` pairs unless it is a single row.
+    """
+
+    x0: torch.Tensor
+    nx: torch.Tensor
+    y0: torch.Tensor
+    y1: torch.Tensor
+    width: int
+    height: int
+    bands: list[tuple[int, int]]
+    n_pairs: int
+
+
+@torch.no_grad()
+def pixel_boxes(
+    means2d: torch.Tensor,
+    cov2d: torch.Tensor,
+    opacities: torch.Tensor,
+    width: int,
+    height: int,
+    max_pairs: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
+) -> PixelBoxes:
+    """Exact pixel boxes (see module docstring, step 2) and the row bands for chunking.
+
+    Args:
+        means2d: ``[M, 2]`` projected means (pixels).
+        cov2d: ``[M, 3]`` (Σxx, Σxy, Σyy) blurred 2-D covariances.
+        opacities: ``[M]`` activated opacities.
+        width, height: image size.
+        max_pairs: target number of pairs per band.
+    """
+    device = means2d.device
+    o = opacities.detach().double()
+    # k = sqrt(2 ln(255 o)), capped at 3.33 like the CUDA kernel; a 1e-4 relative margin so that
+    # float rounding of α at the box edge can never drop a pixel (extra pairs get α = 0).
+    k = torch.sqrt(2.0 * torch.log((255.0 * o).clamp_min(1.0))).clamp_max(RADIUS_SIGMAS) * 1.0001
+    k = torch.where(o >= ALPHA_MIN, k, torch.zeros_like(k))
+    ext_x = k * torch.sqrt(cov2d[:, 0].detach().double().clamp_min(0.0))
+    ext_y = k * torch.sqrt(cov2d[:, 2].detach().double().clamp_min(0.0))
+    mx = means2d[:, 0].detach().double()
+    my = means2d[:, 1].detach().double()
+    # pixel j is inside when mx - ext <= j + 0.5 <= mx + ext
+    x0 = torch.ceil(mx - ext_x - 0.5).clamp(0, width).long()
+    x1 = torch.floor(mx + ext_x - 0.5).clamp(-1, width - 1).long()
+    y0 = torch.ceil(my - ext_y - 0.5).clamp(0, height).long()
+    y1 = torch.floor(my + ext_y - 0.5).clamp(-1, height - 1).long()
+    nx = (x1 - x0 + 1).clamp_min(0)
+    ny = (y1 - y0 + 1).clamp_min(0)
+    nx = torch.where(ny > 0, nx, torch.zeros_like(nx))
+    has = nx > 0
+    # pairs per row: difference array over [y0, y1]
+    diff = torch.zeros(height + 1, dtype=torch.int64, device=device)
+    diff.index_add_(0, y0[has], nx[has])
+    diff.index_add_(0, y1[has] + 1, -nx[has])
+    per_row = torch.cumsum(diff[:height], 0)
+    n_pairs = int(per_row.sum())
+    bands = _row_bands(per_row.cpu().tolist(), max_pairs)
+    return PixelBoxes(x0=x0, nx=nx, y0=y0, y1=y1, width=width, height=height, bands=bands, n_pairs=n_pairs)
+
+
+def _row_bands(per_row: list[int], max_pairs: int) -> list[tuple[int, int]]:
+    """Greedy split of rows into consecutive bands of at most ``max_pairs`` pairs."""
+    bands = []
+    begin, total = 0, 0
+    for row, count in enumerate(per_row):
+        if total > 0 and total + count > max_pairs:
+            bands.append((begin, row))
+            begin, total = row, 0
+        total += count
+    bands.append((begin, len(per_row)))
+    return bands
+
+
+@torch.no_grad()
+def band_pairs(boxes: PixelBoxes, row_begin: int, row_end: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pairs of one row band, sorted by pixel, depth order kept inside each pixel.
+
+    Returns:
+        gid: ``[P]`` int32 index of the Gaussian (into the depth-sorted visible set).
+        pix: ``[P]`` int32 pixel index local to the band, ``(row − row_begin)·W + col``.
+        starts: ``[npix]`` int64 index of the first pair of each pixel.
+        counts: ``[npix]`` int64 number of pairs of each pixel.
+    """
+    width = boxes.width
+    device = boxes.x0.device
+    n_pix = (row_end - row_begin) * width
+    hit = (boxes.nx > 0) & (boxes.y0 < row_end) & (boxes.y1 >= row_begin)
+    sel = hit.nonzero().squeeze(1)
+    gy0 = boxes.y0[sel].clamp_min(row_begin)
+    gy1 = boxes.y1[sel].clamp_max(row_end - 1)
+    gnx = boxes.nx[sel]
+    cnt = gnx * (gy1 - gy0 + 1)
+    n_pairs = int(cnt.sum())
+    if n_pairs >= 2**31:
+        raise ValueError(
+            f"{n_pairs} pixel-Gaussian pairs in rows {row_begin}..{row_end - 1} exceed int32; "
+            "lower the image width or the number of Gaussians"
+        )
+    i32 = torch.int32
+    local_g = torch.repeat_interleave(torch.arange(sel.numel(), device=device, dtype=i32), cnt)
+    first = (torch.cumsum(cnt, 0) - cnt).to(i32)
+    base = ((gy0 - row_begin) * width + boxes.x0[sel]).to(i32)
+    gnx32 = gnx.to(i32)
+    local = torch.arange(n_pairs, device=device, dtype=i32) - first.index_select(0, local_g)
+    nxg = gnx32.index_select(0, local_g)
+    rows = torch.div(local, nxg, rounding_mode="floor")
+    pix = base.index_select(0, local_g) + local + rows * (width - nxg)
+    pix, perm = torch.sort(pix, stable=True)
+    gid = sel.to(i32).index_select(0, local_g.index_select(0, perm))
+    counts = torch.bincount(pix, minlength=n_pix)
+    starts = torch.cumsum(counts, 0) - counts
+    return gid, pix, starts, counts
+
+
+class _Composite(torch.autograd.Function):
+    """Front-to-back alpha compositing over pixel–Gaussian pairs, with analytic backward.
+
+    All per-pair work is on 1-D columns: on CPU, 1-D ``index_select``/``index_add_`` are an
+    order of magnitude faster than their row-wise 2-D versions.
+    """
+
+    @staticmethod
+    def forward(ctx, means2d, conics, opacities, colors, background, boxes: PixelBoxes):
+        width, height = boxes.width, boxes.height
+        dtype, device = means2d.dtype, means2d.device
+        cols = [c.contiguous() for c in colors.unbind(1)]
+        geo = _geometry_columns(means2d, conics)
+        keep_for_backward = any(ctx.needs_input_grad)
+        img_rows, acc_rows, saved = [], [], []
+        for row_begin, row_end in boxes.bands:
+            gid, pix, starts, counts = band_pairs(boxes, row_begin, row_end)
+            n_pix = (row_end - row_begin) * width
+            alpha, trans = _pair_alpha_transmittance(gid, pix, starts, row_begin, width, geo, opacities)
+            weight = alpha * trans
+            weight = weight * ((trans * (1.0 - alpha)) > TRANSMITTANCE_MIN)
+            img = torch.zeros(len(cols), n_pix, dtype=dtype, device=device)
+            for ch, col in enumerate(cols):
+                img[ch].index_add_(0, pix, col.index_select(0, gid) * weight)
+            acc = torch.zeros(n_pix, dtype=dtype, device=device).index_add_(0, pix, weight)
+            img_rows.append(img)
+            acc_rows.append(acc)
+            if keep_for_backward:
+                saved.append((row_begin, row_end, gid, pix, starts, counts, alpha, trans))
+        acc = torch.cat(acc_rows)
+        image = torch.cat(img_rows, dim=1).t() + (1.0 - acc).unsqueeze(1) * background.unsqueeze(0)
+        if keep_for_backward:
+            ctx.save_for_backward(means2d, conics, opacities, colors, background)
+            ctx.bands_saved = saved
+            ctx.acc = acc
+            ctx.size = (width, height)
+        return image.reshape(height, width, len(cols)), acc.view(height, width, 1)
+
+    @staticmethod
+    def backward(ctx, grad_image, grad_alpha):
+        means2d, conics, opacities, colors, background = ctx.saved_tensors
+        width, height = ctx.size
+        n_gauss, n_chan = colors.shape
+        device, dtype = means2d.device, means2d.dtype
+        g_img = grad_image.reshape(height * width, n_chan).to(dtype)
+        g_acc = grad_alpha.reshape(height * width).to(dtype)
+        # image = Σ w c + (1 − A)·bg, alpha = A  ⇒  ∂L/∂w_k = g·c_k + (g_A − g·bg)
+        h_pix = g_acc - g_img @ background
+        g_cols = [c.contiguous() for c in g_img.unbind(1)]
+        cols = [c.contiguous() for c in colors.unbind(1)]
+        geo = _geometry_columns(means2d, conics)
+        grad_colors = torch.zeros(n_chan, n_gauss, dtype=dtype, device=device)
+        # ∂L/∂μx, ∂L/∂μy, ∂L/∂a, ∂L/∂b, ∂L/∂c, Σ_k u_k (→ ∂L/∂o)
+        grad_geo = torch.zeros(6, n_gauss, dtype=dtype, device=device)
+        for row_begin, row_end, gid, pix, starts, counts, alpha, trans in ctx.bands_saved:
+            lo, hi = row_begin * width, row_end * width
+            keep = (trans * (1.0 - alpha)) > TRANSMITTANCE_MIN
+            weight = alpha * trans * keep
+            s = h_pix[lo:hi].index_select(0, pix)
+            for ch in range(n_chan):
+                g_pair = g_cols[ch][lo:hi].index_select(0, pix)
+                grad_colors[ch].index_add_(0, gid, g_pair * weight)
+                s = s + cols[ch].index_select(0, gid) * g_pair
+            # suffix sums Σ_{j>k} w_j s_j inside each pixel (float64 cumsum)
+            cum = torch.cumsum((weight * s).double(), 0)
+            if cum.numel() > 0:
+                last = (starts + counts - 1).clamp_min(0)
+                total = cum.index_select(0, last).index_select(0, pix)
+            else:
+                total = cum
+            suffix = (total - cum).to(dtype)
+            d_alpha = trans * keep * s - suffix / (1.0 - alpha)
+            valid = (alpha > 0) & (alpha < ALPHA_MAX)
+            u = d_alpha * alpha * valid  # = −∂L/∂σ; ∂L/∂o = Σ u / o
+            px, py = _pixel_centres(pix, row_begin, width, dtype)
+            dx = px - geo[0].index_select(0, gid)
+            dy = py - geo[1].index_select(0, gid)
+            a_p = geo[2].index_select(0, gid)
+            b_p = geo[3].index_select(0, gid)
+            c_p = geo[4].index_select(0, gid)
+            u_dx = u * dx
+            u_dy = u * dy
+            grad_geo[0].index_add_(0, gid, a_p * u_dx + b_p * u_dy)  # u·(a dx + b dy)
+            grad_geo[1].index_add_(0, gid, b_p * u_dx + c_p * u_dy)  # u·(b dx + c dy)
+            grad_geo[2].index_add_(0, gid, -0.5 * u_dx * dx)  # −u·dx²/2
+            grad_geo[3].index_add_(0, gid, -u_dx * dy)  # −u·dx·dy
+            grad_geo[4].index_add_(0, gid, -0.5 * u_dy * dy)  # −u·dy²/2
+            grad_geo[5].index_add_(0, gid, u)
+        grad_means2d = grad_geo[0:2].t()
+        grad_conics = grad_geo[2:5].t()
+        grad_opac = grad_geo[5] / opacities.clamp_min(ALPHA_MIN * 0.5)
+        grad_bg = None
+        if ctx.needs_input_grad[4]:
+            grad_bg = ((1.0 - ctx.acc).unsqueeze(1) * g_img).sum(0)
+        return grad_means2d, grad_conics, grad_opac, grad_colors.t(), grad_bg, None
+
+
+def _geometry_columns(means2d: torch.Tensor, conics: torch.Tensor) -> list[torch.Tensor]:
+    """Contiguous columns ``[μx, μy, a, b, c]``, each ``[M]``."""
+    return [c.contiguous() for c in (*means2d.unbind(1), *conics.unbind(1))]
+
+
+def _pixel_centres(pix: torch.Tensor, row_begin: int, width: int, dtype: torch.dtype):
+    """Pixel-centre coordinates ``(col + 0.5, row + 0.5)`` of band-local pixel indices."""
+    row = torch.div(pix, width, rounding_mode="floor")
+    col = pix - row * width
+    return col.to(dtype) + 0.5, row.to(dtype) + (row_begin + 0.5)
+
+
+def _pair_alpha_transmittance(gid, pix, starts, row_begin, width, geo, opacities):
+    """α and exclusive transmittance T of every pair (pairs sorted by pixel, depth inside)."""
+    mx, my, ca, cb, cc = geo
+    dtype = mx.dtype
+    px, py = _pixel_centres(pix, row_begin, width, dtype)
+    dx = px - mx.index_select(0, gid)
+    dy = py - my.index_select(0, gid)
+    sigma = 0.5 * (ca.index_select(0, gid) * dx * dx + cc.index_select(0, gid) * dy * dy)
+    sigma = sigma + cb.index_select(0, gid) * dx * dy
+    raw = opacities.index_select(0, gid) * torch.exp(-sigma)
+    alpha = raw.clamp_max(ALPHA_MAX)
+    alpha = alpha.masked_fill_((sigma < 0) | (raw < ALPHA_MIN), 0.0)
+    log_keep = torch.log1p(-alpha.double())
+    excl = torch.cumsum(log_keep, 0) - log_keep
+    if excl.numel() > 0:
+        base = excl.index_select(0, starts.clamp_max(excl.numel() - 1)).index_select(0, pix)
+        trans = torch.exp(excl - base).to(dtype)
+    else:
+        trans = excl.to(dtype)
+    return alpha, trans
+
+
+def rasterize(
+    means: torch.Tensor,
+    quats: torch.Tensor,
+    scales: torch.Tensor,
+    opacities: torch.Tensor,
+    world_to_camera: torch.Tensor,
+    intrinsics: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    colors: torch.Tensor | None = None,
+    sh_coeffs: torch.Tensor | None = None,
+    sh_degree: int | None = None,
+    background: torch.Tensor | None = None,
+    eps2d: float = DEFAULT_EPS2D,
+    near_plane: float = DEFAULT_NEAR,
+    far_plane: float = DEFAULT_FAR,
+    max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
+) -> dict:
+    """Render one view with the pure-PyTorch backend.
+
+    Args:
+        means ``[N, 3]``, quats ``[N, 4]`` wxyz, scales ``[N, 3]`` (activated), opacities ``[N]``
+        (activated); world_to_camera ``[4, 4]``; intrinsics ``[3, 3]``; width, height in pixels.
+        colors: ``[N, D]`` post-activation colours, or None to use SH.
+        sh_coeffs: ``[N, K, 3]`` with ``sh_degree`` (colour = max(SH(mean − cam centre) + 0.5, 0)).
+        background: ``[D]`` or None (black).
+        max_pairs_per_chunk: pairs per row band (memory bound of the compositor).
+
+    Returns:
+        dict as documented in ``gaussian_renderer.render`` (image ``[H, W, D]``, alpha
+        ``[H, W, 1]``, radii ``[N, 2]`` int32, means2d ``[N, 2]``, depths ``[N]``, visibility
+        ``[N]`` bool, info) plus ``n_pairs`` (int).
+    """
+    proj = project_gaussians(
+        means, quats, scales, world_to_camera, intrinsics, width, height,
+        eps2d=eps2d, near_plane=near_plane, far_plane=far_plane,
+    )
+    means2d_batched = proj.means2d.unsqueeze(0)  # [1, N, 2], info["means2d"]
+    means2d = means2d_batched[0]  # the tensor the compositor reads: grads reach both
+    radii = proj.radii
+    visibility = (radii > 0).all(dim=-1)
+    with torch.no_grad():
+        vis_ids = visibility.nonzero().squeeze(1)
+        order = torch.argsort(proj.depths.detach().index_select(0, vis_ids), stable=True)
+        ids = vis_ids.index_select(0, order)
+
+    if colors is not None:
+        colors_vis = colors.index_select(0, ids)
+    else:
+        campos = camera_center(world_to_camera.to(means.dtype))
+        dirs = means.index_select(0, ids) - campos
+        colors_vis = torch.clamp_min(eval_sh(sh_degree, sh_coeffs.index_select(0, ids), dirs) + 0.5, 0.0)
+    n_chan = colors_vis.shape[1]
+    if background is None:
+        background = torch.zeros(n_chan, dtype=means.dtype, device=means.device)
+    background = background.to(dtype=means.dtype, device=means.device)
+
+    m2 = means2d.index_select(0, ids)
+    conics = proj.conics.index_select(0, ids)
+    opac = opacities.index_select(0, ids)
+    boxes = pixel_boxes(m2, proj.cov2d.index_select(0, ids), opac, width, height, max_pairs_per_chunk)
+    image, alpha = _Composite.apply(m2, conics, opac, colors_vis, background, boxes)
+
+    info = {
+        "means2d": means2d_batched,
+        "radii": radii.unsqueeze(0),
+        "depths": proj.depths.unsqueeze(0),
+        "conics": proj.conics.unsqueeze(0),
+        "opacities": opacities.unsqueeze(0),
+        "width": width,
+        "height": height,
+        "n_cameras": 1,
+        "gaussian_ids": None,
+        "n_pairs": boxes.n_pairs,
+    }
+    return {
+        "image": image,
+        "alpha": alpha,
+        "radii": radii,
+        "means2d": means2d,
+        "depths": proj.depths,
+        "visibility": visibility,
+        "info": info,
+        "n_pairs": boxes.n_pairs,
+    }
+
+
+__all__ = ["rasterize", "pixel_boxes", "band_pairs", "PixelBoxes", "ALPHA_MAX", "ALPHA_MIN", "TRANSMITTANCE_MIN"]

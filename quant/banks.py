@@ -1,0 +1,296 @@
+"""Quantizer banks: C channels × B blocks of per-block quantizers held as ``[C, B]`` tensors.
+
+A bank fake-quantizes a whole ``[L, C]`` stream (the RAHT AC coefficients: L = N − 1 rows, one
+column per attribute channel) in a handful of tensor operations. Channel c's column is cut into
+B contiguous blocks by ``split_length(L, B)`` (the first L mod B blocks one longer); quantizer
+(c, j) — index c·B + j in MesonGS's flat list and in ``t.npz`` — handles block j of channel c.
+
+Instead of gathering a per-element scale, the stream is viewed as at most two tensors
+``[count, block_len, C]`` (the runs of equal-length blocks, ``granularity.block_parts``), so
+per-block reductions are ``amin/amax/mean`` over dim 1 and per-block parameters broadcast as
+``[count, 1, C]``. Every element goes through the same float32 ops of ``quant.core`` as the
+single-block modules, so a bank equals the loop over C·B modules bit for bit.
+
+- ``VanillaQuanBank``: buffers ``min_val, max_val [C, B]`` (running envelope, see
+  ``quant.modules.VanillaQuan``), ``initialized``.
+- ``LsqQuanBank``: ``step [C, B]`` nn.Parameter (and ``offset [C, B]`` with LSQ+),
+  ``initialized``; signed range, storage form scale = step, zero_point = 2^(b−1) − offset/step.
+- Both: ``forward(x [L, C]) -> x̂ [L, C]``, ``qparams() -> (scale [C, B], zero_point [C, B])``,
+  ``quantize_codes(x) -> codes [L, C]`` with ``dequantize_blocks(codes, *qparams()) == forward(x)``
+  bit for bit in eval mode, ``calibrate(x)``, state dicts that round-trip.
+
+Banks compute in float32 (the precision of the stored parameters); other float inputs are cast.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .core import (asymmetric_qparams, check_bits, dequantize, fake_quantize, fake_quantize_unchecked,
+                   quantize)
+from .granularity import BlockPart, block_parts
+from .lsq import MIN_STEP, lsq_fake_quantize, lsq_grad_scale, lsq_init_step, lsq_qparams, lsq_range
+from .modules import NOT_CALIBRATED, envelope_covers
+
+__all__ = ["VanillaQuanBank", "LsqQuanBank", "quantize_blocks", "dequantize_blocks", "block_minmax"]
+
+
+def _check_stream(x: torch.Tensor, n_channels: Optional[int], what: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"{what} must be a 2-D tensor [L, C], got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if n_channels is not None and x.shape[1] != n_channels:
+        raise ValueError(f"{what} has {x.shape[1]} channels but the bank holds {n_channels}")
+    return x
+
+
+def _float32_stream(x: torch.Tensor, n_channels: int) -> torch.Tensor:
+    _check_stream(x, n_channels)
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
+    return x if x.dtype == torch.float32 else x.to(torch.float32)
+
+
+def _check_params(scale: torch.Tensor, zero_point: torch.Tensor, n_channels: int) -> None:
+    if scale.dim() != 2 or scale.shape != zero_point.shape or scale.shape[0] != n_channels:
+        raise ValueError(f"scale and zero_point must both be [C, B] with C = {n_channels}; "
+                         f"got {tuple(scale.shape)} and {tuple(zero_point.shape)}")
+
+
+def _part_view(x: torch.Tensor, p: BlockPart) -> torch.Tensor:
+    """Rows of part ``p`` of ``x [L, C]`` as ``[count, block_len, C]``."""
+    return x[p.start:p.stop].reshape(p.count, p.block_len, x.shape[1])
+
+
+def _part_params(t_bc: torch.Tensor, p: BlockPart) -> torch.Tensor:
+    """``[B, C]`` (transposed, contiguous) parameters of part ``p`` as ``[count, 1, C]``."""
+    return t_bc[p.first:p.first + p.count].unsqueeze(1)
+
+
+def _join(parts: List[torch.Tensor], n_channels: int) -> torch.Tensor:
+    flat = [t.reshape(-1, n_channels) for t in parts]
+    return flat[0] if len(flat) == 1 else torch.cat(flat, dim=0)
+
+
+def block_minmax(x: torch.Tensor, n_blocks: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-(channel, block) min and max of ``x [L, C]``: two ``[C, B]`` tensors (no gradient)."""
+    _check_stream(x, None)
+    x = x.detach()
+    los, his = [], []
+    for p in block_parts(x.shape[0], n_blocks):
+        lo, hi = torch.aminmax(_part_view(x, p), dim=1)
+        los.append(lo)
+        his.append(hi)
+    return torch.cat(los).t(), torch.cat(his).t()
+
+
+def quantize_blocks(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bits: int,
+                    dtype: Optional[torch.dtype] = torch.int64) -> torch.Tensor:
+    """Per-block codes of ``x [L, C]``: ``clamp(round(zp[c, j] + x/scale[c, j]), 0, 2^b − 1)``.
+
+    ``scale, zero_point [C, B]`` (float32); B from their shape. ``dtype`` None keeps the float
+    codes; default int64.
+    """
+    _check_stream(x, None)
+    C, B = scale.shape[0], scale.shape[-1]
+    _check_params(scale, zero_point, x.shape[1])
+    x = x.detach()
+    if x.dtype != scale.dtype:
+        x = x.to(scale.dtype)
+    s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
+    outs = [quantize(_part_view(x, p), _part_params(s_bc, p), _part_params(z_bc, p), bits, "asymmetric")
+            for p in block_parts(x.shape[0], B)]
+    q = _join(outs, C)
+    return q if dtype is None else q.to(dtype)
+
+
+def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> torch.Tensor:
+    """Per-block reconstruction ``x̂[i, c] = scale[c, j(i)] · (codes[i, c] − zero_point[c, j(i)])``.
+
+    ``codes [L, C]`` any integer (or integer-valued float) dtype; ``scale, zero_point [C, B]``;
+    returns ``[L, C]`` in the dtype of ``scale`` (float32 for stored parameters).
+    """
+    _check_stream(codes, None, "codes")
+    _check_params(scale, zero_point, codes.shape[1])
+    C, B = scale.shape
+    s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
+    outs = [dequantize(_part_view(codes, p), _part_params(s_bc, p), _part_params(z_bc, p))
+            for p in block_parts(codes.shape[0], B)]
+    return _join(outs, C)
+
+
+class _BankBase(nn.Module):
+    def __init__(self, n_channels: int, n_blocks: int, bits: int):
+        super().__init__()
+        if isinstance(n_channels, bool) or int(n_channels) != n_channels or n_channels < 1:
+            raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
+        if isinstance(n_blocks, bool) or int(n_blocks) != n_blocks or n_blocks < 1:
+            raise ValueError(f"n_blocks must be a positive integer, got {n_blocks!r}")
+        self.n_channels = int(n_channels)
+        self.n_blocks = int(n_blocks)
+        self.bits = int(bits)
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def extra_repr(self) -> str:
+        return f"n_channels={self.n_channels}, n_blocks={self.n_blocks}, bits={self.bits}"
+
+    def _require_init(self) -> None:
+        if not bool(self.initialized):
+            raise ValueError(NOT_CALIBRATED.format(name=type(self).__name__))
+
+    def quantize_codes(self, x: torch.Tensor, dtype: Optional[torch.dtype] = torch.int64) -> torch.Tensor:
+        """Integer codes ``[L, C]`` in ``[0, 2^b − 1]`` with the current ``qparams()`` — the same
+        float32 ops as the forward, so ``dequantize_blocks(codes, *qparams())`` equals the eval-mode
+        forward bit for bit. Never updates the parameters. Non-finite x → ValueError."""
+        x = _float32_stream(x, self.n_channels).detach()
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("quantize_codes got NaN or Inf input; refusing to write undefined codes")
+        s, z = self.qparams()
+        return quantize_blocks(x, s, z, self.bits, dtype=dtype)
+
+    def dequantize_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """``dequantize_blocks(codes, *self.qparams())``."""
+        _check_stream(codes, self.n_channels, "codes")
+        return dequantize_blocks(codes, *self.qparams())
+
+
+class VanillaQuanBank(_BankBase):
+    """C × B VanillaQuan quantizers (asymmetric, b bits) as ``[C, B]`` buffers.
+
+    Semantics per (channel c, block j) are those of ``quant.modules.VanillaQuan``:
+    - training mode (or ``calibrate``): the envelope grows to the block's data,
+      ``max_val ← max(max_val, max x, 0)``, ``min_val ← min(min_val, min x, 0)``; non-finite input →
+      ``ValueError`` (the envelope is not touched);
+    - eval mode: the envelope is **frozen**; values outside it are clamped to the end codes (zero
+      straight-through gradient there). Eval before any calibration → ``ValueError``;
+    - scale, zero_point = ``quant.core.asymmetric_qparams(min_val, max_val, bits)``;
+      x̂ = scale·(clamp(round(zero_point + x/scale), 0, 2^b − 1) − zero_point), STE gradient
+      (identity inside the range, 0 where clamped). An all-zero block gives scale 1, zp 0, x̂ = 0.
+    """
+
+    def __init__(self, n_channels: int, n_blocks: int, bits: int = 8):
+        check_bits(bits, "asymmetric")
+        super().__init__(n_channels, n_blocks, bits)
+        self.register_buffer("min_val", torch.zeros(self.n_channels, self.n_blocks, dtype=torch.float32))
+        self.register_buffer("max_val", torch.zeros(self.n_channels, self.n_blocks, dtype=torch.float32))
+
+    @torch.no_grad()
+    def _update(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        lo, hi = block_minmax(x, self.n_blocks)
+        if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
+            raise ValueError("VanillaQuanBank got NaN or Inf input; the quantization envelope needs finite "
+                             "values (check the RAHT coefficients)")
+        self.min_val.copy_(torch.minimum(self.min_val, lo).clamp(max=0.0))
+        self.max_val.copy_(torch.maximum(self.max_val, hi).clamp(min=0.0))
+        self.initialized.fill_(True)
+        return lo, hi
+
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Widen the envelope to cover ``x [L, C]`` (any mode, no gradient)."""
+        self._update(_float32_stream(x, self.n_channels))
+
+    def reset(self) -> None:
+        """Forget the envelope (back to uncalibrated)."""
+        self.min_val.zero_()
+        self.max_val.zero_()
+        self.initialized.fill_(False)
+
+    def qparams(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(scale [C, B], zero_point [C, B])`` float32, exactly as used by ``forward``."""
+        self._require_init()
+        return asymmetric_qparams(self.min_val, self.max_val, self.bits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantize ``x [L, C]`` per (channel, block); returns ``[L, C]`` float32."""
+        x = _float32_stream(x, self.n_channels)
+        checked = True
+        if self.training:
+            lo, hi = self._update(x)
+            s, z = self.qparams()
+            checked = not bool(envelope_covers(lo, hi, s, z, self.bits).all())
+        else:
+            s, z = self.qparams()
+        fq = fake_quantize if checked else fake_quantize_unchecked
+        s_bc, z_bc = s.t().contiguous(), z.t().contiguous()
+        outs = [fq(_part_view(x, p), _part_params(s_bc, p), _part_params(z_bc, p), self.bits, "asymmetric")
+                for p in block_parts(x.shape[0], self.n_blocks)]
+        return _join(outs, self.n_channels)
+
+
+class LsqQuanBank(_BankBase):
+    """C × B LSQ(+) quantizers (signed range, b ≥ 2 bits) with a learned step ``[C, B]``.
+
+    - ``step``: nn.Parameter ``[C, B]``, initialised per block to ``2·mean|x|/√Q_p`` on the first
+      training forward (or by ``calibrate``; all-zero block → 1); the forward uses
+      ``max(step, min_step)``; call ``clamp_()`` after the optimizer step to keep it positive;
+    - ``offset`` (``learn_offset=True``, LSQ+): nn.Parameter ``[C, B]``, initialised to 0;
+    - gradients as in ``quant.lsq``; the step of block j gets the grad scale
+      ``1/√(Q_p · len(block j))``;
+    - give the quantizer parameters their own learning rate with ``parameter_groups(lr)``;
+    - ``qparams()``: storage form scale = step, zero_point = 2^(b−1) − offset/step, codes in
+      ``[0, 2^b − 1]`` (= q + 2^(b−1)), decoded like VanillaQuan: x̂ = scale·(code − zero_point).
+    Eval before initialisation → ``ValueError``.
+    """
+
+    def __init__(self, n_channels: int, n_blocks: int, bits: int = 8, learn_offset: bool = False,
+                 min_step: float = MIN_STEP):
+        lsq_range(bits)
+        super().__init__(n_channels, n_blocks, bits)
+        self.min_step = float(min_step)
+        self.step = nn.Parameter(torch.ones(self.n_channels, self.n_blocks, dtype=torch.float32))
+        if learn_offset:
+            self.offset = nn.Parameter(torch.zeros(self.n_channels, self.n_blocks, dtype=torch.float32))
+        else:
+            self.offset = None
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", learn_offset={self.offset is not None}"
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """(Re-)initialise ``step`` per block to ``2·mean|x|/√Q_p`` (mean in float64); offset → 0."""
+        x = _float32_stream(x, self.n_channels).detach()
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("LsqQuanBank got NaN or Inf input; the step initialisation needs finite values")
+        means = [_part_view(x, p).to(torch.float64).abs().mean(dim=1)
+                 for p in block_parts(x.shape[0], self.n_blocks)]
+        mean_abs = torch.cat(means).t().to(torch.float32)
+        self.step.copy_(lsq_init_step(mean_abs, self.bits, self.min_step))
+        if self.offset is not None:
+            self.offset.zero_()
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep the stored step ≥ ``min_step`` (call after each optimizer step)."""
+        self.step.clamp_(min=self.min_step)
+
+    def parameter_groups(self, lr: float, name: str = "quantizer") -> List[dict]:
+        """Optimizer parameter group(s) for the learned step (and offset) with their own ``lr``."""
+        return [{"params": [p for p in (self.step, self.offset) if p is not None], "lr": float(lr),
+                 "name": name}]
+
+    def qparams(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(scale [C, B], zero_point [C, B])`` float32 storage form, exactly as used by ``forward``."""
+        self._require_init()
+        with torch.no_grad():
+            return lsq_qparams(self.step, self.offset, self.bits, self.min_step)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """LSQ fake quantization of ``x [L, C]`` per (channel, block); returns ``[L, C]`` float32."""
+        x = _float32_stream(x, self.n_channels)
+        if self.training and not bool(self.initialized):
+            self.calibrate(x)
+        self._require_init()
+        step_bc = self.step.t().contiguous()
+        off_bc = self.offset.t().contiguous() if self.offset is not None else None
+        outs = []
+        for p in block_parts(x.shape[0], self.n_blocks):
+            g = lsq_grad_scale(self.bits, p.block_len)
+            off = _part_params(off_bc, p) if off_bc is not None else None
+            outs.append(lsq_fake_quantize(_part_view(x, p), _part_params(step_bc, p), off, self.bits, g,
+                                          self.min_step))
+        return _join(outs, self.n_channels)
+

@@ -1,0 +1,187 @@
+"""Read and write Gaussian splats in the INRIA 3DGS PLY layout.
+
+One ``vertex`` element, float32, ``binary_little_endian``, properties in this order:
+
+| properties | meaning | in memory |
+|---|---|---|
+| x y z | centre | ``means [N,3]`` |
+| nx ny nz | unused normals (written as 0, optional on read) | — |
+| f_dc_0..2 | SH band 0 (raw) | ``sh0 [N,1,3]`` |
+| f_rest_0..3(K−1)−1 | SH bands 1..d, **channel-major**: f_rest_j = shN[:, j mod (K−1), j div (K−1)] | ``shN [N,K−1,3]`` |
+| opacity | logit opacity | ``opacities [N]`` |
+| scale_0..2 | log scales | ``scales [N,3]`` |
+| rot_0..3 | unnormalised quaternion w x y z | ``quats [N,4]`` |
+
+K = (d+1)² for SH degree d ∈ {0, 1, 2, 3}, so there are 0, 9, 24 or 45 ``f_rest`` properties.
+Raw (pre-activation) values are stored; a write followed by a read is bit-exact.
+Files without normals (e.g. ``gsplat.export_splats(format="ply")``) and files with the
+properties in another order are read too; missing or unexpected properties are an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+GAUSSIAN_KEYS = ("means", "quats", "scales", "opacities", "sh0", "shN")
+_SCALAR_PROPS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+                 "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+_NORMAL_PROPS = ["nx", "ny", "nz"]
+
+
+def sh_degree_from_rest(n_rest: int) -> int:
+    """SH degree d from the number of ``f_rest`` values: n_rest = 3·((d+1)² − 1), d ≤ 3."""
+    for degree in range(4):
+        if 3 * ((degree + 1) ** 2 - 1) == n_rest:
+            return degree
+    raise ValueError(f"{n_rest} f_rest values do not match any SH degree 0–3 "
+                     "(expected 0, 9, 24 or 45)")
+
+
+def property_names(sh_degree: int, with_normals: bool = True) -> list[str]:
+    """PLY property names of the INRIA layout for ``sh_degree``, in file order."""
+    n_rest = 3 * ((sh_degree + 1) ** 2 - 1)
+    names = ["x", "y", "z"] + (_NORMAL_PROPS if with_normals else [])
+    names += [f"f_dc_{i}" for i in range(3)] + [f"f_rest_{i}" for i in range(n_rest)]
+    names += ["opacity"] + [f"scale_{i}" for i in range(3)] + [f"rot_{i}" for i in range(4)]
+    return names
+
+
+def _check_arrays(arrays: dict) -> tuple[int, int]:
+    """Validate shapes of a Gaussian dict; returns (N, K−1)."""
+    missing = [k for k in GAUSSIAN_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"Gaussian arrays lack keys {missing}; need {list(GAUSSIAN_KEYS)}")
+    n = int(np.shape(arrays["means"])[0])
+    sh_n = np.shape(arrays["shN"])
+    expected = {"means": (n, 3), "quats": (n, 4), "scales": (n, 3), "opacities": (n,),
+                "sh0": (n, 1, 3)}
+    for key, shape in expected.items():
+        if tuple(np.shape(arrays[key])) != shape:
+            raise ValueError(f"Gaussian array {key!r} has shape {tuple(np.shape(arrays[key]))}, "
+                             f"expected {shape}")
+    if len(sh_n) != 3 or sh_n[0] != n or sh_n[2] != 3:
+        raise ValueError(f"Gaussian array 'shN' has shape {tuple(sh_n)}, expected ({n}, K-1, 3)")
+    sh_degree_from_rest(3 * int(sh_n[1]))
+    return n, int(sh_n[1])
+
+
+def _as_float32(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(x), dtype=np.float32)
+
+
+def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` (the ``read_gaussian_ply`` dict; numpy or torch) as an INRIA 3DGS PLY.
+
+    float32, binary little endian, normals 0. The file is written to a temporary name in the
+    same folder and renamed, so a reader never sees a half-written file. Non-finite values are
+    written as they are (with a warning): ``read_gaussian_ply(..., sanitize=True)`` drops them."""
+    path = Path(path)
+    n, n_rest_coeffs = _check_arrays(arrays)
+    a = {k: _as_float32(arrays[k]) for k in GAUSSIAN_KEYS}
+    degree = sh_degree_from_rest(3 * n_rest_coeffs)
+    names = property_names(degree)
+    # f_rest is channel-major in the file: [N, K-1, 3] -> [N, 3, K-1] -> flat
+    rest = a["shN"].transpose(0, 2, 1).reshape(n, -1)
+    columns = [a["means"], np.zeros((n, 3), np.float32), a["sh0"].reshape(n, 3), rest,
+               a["opacities"].reshape(n, 1), a["scales"], a["quats"]]
+    table = np.concatenate(columns, axis=1).astype("<f4", copy=False)
+    assert table.shape[1] == len(names)
+    bad = int((~np.isfinite(table).all(axis=1)).sum())
+    if bad:
+        logger.warning("%s: writing %d Gaussians with NaN/Inf values; read the file back with "
+                       "sanitize=True to drop them", path, bad)
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    header += [f"property float {name}" for name in names] + ["end_header"]
+    data = ("\n".join(header) + "\n").encode("ascii") + np.ascontiguousarray(table).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[str, np.ndarray]:
+    """Read an INRIA 3DGS PLY into float32 arrays (raw values, see the module table).
+
+    Returns ``{"means" [N,3], "quats" [N,4] (raw wxyz), "scales" [N,3] (log),
+    "opacities" [N] (logit), "sh0" [N,1,3], "shN" [N,K−1,3]}`` (coefficient-major).
+
+    Errors (ValueError naming the file): not a PLY, no ``vertex`` element, missing or unexpected
+    properties, an ``f_rest`` count that is no SH degree, zero vertices, rows with NaN/Inf (unless
+    ``sanitize=True``, which drops those rows and logs how many).
+    """
+    from plyfile import PlyData  # lazy: only needed when reading
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Gaussian PLY not found: {path}")
+    try:
+        ply = PlyData.read(str(path))
+    except Exception as exc:  # plyfile raises several types for corrupt input
+        raise ValueError(f"{path}: not a readable PLY file ({type(exc).__name__}: {exc})") from exc
+    try:
+        vertex = ply["vertex"]
+    except KeyError:
+        raise ValueError(f"{path}: PLY has no 'vertex' element "
+                         f"(elements: {[e.name for e in ply.elements]})") from None
+    props = [p.name for p in vertex.properties]
+    rest_names = [p for p in props if p.startswith("f_rest_")]
+    n_rest = len(rest_names)
+    try:
+        degree = sh_degree_from_rest(n_rest)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    expected = set(_SCALAR_PROPS) | {f"f_rest_{i}" for i in range(n_rest)}
+    missing = sorted(expected - set(props))
+    unexpected = sorted(set(props) - expected - set(_NORMAL_PROPS))
+    if missing or unexpected:
+        raise ValueError(f"{path}: not an INRIA 3DGS Gaussian PLY: missing properties {missing}, "
+                         f"unexpected properties {unexpected}; expected "
+                         f"{property_names(degree)} (normals optional)")
+    n = int(vertex.count)
+    if n == 0:
+        raise ValueError(f"{path}: the PLY has zero vertices; nothing to load")
+    data = vertex.data
+
+    def cols(names: list[str]) -> np.ndarray:
+        if not names:
+            return np.zeros((n, 0), np.float32)
+        return np.stack([np.asarray(data[name], dtype=np.float32) for name in names], axis=1)
+
+    n_coeffs = n_rest // 3
+    rest = cols([f"f_rest_{i}" for i in range(n_rest)])  # [N, 3*(K-1)] channel-major
+    out = {
+        "means": cols(["x", "y", "z"]),
+        "quats": cols([f"rot_{i}" for i in range(4)]),
+        "scales": cols([f"scale_{i}" for i in range(3)]),
+        "opacities": cols(["opacity"])[:, 0],
+        "sh0": cols([f"f_dc_{i}" for i in range(3)]).reshape(n, 1, 3),
+        "shN": rest.reshape(n, 3, n_coeffs).transpose(0, 2, 1),
+    }
+    finite = np.ones(n, dtype=bool)
+    for value in out.values():
+        finite &= np.isfinite(value.reshape(n, -1)).all(axis=1)
+    n_bad = int(n - finite.sum())
+    if n_bad:
+        if not sanitize:
+            raise ValueError(f"{path}: {n_bad} of {n} Gaussians have NaN/Inf values; fix the file "
+                             "or load it with sanitize=True (--sanitize) to drop those rows")
+        if n_bad == n:
+            raise ValueError(f"{path}: all {n} Gaussians have NaN/Inf values; nothing to load")
+        logger.warning("%s: dropped %d of %d Gaussians with NaN/Inf values (sanitize)",
+                       path, n_bad, n)
+        out = {k: v[finite] for k, v in out.items()}
+    logger.debug("%s: read %d Gaussians, SH degree %d", path, int(finite.sum()), degree)
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}

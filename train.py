@@ -1,0 +1,257 @@
+#!/usr/bin/env python
+"""Train a 3D Gaussian Splatting scene (Kerbl et al. 2023) — the composition root.
+
+    python train.py -s <scene> -m <out> [--eval] [--iterations N] [--init_ply P] [...]
+
+Steps: parse the config groups (``arguments``) → check the output folder → load the scene
+(``scene.load_scene``) → build the Gaussians (scene points, ``--init_ply`` or
+``--start_checkpoint``) → write ``cfg_args`` / ``cfg_args.json`` → ``training.loop.Trainer.run``
+(TensorBoard under ``<out>/tb``, PLYs, checkpoints, ``training_metrics.json``).
+Every bad input is found before anything is written. ``python train.py --help`` lists the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import torch
+
+from arguments import (
+    ModelParams,
+    OptimizationParams,
+    PipelineParams,
+    RunParams,
+    build_parser,
+    extract,
+    write_config,
+)
+
+LOGGER = logging.getLogger("train")
+CONFIG_GROUPS = (ModelParams, OptimizationParams, PipelineParams, RunParams)
+
+
+@dataclass
+class TrainConfig:
+    """The resolved configuration groups of one run."""
+
+    model: ModelParams
+    opt: OptimizationParams
+    pipe: PipelineParams
+    run: RunParams
+
+    def groups(self) -> dict[str, Any]:
+        return {"model": self.model, "optimization": self.opt, "pipeline": self.pipe, "run": self.run}
+
+
+def make_parser() -> argparse.ArgumentParser:
+    return build_parser(CONFIG_GROUPS, description="Train a 3D Gaussian Splatting model from a scene.")
+
+
+def config_from_args(ns: argparse.Namespace) -> TrainConfig:
+    """Dataclasses from the parsed flags; schedule fields resolved, paths made absolute."""
+    model = extract(ns, ModelParams)
+    if not model.source_path:
+        raise ValueError("-s/--source_path is required: the scene folder (COLMAP or NeRF-synthetic)")
+    model.source_path = os.path.abspath(model.source_path)
+    if not model.model_path:
+        model.model_path = os.path.join("output", uuid.uuid4().hex[:10])
+    model.model_path = os.path.abspath(model.model_path)
+    if model.init_ply:
+        model.init_ply = os.path.abspath(model.init_ply)
+    if model.resolution == 0 or model.resolution < -1:
+        raise ValueError(f"-r/--resolution must be 1, 2, 4, 8, a target width > 0, or -1 (auto); got {model.resolution}")
+    if not 0 <= model.sh_degree <= 3:
+        raise ValueError(f"--sh_degree must be 0..3, got {model.sh_degree}")
+    opt = extract(ns, OptimizationParams)
+    opt.validate()
+    opt = opt.resolved()
+    pipe = extract(ns, PipelineParams)
+    run = extract(ns, RunParams)
+    if run.start_checkpoint:
+        run.start_checkpoint = os.path.abspath(run.start_checkpoint)
+    if run.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {run.seed}")
+    return TrainConfig(model=model, opt=opt, pipe=pipe, run=run)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name!r} is not a torch device ({exc}); use auto, cpu or cuda") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r} asked for CUDA but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def load_training_scene(model_cfg: ModelParams, seed: int) -> Any:
+    """``scene.load_scene`` plus the checks train.py needs (non-empty images, training views)."""
+    from scene.dataset_readers import load_scene
+
+    scene = load_scene(
+        model_cfg.source_path,
+        resolution=model_cfg.resolution,
+        white_background=model_cfg.white_background,
+        eval=model_cfg.eval,
+        seed=seed,
+    )
+    for cam in list(scene.train_cameras) + list(scene.test_cameras):
+        if int(cam.width) < 1 or int(cam.height) < 1:
+            raise ValueError(
+                f"-r {model_cfg.resolution} makes image {cam.name!r} {cam.width}x{cam.height} pixels (empty); "
+                "use a smaller downscale factor or a larger target width"
+            )
+    if not scene.train_cameras:
+        raise ValueError(f"scene {model_cfg.source_path!r} has no training views")
+    return scene
+
+
+def build_model(cfg: TrainConfig, scene: Any, checkpoint: Optional[dict]) -> Any:
+    """Gaussians from the checkpoint, ``--init_ply`` or the scene's points (in that order)."""
+    from scene.gaussian_model import GaussianModel
+    from training.checkpoint import params_to_arrays
+
+    if checkpoint is not None:
+        model = GaussianModel.from_arrays(
+            params_to_arrays(checkpoint["params"]), active_sh_degree=int(checkpoint["active_sh_degree"])
+        )
+        LOGGER.info("resuming %d Gaussians at iteration %d", model.num_gaussians, int(checkpoint["iteration"]))
+        return model
+    if cfg.model.init_ply:
+        path = cfg.model.init_ply
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--init_ply {path!r} does not exist; pass a 3DGS point_cloud.ply")
+        try:
+            model = GaussianModel.from_ply(path, sanitize=cfg.model.sanitize)
+        except (ValueError, FileNotFoundError):
+            raise
+        except Exception as exc:  # plyfile / numpy errors on a damaged file
+            raise ValueError(f"--init_ply {path!r} is not a readable 3DGS PLY ({type(exc).__name__}: {exc})") from exc
+        LOGGER.info("loaded %d Gaussians (SH degree %d) from %s", model.num_gaussians, model.max_sh_degree, path)
+        return model
+    if len(scene.points_xyz) == 0:
+        raise ValueError(f"scene {scene.source_path!r} has no initial points; pass --init_ply")
+    return GaussianModel.from_points(scene.points_xyz, scene.points_rgb, sh_degree=cfg.model.sh_degree)
+
+
+def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, str]:
+    """Every check and load that can fail on user input, before anything is written.
+
+    Returns ``(scene, model on device, checkpoint or None, device, backend)``.
+    """
+    from gaussian_renderer import resolve_backend
+    from training.checkpoint import load_checkpoint
+    from training.run_dir import check_output_dir
+    from utils.general import set_seed
+
+    check_output_dir(cfg.model.model_path, cfg.model.source_path)
+    device = resolve_device(cfg.pipe.device)
+    backend = resolve_backend(cfg.pipe.backend, device)
+    checkpoint = load_checkpoint(cfg.run.start_checkpoint) if cfg.run.start_checkpoint else None
+    set_seed(cfg.run.seed)
+    scene = load_training_scene(cfg.model, cfg.run.seed)
+    model = build_model(cfg, scene, checkpoint).to(device)
+    return scene, model, checkpoint, device, backend
+
+
+class ProgressBar:
+    """tqdm bar with loss / PSNR (exponential moving averages, as 3DGS) and the Gaussian count."""
+
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self.bar = None
+        self.ema_loss: Optional[float] = None
+        self.ema_psnr: Optional[float] = None
+        if enabled and total > initial:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc="training", dynamic_ncols=True)
+
+    def __call__(self, stats: Any) -> None:
+        if self.bar is None:
+            return
+        self.ema_loss = stats.loss if self.ema_loss is None else 0.4 * stats.loss + 0.6 * self.ema_loss
+        self.ema_psnr = stats.psnr if self.ema_psnr is None else 0.4 * stats.psnr + 0.6 * self.ema_psnr
+        if stats.iteration % 10 == 0:
+            self.bar.set_postfix(loss=f"{self.ema_loss:.4f}", psnr=f"{self.ema_psnr:.2f}", n=stats.num_gaussians, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class TrainOutcome:
+    """What :func:`train` leaves behind for callers that continue (e.g. a compression stage)."""
+
+    result: Any  # training.loop.TrainResult
+    model: Any  # scene.GaussianModel on ``device``
+    scene: Any  # scene.SceneData
+    device: torch.device
+    backend: str
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> TrainOutcome:
+    """Run 3DGS training for ``cfg`` (all input checks first, then outputs under ``model_path``)."""
+    from training.loop import Trainer
+    from training.tb_logger import TBLogger
+
+    scene, model, checkpoint, device, backend = prepare(cfg)
+    out = cfg.model.model_path
+    write_config(out, cfg.groups())
+    LOGGER.info("output folder %s (%d train / %d test views, backend %s, device %s)",
+                out, len(scene.train_cameras), len(scene.test_cameras), backend, device)
+    bg = torch.tensor([1.0, 1.0, 1.0] if cfg.model.white_background else [0.0, 0.0, 0.0])
+    start = int(checkpoint["iteration"]) if checkpoint is not None else 0
+    bar = ProgressBar(cfg.opt.iterations, start, enabled=progress and not cfg.run.quiet)
+    tb = TBLogger(out)
+    try:
+        trainer = Trainer(
+            model, scene, cfg.opt, cfg.run,
+            device=device, background=bg, backend=backend, out_dir=out, tb=tb,
+            checkpoint=checkpoint, on_iteration=bar,
+        )
+        result = trainer.run()
+    finally:
+        bar.close()
+        tb.close()
+    return TrainOutcome(result=result, model=model, scene=scene, device=device, backend=backend)
+
+
+def summary_lines(result: Any, out: str) -> list[str]:
+    lines = [f"trained to iteration {result.final_iteration}: {result.num_gaussians} Gaussians in {result.seconds:.1f} s"]
+    if result.evaluations:
+        last = max(result.evaluations)
+        ev = result.evaluations[last]
+        for split in ("test", "train_views"):
+            if split in ev:
+                lines.append(f"iteration {last} {split}: PSNR {ev[split]['PSNR']:.2f} dB, SSIM {ev[split]['SSIM']:.4f}")
+    lines.append(f"outputs in {out}")
+    return lines
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from training.console import setup_logging
+
+    ns = make_parser().parse_args(argv)
+    cfg = config_from_args(ns)
+    setup_logging()
+    outcome = train(cfg)
+    for line in summary_lines(outcome.result, cfg.model.model_path):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    from training.console import run_cli
+
+    sys.exit(run_cli(main, None, "train.py"))
