@@ -123,45 +123,115 @@ def _row_bands(per_row: list[int], max_pairs: int) -> list[tuple[int, int]]:
     return bands
 
 
-@torch.no_grad()
-def band_pairs(boxes: PixelBoxes, row_begin: int, row_end: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pairs of one row band, sorted by pixel, depth order kept inside each pixel.
+@dataclass
+class BandPairs:
+    """Live pixel–Gaussian pairs of one row band, sorted by pixel, depth order inside a pixel.
 
-    Returns:
-        gid: ``[P]`` int32 index of the Gaussian (into the depth-sorted visible set).
-        pix: ``[P]`` int32 pixel index local to the band, ``(row − row_begin)·W + col``.
-        starts: ``[npix]`` int64 index of the first pair of each pixel.
-        counts: ``[npix]`` int64 number of pairs of each pixel.
+    Only pairs that contribute (α ≥ 1/255, σ ≥ 0, before the transmittance stop) are kept; the
+    others have zero weight and zero gradient.
+
+    Attributes:
+        row_begin, row_end: half-open row range of the band.
+        gid: ``[P]`` int32 index into the depth-sorted visible Gaussians.
+        pix: ``[P]`` int32 band-local pixel index ``(row − row_begin)·W + col``.
+        alpha: ``[P]`` α of the pair (after the 0.999 clamp).
+        trans: ``[P]`` transmittance in front of the pair, ``Π_{j<k}(1 − α_j)``.
+        last: ``[P]`` int64 index of the last pair of the same pixel.
+        n_generated: number of box pairs before the α / transmittance filtering.
+    """
+
+    row_begin: int
+    row_end: int
+    gid: torch.Tensor
+    pix: torch.Tensor
+    alpha: torch.Tensor
+    trans: torch.Tensor
+    last: torch.Tensor
+    n_generated: int
+
+
+@torch.no_grad()
+def band_pairs(boxes: PixelBoxes, row_begin: int, row_end: int, geo: list[torch.Tensor], opacities: torch.Tensor) -> BandPairs:
+    """Build, filter, sort and composite-prepare the pairs of one row band (no autograd).
+
+    1. Expand the boxes clipped to the band into pairs in Gaussian (= depth) order and compute
+       σ = ½(a dx² + c dy²) + b dx dy and α = min(0.999, o·e^(−σ)) there (cache-friendly).
+    2. Drop pairs with σ < 0 or o·e^(−σ) < 1/255; stable-sort the rest by pixel.
+    3. T_k = exp(Σ_{j<k} log(1 − α_j)) per pixel (float64 cumsum), drop pairs with
+       T_k·(1 − α_k) ≤ 1e-4 (the kernel stops there, exclusive; T is non-increasing).
+
+    Args:
+        boxes: from :func:`pixel_boxes`.
+        row_begin, row_end: the band.
+        geo: ``[μx, μy, a, b, c]`` columns ``[M]`` of the depth-sorted visible Gaussians.
+        opacities: ``[M]``.
     """
     width = boxes.width
     device = boxes.x0.device
+    mx, my, ca, cb, cc = geo
+    dtype = mx.dtype
+    i32 = torch.int32
     n_pix = (row_end - row_begin) * width
     hit = (boxes.nx > 0) & (boxes.y0 < row_end) & (boxes.y1 >= row_begin)
     sel = hit.nonzero().squeeze(1)
     gy0 = boxes.y0[sel].clamp_min(row_begin)
     gy1 = boxes.y1[sel].clamp_max(row_end - 1)
+    gx0 = boxes.x0[sel]
     gnx = boxes.nx[sel]
     cnt = gnx * (gy1 - gy0 + 1)
-    n_pairs = int(cnt.sum())
-    if n_pairs >= 2**31:
+    n_generated = int(cnt.sum())
+    if n_generated >= 2**31:
         raise ValueError(
-            f"{n_pairs} pixel-Gaussian pairs in rows {row_begin}..{row_end - 1} exceed int32; "
+            f"{n_generated} pixel-Gaussian pairs in rows {row_begin}..{row_end - 1} exceed int32; "
             "lower the image width or the number of Gaussians"
         )
-    i32 = torch.int32
+    # 1. pairs in generation order: Gaussian g covers rows gy0.. and columns gx0..gx0+nx-1
     local_g = torch.repeat_interleave(torch.arange(sel.numel(), device=device, dtype=i32), cnt)
     first = (torch.cumsum(cnt, 0) - cnt).to(i32)
-    base = ((gy0 - row_begin) * width + boxes.x0[sel]).to(i32)
-    gnx32 = gnx.to(i32)
-    local = torch.arange(n_pairs, device=device, dtype=i32) - first.index_select(0, local_g)
-    nxg = gnx32.index_select(0, local_g)
-    rows = torch.div(local, nxg, rounding_mode="floor")
-    pix = base.index_select(0, local_g) + local + rows * (width - nxg)
+    local = torch.arange(n_generated, device=device, dtype=i32) - first.index_select(0, local_g)
+    nxg = gnx.to(i32).index_select(0, local_g)
+    row_in_box = torch.div(local, nxg, rounding_mode="floor")
+    col_in_box = local - row_in_box * nxg
+    # dx = (x0 + j + 0.5) − μx, dy = (y0 + i + 0.5) − μy
+    dx = (gx0.to(dtype) + 0.5 - mx[sel]).index_select(0, local_g) + col_in_box.to(dtype)
+    dy = (gy0.to(dtype) + 0.5 - my[sel]).index_select(0, local_g) + row_in_box.to(dtype)
+    sigma = (0.5 * ca[sel]).index_select(0, local_g) * dx
+    sigma.addcmul_(cb[sel].index_select(0, local_g), dy).mul_(dx)
+    dy2 = dy * dy
+    sigma.addcmul_((0.5 * cc[sel]).index_select(0, local_g), dy2)
+    del dy2
+    raw = torch.exp(-sigma).mul_(opacities[sel].index_select(0, local_g))
+    good = (raw >= ALPHA_MIN) & (sigma >= 0)
+    del sigma, dx, dy
+    # 2. keep contributing pairs, sort by pixel (stable: depth order inside a pixel)
+    keep = good.nonzero().squeeze(1)
+    lg = local_g.index_select(0, keep)
+    pix = (((gy0 - row_begin) * width + gx0).to(i32).index_select(0, lg)
+           + row_in_box.index_select(0, keep) * width + col_in_box.index_select(0, keep))
+    alpha = raw.index_select(0, keep).clamp_max_(ALPHA_MAX)
+    del local_g, local, nxg, row_in_box, col_in_box, raw, good, keep
     pix, perm = torch.sort(pix, stable=True)
-    gid = sel.to(i32).index_select(0, local_g.index_select(0, perm))
+    gid = sel.to(i32).index_select(0, lg.index_select(0, perm))
+    alpha = alpha.index_select(0, perm)
+    del lg, perm
+    # 3. exclusive transmittance per pixel, then the stop rule
     counts = torch.bincount(pix, minlength=n_pix)
     starts = torch.cumsum(counts, 0) - counts
-    return gid, pix, starts, counts
+    log_keep = torch.log1p(-alpha.double())
+    excl = torch.cumsum(log_keep, 0).sub_(log_keep)
+    if excl.numel() > 0:
+        base = excl.index_select(0, starts.clamp_max(excl.numel() - 1)).index_select(0, pix)
+        trans = excl.sub_(base).exp_().to(dtype)
+    else:
+        trans = excl.to(dtype)
+    live = (trans * (1.0 - alpha)) > TRANSMITTANCE_MIN
+    if not bool(live.all()):
+        idx = live.nonzero().squeeze(1)
+        gid, pix = gid.index_select(0, idx), pix.index_select(0, idx)
+        alpha, trans = alpha.index_select(0, idx), trans.index_select(0, idx)
+        counts = torch.bincount(pix, minlength=n_pix)
+    last = torch.cumsum(counts, 0).sub_(1).clamp_min_(0).index_select(0, pix)
+    return BandPairs(row_begin, row_end, gid, pix, alpha, trans, last, n_generated)
 
 
 class _Composite(torch.autograd.Function):
@@ -172,27 +242,30 @@ class _Composite(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, colors, background, boxes: PixelBoxes):
+    def forward(ctx, means2d, conics, opacities, colors, background, boxes: PixelBoxes, stats: dict):
         width, height = boxes.width, boxes.height
         dtype, device = means2d.dtype, means2d.device
         cols = [c.contiguous() for c in colors.unbind(1)]
         geo = _geometry_columns(means2d, conics)
         keep_for_backward = any(ctx.needs_input_grad)
         img_rows, acc_rows, saved = [], [], []
+        n_generated = n_live = 0
         for row_begin, row_end in boxes.bands:
-            gid, pix, starts, counts = band_pairs(boxes, row_begin, row_end)
+            bp = band_pairs(boxes, row_begin, row_end, geo, opacities)
+            n_generated += bp.n_generated
+            n_live += bp.pix.numel()
             n_pix = (row_end - row_begin) * width
-            alpha, trans = _pair_alpha_transmittance(gid, pix, starts, row_begin, width, geo, opacities)
-            weight = alpha * trans
-            weight = weight * ((trans * (1.0 - alpha)) > TRANSMITTANCE_MIN)
+            weight = bp.alpha * bp.trans
             img = torch.zeros(len(cols), n_pix, dtype=dtype, device=device)
             for ch, col in enumerate(cols):
-                img[ch].index_add_(0, pix, col.index_select(0, gid) * weight)
-            acc = torch.zeros(n_pix, dtype=dtype, device=device).index_add_(0, pix, weight)
+                img[ch].index_add_(0, bp.pix, col.index_select(0, bp.gid).mul_(weight))
+            acc = torch.zeros(n_pix, dtype=dtype, device=device).index_add_(0, bp.pix, weight)
             img_rows.append(img)
             acc_rows.append(acc)
             if keep_for_backward:
-                saved.append((row_begin, row_end, gid, pix, starts, counts, alpha, trans))
+                saved.append(bp)
+        stats["n_pairs"] = n_generated
+        stats["n_live_pairs"] = n_live
         acc = torch.cat(acc_rows)
         image = torch.cat(img_rows, dim=1).t() + (1.0 - acc).unsqueeze(1) * background.unsqueeze(0)
         if keep_for_backward:
@@ -210,47 +283,41 @@ class _Composite(torch.autograd.Function):
         device, dtype = means2d.device, means2d.dtype
         g_img = grad_image.reshape(height * width, n_chan).to(dtype)
         g_acc = grad_alpha.reshape(height * width).to(dtype)
-        # image = Σ w c + (1 − A)·bg, alpha = A  ⇒  ∂L/∂w_k = g·c_k + (g_A − g·bg)
+        # image = Σ w c + (1 − A)·bg, alpha = A = Σ w  ⇒  ∂L/∂w_k = g·c_k + (g_A − g·bg)
         h_pix = g_acc - g_img @ background
         g_cols = [c.contiguous() for c in g_img.unbind(1)]
         cols = [c.contiguous() for c in colors.unbind(1)]
-        geo = _geometry_columns(means2d, conics)
+        mx, my, ca, cb, cc = _geometry_columns(means2d, conics)
         grad_colors = torch.zeros(n_chan, n_gauss, dtype=dtype, device=device)
-        # ∂L/∂μx, ∂L/∂μy, ∂L/∂a, ∂L/∂b, ∂L/∂c, Σ_k u_k (→ ∂L/∂o)
+        # rows: ∂L/∂μx, ∂L/∂μy, ∂L/∂a, ∂L/∂b, ∂L/∂c, Σ_k u_k (→ ∂L/∂o)
         grad_geo = torch.zeros(6, n_gauss, dtype=dtype, device=device)
-        for row_begin, row_end, gid, pix, starts, counts, alpha, trans in ctx.bands_saved:
-            lo, hi = row_begin * width, row_end * width
-            keep = (trans * (1.0 - alpha)) > TRANSMITTANCE_MIN
-            weight = alpha * trans * keep
+        for bp in ctx.bands_saved:
+            lo, hi = bp.row_begin * width, bp.row_end * width
+            gid, pix, alpha, trans = bp.gid, bp.pix, bp.alpha, bp.trans
+            weight = alpha * trans  # every saved pair is live
             s = h_pix[lo:hi].index_select(0, pix)
             for ch in range(n_chan):
                 g_pair = g_cols[ch][lo:hi].index_select(0, pix)
                 grad_colors[ch].index_add_(0, gid, g_pair * weight)
-                s = s + cols[ch].index_select(0, gid) * g_pair
-            # suffix sums Σ_{j>k} w_j s_j inside each pixel (float64 cumsum)
+                s.addcmul_(cols[ch].index_select(0, gid), g_pair)
+            # ∂L/∂α_k = T_k s_k − Σ_{j>k} w_j s_j / (1 − α_k)   (suffix sum in float64)
             cum = torch.cumsum((weight * s).double(), 0)
-            if cum.numel() > 0:
-                last = (starts + counts - 1).clamp_min(0)
-                total = cum.index_select(0, last).index_select(0, pix)
-            else:
-                total = cum
-            suffix = (total - cum).to(dtype)
-            d_alpha = trans * keep * s - suffix / (1.0 - alpha)
-            valid = (alpha > 0) & (alpha < ALPHA_MAX)
-            u = d_alpha * alpha * valid  # = −∂L/∂σ; ∂L/∂o = Σ u / o
-            px, py = _pixel_centres(pix, row_begin, width, dtype)
-            dx = px - geo[0].index_select(0, gid)
-            dy = py - geo[1].index_select(0, gid)
-            a_p = geo[2].index_select(0, gid)
-            b_p = geo[3].index_select(0, gid)
-            c_p = geo[4].index_select(0, gid)
+            suffix = (cum.index_select(0, bp.last) - cum).to(dtype)
+            d_alpha = trans * s - suffix / (1.0 - alpha)
+            u = d_alpha.mul_(alpha).mul_(alpha < ALPHA_MAX)  # = −∂L/∂σ, and ∂L/∂o = Σ u / o
+            px_tab, py_tab = _pixel_centre_tables(bp.row_begin, bp.row_end, width, dtype, device)
+            dx = px_tab.index_select(0, pix) - mx.index_select(0, gid)
+            dy = py_tab.index_select(0, pix) - my.index_select(0, gid)
             u_dx = u * dx
             u_dy = u * dy
-            grad_geo[0].index_add_(0, gid, a_p * u_dx + b_p * u_dy)  # u·(a dx + b dy)
-            grad_geo[1].index_add_(0, gid, b_p * u_dx + c_p * u_dy)  # u·(b dx + c dy)
-            grad_geo[2].index_add_(0, gid, -0.5 * u_dx * dx)  # −u·dx²/2
-            grad_geo[3].index_add_(0, gid, -u_dx * dy)  # −u·dx·dy
-            grad_geo[4].index_add_(0, gid, -0.5 * u_dy * dy)  # −u·dy²/2
+            a_p = ca.index_select(0, gid)
+            b_p = cb.index_select(0, gid)
+            c_p = cc.index_select(0, gid)
+            grad_geo[0].index_add_(0, gid, (a_p * u_dx).addcmul_(b_p, u_dy))  # u·(a dx + b dy)
+            grad_geo[1].index_add_(0, gid, (b_p * u_dx).addcmul_(c_p, u_dy))  # u·(b dx + c dy)
+            grad_geo[2].index_add_(0, gid, u_dx * dx, alpha=-0.5)  # −u·dx²/2
+            grad_geo[3].index_add_(0, gid, u_dx * dy, alpha=-1.0)  # −u·dx·dy
+            grad_geo[4].index_add_(0, gid, u_dy * dy, alpha=-0.5)  # −u·dy²/2
             grad_geo[5].index_add_(0, gid, u)
         grad_means2d = grad_geo[0:2].t()
         grad_conics = grad_geo[2:5].t()
@@ -258,7 +325,7 @@ class _Composite(torch.autograd.Function):
         grad_bg = None
         if ctx.needs_input_grad[4]:
             grad_bg = ((1.0 - ctx.acc).unsqueeze(1) * g_img).sum(0)
-        return grad_means2d, grad_conics, grad_opac, grad_colors.t(), grad_bg, None
+        return grad_means2d, grad_conics, grad_opac, grad_colors.t(), grad_bg, None, None
 
 
 def _geometry_columns(means2d: torch.Tensor, conics: torch.Tensor) -> list[torch.Tensor]:
@@ -266,33 +333,12 @@ def _geometry_columns(means2d: torch.Tensor, conics: torch.Tensor) -> list[torch
     return [c.contiguous() for c in (*means2d.unbind(1), *conics.unbind(1))]
 
 
-def _pixel_centres(pix: torch.Tensor, row_begin: int, width: int, dtype: torch.dtype):
-    """Pixel-centre coordinates ``(col + 0.5, row + 0.5)`` of band-local pixel indices."""
-    row = torch.div(pix, width, rounding_mode="floor")
-    col = pix - row * width
-    return col.to(dtype) + 0.5, row.to(dtype) + (row_begin + 0.5)
-
-
-def _pair_alpha_transmittance(gid, pix, starts, row_begin, width, geo, opacities):
-    """α and exclusive transmittance T of every pair (pairs sorted by pixel, depth inside)."""
-    mx, my, ca, cb, cc = geo
-    dtype = mx.dtype
-    px, py = _pixel_centres(pix, row_begin, width, dtype)
-    dx = px - mx.index_select(0, gid)
-    dy = py - my.index_select(0, gid)
-    sigma = 0.5 * (ca.index_select(0, gid) * dx * dx + cc.index_select(0, gid) * dy * dy)
-    sigma = sigma + cb.index_select(0, gid) * dx * dy
-    raw = opacities.index_select(0, gid) * torch.exp(-sigma)
-    alpha = raw.clamp_max(ALPHA_MAX)
-    alpha = alpha.masked_fill_((sigma < 0) | (raw < ALPHA_MIN), 0.0)
-    log_keep = torch.log1p(-alpha.double())
-    excl = torch.cumsum(log_keep, 0) - log_keep
-    if excl.numel() > 0:
-        base = excl.index_select(0, starts.clamp_max(excl.numel() - 1)).index_select(0, pix)
-        trans = torch.exp(excl - base).to(dtype)
-    else:
-        trans = excl.to(dtype)
-    return alpha, trans
+def _pixel_centre_tables(row_begin: int, row_end: int, width: int, dtype, device):
+    """``(col + 0.5, row + 0.5)`` for every band-local pixel index, two ``[npix]`` tables."""
+    cols = torch.arange(width, dtype=dtype, device=device) + 0.5
+    rows = torch.arange(row_begin, row_end, dtype=dtype, device=device) + 0.5
+    n_rows = row_end - row_begin
+    return cols.repeat(n_rows), rows.repeat_interleave(width)
 
 
 def rasterize(
@@ -357,7 +403,8 @@ def rasterize(
     conics = proj.conics.index_select(0, ids)
     opac = opacities.index_select(0, ids)
     boxes = pixel_boxes(m2, proj.cov2d.index_select(0, ids), opac, width, height, max_pairs_per_chunk)
-    image, alpha = _Composite.apply(m2, conics, opac, colors_vis, background, boxes)
+    stats: dict = {}
+    image, alpha = _Composite.apply(m2, conics, opac, colors_vis, background, boxes, stats)
 
     info = {
         "means2d": means2d_batched,
@@ -369,7 +416,8 @@ def rasterize(
         "height": height,
         "n_cameras": 1,
         "gaussian_ids": None,
-        "n_pairs": boxes.n_pairs,
+        "n_pairs": stats["n_pairs"],
+        "n_live_pairs": stats["n_live_pairs"],
     }
     return {
         "image": image,
@@ -379,8 +427,8 @@ def rasterize(
         "depths": proj.depths,
         "visibility": visibility,
         "info": info,
-        "n_pairs": boxes.n_pairs,
+        "n_pairs": stats["n_pairs"],
     }
 
 
-__all__ = ["rasterize", "pixel_boxes", "band_pairs", "PixelBoxes", "ALPHA_MAX", "ALPHA_MIN", "TRANSMITTANCE_MIN"]
+__all__ = ["rasterize", "pixel_boxes", "band_pairs", "PixelBoxes", "BandPairs", "ALPHA_MAX", "ALPHA_MIN", "TRANSMITTANCE_MIN"]

@@ -43,8 +43,7 @@ def _forward_impl(x: torch.Tensor, plan: RahtPlan) -> torch.Tensor:
         xr = work.index_select(0, right)
         low = xl * a
         low.addcmul_(xr, b)
-        high = xr * a
-        high.addcmul_(xl, b, value=-1.0)
+        high = xr.mul_(a).addcmul_(xl, b, value=-1.0)  # reuse the gathered buffer
         work.index_copy_(0, left, low)
         work.index_copy_(0, right, high)
     return work
@@ -58,8 +57,7 @@ def _inverse_impl(c: torch.Tensor, plan: RahtPlan) -> torch.Tensor:
         high = work.index_select(0, right)
         xl = low * a
         xl.addcmul_(high, b, value=-1.0)
-        xr = high * a
-        xr.addcmul_(low, b)
+        xr = high.mul_(a).addcmul_(low, b)  # reuse the gathered buffer
         work.index_copy_(0, left, xl)
         work.index_copy_(0, right, xr)
     if plan.perm_is_identity:

@@ -1,0 +1,188 @@
+"""Compression setup, once per run (DESIGN §3 step 3, issue 6 item 2), each step timed and logged:
+
+a. importance I = (V/V_ref)^β · Σ_views Σ_pixels α·T            (compression/importance.py)
+b. prune the ⌊p·N⌋ lowest scores                                 (exact count, index tie-break)
+c. voxelize at depth d and merge the Gaussians of each voxel     (raht.voxelize / merge_attributes:
+   mean of raw columns with sign-aligned quaternions, or importance-weighted, or first member);
+   positions := voxel centres, frozen from here on
+d. quaternion → Euler ZYX (utils/rotations.py, NaN-safe)
+e. RAHT plan, built once for the whole run
+f. quantizer bank (C channels × n_block blocks) + one explicit no-grad calibration pass
+
+Each step records its time, the Gaussian count before/after and, when ``evaluate`` is on, the
+test PSNR after it (the input model's PSNR is recorded first). The result is a
+:class:`~compression.attributes.QuantizedGaussians` ready for fine-tuning (iteration 0).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+import torch
+
+from compression.attributes import QuantizedGaussians
+from compression.evaluate import evaluate_gaussians, evaluate_quantized, source_gaussians
+from compression.importance import importance_scores, prune_mask
+from raht import build_plan, merge_attributes, voxel_centers, voxelize
+from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SetupStep", "SetupResult", "compression_setup"]
+
+
+@dataclass
+class SetupStep:
+    """One setup step: name, seconds, Gaussians before/after, test PSNR after (None = not evaluated), notes."""
+
+    name: str
+    seconds: float
+    count_before: int
+    count_after: int
+    psnr_after: Optional[float] = None
+    notes: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        psnr = f", test PSNR {self.psnr_after:.3f} dB" if self.psnr_after is not None else ""
+        extra = "".join(f", {k} {v:.4g}" if isinstance(v, float) else f", {k} {v}" for k, v in self.notes.items())
+        return f"{self.name}: {self.seconds:.2f} s, {self.count_before} -> {self.count_after} Gaussians{psnr}{extra}"
+
+
+@dataclass
+class SetupResult:
+    model: QuantizedGaussians
+    steps: list[SetupStep]
+    input_psnr: Optional[float]
+    importance: torch.Tensor  # [N_input] float64 scores of the input Gaussians
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"input_psnr": self.input_psnr, "steps": [asdict(s) for s in self.steps]}
+
+
+def _raw_columns(means_model: Any) -> torch.Tensor:
+    """[N, 56] raw columns: logit opacity 1, quaternion wxyz 4, f_dc 3, f_rest 3(K−1) (PLY order), log-scale 3."""
+    p = means_model.params
+    n = p["means"].shape[0]
+    rest = p["shN"].detach().transpose(1, 2).reshape(n, -1)
+    return torch.cat(
+        [p["opacities"].detach().reshape(n, 1), p["quats"].detach(), p["sh0"].detach().reshape(n, 3), rest, p["scales"].detach()],
+        dim=1,
+    ).to(torch.float32)
+
+
+def _gaussians_from_raw(raw: torch.Tensor, means: torch.Tensor, n_rest: int) -> dict[str, torch.Tensor]:
+    n = raw.shape[0]
+    return {
+        "means": means,
+        "quats": raw[:, 1:5],
+        "scales": torch.exp(raw[:, -3:]),
+        "opacities": torch.sigmoid(raw[:, 0]),
+        "sh_coeffs": torch.cat([raw[:, 5:8].reshape(n, 1, 3), raw[:, 8:8 + 3 * n_rest].reshape(n, 3, n_rest).transpose(1, 2)], dim=1),
+    }
+
+
+def compression_setup(
+    source: Any,
+    train_cameras: Sequence[Any],
+    test_cameras: Sequence[Any],
+    *,
+    depth: int,
+    percent: float,
+    beta: float,
+    merge: str = "mean",
+    n_block: int = 57,
+    bits: int = 8,
+    quantizer: str = "vanilla",
+    background: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+    evaluate: bool = True,
+) -> SetupResult:
+    """Run steps a–f on ``source`` (a ``scene.GaussianModel``, on the device to work on).
+
+    Args:
+        source: the pre-trained Gaussians (not modified).
+        train_cameras: views for the importance score; test_cameras: views for the PSNR log.
+        depth, percent, beta, merge, n_block, bits, quantizer: see arguments/compression.py.
+        background: [3] render background (default black); backend: renderer backend.
+        evaluate: log the test PSNR after each step (needs ``test_cameras``).
+    """
+    device = source.means.device
+    background = torch.zeros(3, device=device) if background is None else background.to(device)
+    sh_degree = int(source.max_sh_degree)
+    n_rest = (sh_degree + 1) ** 2 - 1
+    do_eval = bool(evaluate and len(test_cameras) > 0)
+    steps: list[SetupStep] = []
+
+    def psnr_of(gaussians) -> Optional[float]:
+        if not do_eval:
+            return None
+        return evaluate_gaussians(gaussians, sh_degree, test_cameras, background=background, backend=backend).psnr
+
+    def record(step: SetupStep) -> None:
+        steps.append(step)
+        logger.info("compression setup %s", step.line())
+
+    n0 = source.num_gaussians
+    input_psnr = psnr_of(source_gaussians(source))
+    if input_psnr is not None:
+        logger.info("compression setup: input model %d Gaussians, test PSNR %.3f dB", n0, input_psnr)
+
+    # a. importance
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        scores = importance_scores(
+            source.means, source.quats_wxyz, source.log_scales, source.logit_opacities, train_cameras,
+            beta=beta, backend=backend,
+        )
+    record(SetupStep("importance", time.perf_counter() - t0, n0, n0, None,
+                     {"views": len(train_cameras), "never_visible": int((scores == 0).sum())}))
+
+    # b. prune
+    t0 = time.perf_counter()
+    keep = prune_mask(scores, percent)
+    raw = _raw_columns(source)[keep]
+    means = source.means.detach()[keep].to(torch.float32)
+    kept_scores = scores[keep]
+    n1 = int(keep.sum())
+    dt = time.perf_counter() - t0
+    record(SetupStep("prune", dt, n0, n1, psnr_of(_gaussians_from_raw(raw, means, n_rest)), {"percent": float(percent)}))
+
+    # c. voxelize + merge
+    t0 = time.perf_counter()
+    vox = voxelize(means, depth)
+    merged = merge_attributes(raw, vox.point_to_voxel, vox.n_voxels, mode=merge,
+                              weights=kept_scores if merge == "importance" else None, quat_columns=slice(1, 5))
+    centres = voxel_centers(vox.coords, vox.bbox_min, vox.bbox_max, depth).to(device)
+    n2 = vox.n_voxels
+    dt = time.perf_counter() - t0
+    max_shift = float((centres[vox.point_to_voxel] - means).abs().max()) if n1 else 0.0
+    record(SetupStep("voxelize+merge", dt, n1, n2, psnr_of(_gaussians_from_raw(merged, centres, n_rest)),
+                     {"depth": depth, "merge": merge, "max_position_shift": max_shift}))
+
+    # d. quaternion -> Euler
+    t0 = time.perf_counter()
+    quats = merged[:, 1:5]
+    euler = quat_to_euler(quats)
+    attrs = torch.cat([merged[:, :1], euler, merged[:, 5:]], dim=1)
+    dt = time.perf_counter() - t0
+    rot_err = float((euler_to_rotmat(euler) - quat_to_rotmat(quats)).abs().max()) if n2 else 0.0
+    record(SetupStep("quaternion->euler", dt, n2, n2, None, {"max_rotation_matrix_error": rot_err}))
+
+    # e. RAHT plan
+    t0 = time.perf_counter()
+    plan = build_plan(vox.coords.to(device), depth)
+    record(SetupStep("raht_plan", time.perf_counter() - t0, n2, n2, None, {"levels": plan.n_levels}))
+
+    # f. bank + calibration
+    t0 = time.perf_counter()
+    model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
+                               n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
+    model.calibrate()
+    dt = time.perf_counter() - t0
+    psnr_q = evaluate_quantized(model, test_cameras, background=background, backend=backend)[0].psnr if do_eval else None
+    record(SetupStep("quantizer_bank+calibration", dt, n2, n2, psnr_q,
+                     {"quantizers": model.layout.n_channels * model.n_block, "n_block": model.n_block, "bits": bits,
+                      "quantizer": quantizer}))
+    return SetupResult(model=model, steps=steps, input_psnr=input_psnr, importance=scores)
