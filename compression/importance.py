@@ -68,9 +68,10 @@ def view_importance(
     total = torch.zeros(n, dtype=torch.float64, device=means.device)
     background = torch.zeros(3, dtype=means.dtype, device=means.device)
     for cam in cameras:
-        colors = torch.zeros(n, 3, dtype=means.dtype, device=means.device, requires_grad=True)
-        out = render(means, quats, scales, opacities, cam, colors=colors, background=background, backend=backend)
-        (grad,) = torch.autograd.grad(out["image"][..., 0].sum(), colors)
+        with torch.enable_grad():
+            colors = torch.zeros(n, 3, dtype=means.dtype, device=means.device, requires_grad=True)
+            out = render(means, quats, scales, opacities, cam, colors=colors, background=background, backend=backend)
+            (grad,) = torch.autograd.grad(out["image"][..., 0].sum(), colors)
         total += grad[:, 0].to(torch.float64)
     return total
 

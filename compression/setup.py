@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -30,7 +30,7 @@ from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SetupStep", "SetupResult", "compression_setup"]
+__all__ = ["SetupStep", "SetupResult", "build_quantized", "compression_setup", "raw_columns"]
 
 
 @dataclass
@@ -61,9 +61,9 @@ class SetupResult:
         return {"input_psnr": self.input_psnr, "steps": [asdict(s) for s in self.steps]}
 
 
-def _raw_columns(means_model: Any) -> torch.Tensor:
+def raw_columns(source: Any) -> torch.Tensor:
     """[N, 56] raw columns: logit opacity 1, quaternion wxyz 4, f_dc 3, f_rest 3(K−1) (PLY order), log-scale 3."""
-    p = means_model.params
+    p = source.params
     n = p["means"].shape[0]
     rest = p["shN"].detach().transpose(1, 2).reshape(n, -1)
     return torch.cat(
@@ -81,6 +81,93 @@ def _gaussians_from_raw(raw: torch.Tensor, means: torch.Tensor, n_rest: int) -> 
         "opacities": torch.sigmoid(raw[:, 0]),
         "sh_coeffs": torch.cat([raw[:, 5:8].reshape(n, 1, 3), raw[:, 8:8 + 3 * n_rest].reshape(n, 3, n_rest).transpose(1, 2)], dim=1),
     }
+
+
+def _maybe(fn, *args):
+    return fn(*args) if fn is not None else None
+
+
+def build_quantized(
+    raw: torch.Tensor,
+    means: torch.Tensor,
+    scores: torch.Tensor,
+    sh_degree: int,
+    *,
+    depth: int,
+    percent: float,
+    merge: str = "mean",
+    n_block: int = 57,
+    bits: int = 8,
+    quantizer: str = "vanilla",
+    psnr_of: Optional[Callable[[dict], float]] = None,
+    psnr_quantized: Optional[Callable[[QuantizedGaussians], float]] = None,
+    record: Optional[Callable[[SetupStep], None]] = None,
+) -> tuple[QuantizedGaussians, list[SetupStep]]:
+    """Steps b–f on raw columns (no renderer needed; scripts/bench_codec.py times this).
+
+    Args:
+        raw: [N, 10 + 3(K−1) + 1] raw columns (logit opacity, quaternion wxyz, f_dc, f_rest in PLY
+            order, log-scales); means: [N, 3]; scores: [N] importance (float64).
+        psnr_of: optional ``gaussians dict -> test PSNR`` after prune / merge;
+        psnr_quantized: optional ``model -> test PSNR`` after calibration; record: step callback.
+    """
+    steps: list[SetupStep] = []
+    device = means.device
+    n_rest = (sh_degree + 1) ** 2 - 1
+    n0 = raw.shape[0]
+
+    def _record(step: SetupStep) -> None:
+        steps.append(step)
+        if record is not None:
+            record(step)
+
+    # b. prune
+    t0 = time.perf_counter()
+    keep = prune_mask(scores, percent)
+    raw = raw[keep]
+    means = means.detach()[keep].to(torch.float32)
+    kept_scores = scores[keep]
+    n1 = int(keep.sum())
+    dt = time.perf_counter() - t0
+    _record(SetupStep("prune", dt, n0, n1, _maybe(psnr_of, _gaussians_from_raw(raw, means, n_rest)), {"percent": float(percent)}))
+
+    # c. voxelize + merge
+    t0 = time.perf_counter()
+    vox = voxelize(means, depth)
+    merged = merge_attributes(raw, vox.point_to_voxel, vox.n_voxels, mode=merge,
+                              weights=kept_scores if merge == "importance" else None, quat_columns=slice(1, 5))
+    centres = voxel_centers(vox.coords, vox.bbox_min, vox.bbox_max, depth).to(device)
+    n2 = vox.n_voxels
+    dt = time.perf_counter() - t0
+    max_shift = float((centres[vox.point_to_voxel] - means).abs().max()) if n1 else 0.0
+    _record(SetupStep("voxelize+merge", dt, n1, n2, _maybe(psnr_of, _gaussians_from_raw(merged, centres, n_rest)),
+                     {"depth": depth, "merge": merge, "max_position_shift": max_shift}))
+
+    # d. quaternion -> Euler
+    t0 = time.perf_counter()
+    quats = merged[:, 1:5]
+    euler = quat_to_euler(quats)
+    attrs = torch.cat([merged[:, :1], euler, merged[:, 5:]], dim=1)
+    dt = time.perf_counter() - t0
+    rot_err = float((euler_to_rotmat(euler) - quat_to_rotmat(quats)).abs().max()) if n2 else 0.0
+    _record(SetupStep("quaternion->euler", dt, n2, n2, None, {"max_rotation_matrix_error": rot_err}))
+
+    # e. RAHT plan
+    t0 = time.perf_counter()
+    plan = build_plan(vox.coords.to(device), depth)
+    _record(SetupStep("raht_plan", time.perf_counter() - t0, n2, n2, None, {"levels": plan.n_levels}))
+
+    # f. bank + calibration
+    t0 = time.perf_counter()
+    model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
+                               n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
+    model.calibrate()
+    dt = time.perf_counter() - t0
+    psnr_q = psnr_quantized(model) if psnr_quantized is not None else None
+    _record(SetupStep("quantizer_bank+calibration", dt, n2, n2, psnr_q,
+                     {"quantizers": model.layout.n_channels * model.n_block, "n_block": model.n_block, "bits": bits,
+                      "quantizer": quantizer}))
+    return model, steps
 
 
 def compression_setup(
@@ -111,7 +198,6 @@ def compression_setup(
     device = source.means.device
     background = torch.zeros(3, device=device) if background is None else background.to(device)
     sh_degree = int(source.max_sh_degree)
-    n_rest = (sh_degree + 1) ** 2 - 1
     do_eval = bool(evaluate and len(test_cameras) > 0)
     steps: list[SetupStep] = []
 
@@ -139,50 +225,10 @@ def compression_setup(
     record(SetupStep("importance", time.perf_counter() - t0, n0, n0, None,
                      {"views": len(train_cameras), "never_visible": int((scores == 0).sum())}))
 
-    # b. prune
-    t0 = time.perf_counter()
-    keep = prune_mask(scores, percent)
-    raw = _raw_columns(source)[keep]
-    means = source.means.detach()[keep].to(torch.float32)
-    kept_scores = scores[keep]
-    n1 = int(keep.sum())
-    dt = time.perf_counter() - t0
-    record(SetupStep("prune", dt, n0, n1, psnr_of(_gaussians_from_raw(raw, means, n_rest)), {"percent": float(percent)}))
-
-    # c. voxelize + merge
-    t0 = time.perf_counter()
-    vox = voxelize(means, depth)
-    merged = merge_attributes(raw, vox.point_to_voxel, vox.n_voxels, mode=merge,
-                              weights=kept_scores if merge == "importance" else None, quat_columns=slice(1, 5))
-    centres = voxel_centers(vox.coords, vox.bbox_min, vox.bbox_max, depth).to(device)
-    n2 = vox.n_voxels
-    dt = time.perf_counter() - t0
-    max_shift = float((centres[vox.point_to_voxel] - means).abs().max()) if n1 else 0.0
-    record(SetupStep("voxelize+merge", dt, n1, n2, psnr_of(_gaussians_from_raw(merged, centres, n_rest)),
-                     {"depth": depth, "merge": merge, "max_position_shift": max_shift}))
-
-    # d. quaternion -> Euler
-    t0 = time.perf_counter()
-    quats = merged[:, 1:5]
-    euler = quat_to_euler(quats)
-    attrs = torch.cat([merged[:, :1], euler, merged[:, 5:]], dim=1)
-    dt = time.perf_counter() - t0
-    rot_err = float((euler_to_rotmat(euler) - quat_to_rotmat(quats)).abs().max()) if n2 else 0.0
-    record(SetupStep("quaternion->euler", dt, n2, n2, None, {"max_rotation_matrix_error": rot_err}))
-
-    # e. RAHT plan
-    t0 = time.perf_counter()
-    plan = build_plan(vox.coords.to(device), depth)
-    record(SetupStep("raht_plan", time.perf_counter() - t0, n2, n2, None, {"levels": plan.n_levels}))
-
-    # f. bank + calibration
-    t0 = time.perf_counter()
-    model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
-                               n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
-    model.calibrate()
-    dt = time.perf_counter() - t0
-    psnr_q = evaluate_quantized(model, test_cameras, background=background, backend=backend)[0].psnr if do_eval else None
-    record(SetupStep("quantizer_bank+calibration", dt, n2, n2, psnr_q,
-                     {"quantizers": model.layout.n_channels * model.n_block, "n_block": model.n_block, "bits": bits,
-                      "quantizer": quantizer}))
+    model, _ = build_quantized(
+        raw_columns(source), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
+        n_block=n_block, bits=bits, quantizer=quantizer, psnr_of=psnr_of if do_eval else None,
+        psnr_quantized=(lambda m: evaluate_quantized(m, test_cameras, background=background, backend=backend)[0].psnr)
+        if do_eval else None,
+        record=record)
     return SetupResult(model=model, steps=steps, input_psnr=input_psnr, importance=scores)

@@ -13,11 +13,14 @@ Design: pixel–Gaussian pairs instead of tiles.
        T_k = Π_{j<k} (1 − α_j)      (segmented exclusive product, via a float64 log-cumsum)
        stop before the first pair with T_k·(1 − α_k) ≤ 1e-4 (exclusive)
        C = Σ α_k T_k c_k + (1 − A)·bg,   A = Σ α_k T_k  (= 1 − T_final)
-4. The compositing is a custom autograd function with the analytic gradient
+4. Pairs that cannot contribute (α = 0, or behind the stop) are dropped right after α and T
+   are known, so sorting, accumulation and backward only see live pairs.
+5. The compositing is a custom autograd function with the analytic gradient
        ∂L/∂α_k = T_k·s_k − (Σ_{j>k} α_j T_j s_j)/(1 − α_k),   s_k = g·(c_k − bg) + g_A
-   so only ``gid, pix (int32), α, T`` are kept per pair (16 bytes) instead of the whole
-   autograd graph, and large views are processed in bands of image rows
-   (``max_pairs_per_chunk`` pairs at most, unless a single row has more).
+   (the stop mask is treated as a constant, as in the kernel), so only ``gid, pix, last``
+   (int32), ``α`` and ``T`` are kept per live pair (20 bytes in float32) instead of an autograd
+   graph, and large views are processed in bands of image rows (``max_pairs_per_chunk`` box
+   pairs at most, unless a single row has more), which bounds the transient memory.
 Gradients reach means2d (hence means, quats, scales), conics, opacities, colours (hence SH)
 and the background.
 """
@@ -98,7 +101,7 @@ def pixel_boxes(
     y1 = torch.floor(my + ext_y - 0.5).clamp(-1, height - 1).long()
     nx = (x1 - x0 + 1).clamp_min(0)
     ny = (y1 - y0 + 1).clamp_min(0)
-    nx = torch.where(ny > 0, nx, torch.zeros_like(nx))
+    nx = torch.where((ny > 0) & (o >= ALPHA_MIN), nx, torch.zeros_like(nx))
     has = nx > 0
     # pairs per row: difference array over [y0, y1]
     diff = torch.zeros(height + 1, dtype=torch.int64, device=device)
@@ -136,7 +139,7 @@ class BandPairs:
         pix: ``[P]`` int32 band-local pixel index ``(row − row_begin)·W + col``.
         alpha: ``[P]`` α of the pair (after the 0.999 clamp).
         trans: ``[P]`` transmittance in front of the pair, ``Π_{j<k}(1 − α_j)``.
-        last: ``[P]`` int64 index of the last pair of the same pixel.
+        last: ``[P]`` int32 index of the last pair of the same pixel.
         n_generated: number of box pairs before the α / transmittance filtering.
     """
 
@@ -230,7 +233,7 @@ def band_pairs(boxes: PixelBoxes, row_begin: int, row_end: int, geo: list[torch.
         gid, pix = gid.index_select(0, idx), pix.index_select(0, idx)
         alpha, trans = alpha.index_select(0, idx), trans.index_select(0, idx)
         counts = torch.bincount(pix, minlength=n_pix)
-    last = torch.cumsum(counts, 0).sub_(1).clamp_min_(0).index_select(0, pix)
+    last = torch.cumsum(counts, 0).sub_(1).clamp_min_(0).to(torch.int32).index_select(0, pix)
     return BandPairs(row_begin, row_end, gid, pix, alpha, trans, last, n_generated)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "symmetric_qparams",
     "quantize",
     "dequantize",
+    "dequantize_",
     "fake_quantize",
     "fake_quantize_unchecked",
     "ste_inside",
@@ -145,8 +146,23 @@ def _zp(zero_point: Optional[TensorLike]) -> TensorLike:
     return 0.0 if zero_point is None else zero_point
 
 
+def _can_inplace(v: torch.Tensor, other: TensorLike) -> bool:
+    """True when ``v op= other`` gives exactly ``v op other`` (same shape and dtype, no autograd)."""
+    if torch.is_grad_enabled() and v.requires_grad:
+        return False
+    if isinstance(other, torch.Tensor):
+        if torch.result_type(v, other) != v.dtype:
+            return False
+        try:
+            return torch.broadcast_shapes(v.shape, other.shape) == v.shape
+        except RuntimeError:
+            return False
+    return True
+
+
 def quantize(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,
-             mapping: str = "asymmetric", dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+             mapping: str = "asymmetric", dtype: Optional[torch.dtype] = None,
+             out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Integer codes ``q = clamp(round(zero_point + x / scale), qmin, qmax)``.
 
     Args:
@@ -155,12 +171,28 @@ def quantize(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike
         bits, mapping: see ``code_range``.
         dtype: None (default) returns the integer-valued codes in the float dtype of the
             computation, exactly as ``fake_quantize`` uses them; an integer dtype casts them.
+        out: optional float tensor of the result's shape and dtype to write the (float) codes into
+            (no autograd); ``dtype`` must then be None.
+    Ops, in this order: ``v = x / scale``; ``v = v + zero_point``; round (half to even); clamp.
     """
     qmin, qmax = code_range(bits, mapping)
     z = _zp(zero_point)
-    v = x / scale
-    v = v + z
-    q = torch.clamp(torch.round(v), qmin, qmax)
+    if out is not None:
+        if dtype is not None:
+            raise ValueError("quantize: give either out= or dtype=, not both")
+        v = torch.div(x, scale, out=out)
+    else:
+        v = x / scale
+    if _can_inplace(v, z):
+        v.add_(z)
+        v.round_()
+        v.clamp_(qmin, qmax)
+        q = v
+    else:
+        q = torch.clamp(torch.round(v + z), qmin, qmax)
+        if out is not None:
+            out.copy_(q)
+            q = out
     return q if dtype is None else q.to(dtype)
 
 
@@ -177,16 +209,43 @@ def dequantize(codes: torch.Tensor, scale: TensorLike, zero_point: Optional[Tens
             codes.dtype if codes.is_floating_point() else torch.float32)
     c = codes.to(dtype)
     z = _zp(zero_point)
+    if c is not codes and _can_inplace(c, z) and _can_inplace(c, scale):
+        return c.sub_(z).mul_(scale)
     return (c - z) * scale
 
 
+def dequantize_(codes: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike] = None) -> torch.Tensor:
+    """In-place ``dequantize`` of float codes (same ops, same bits): ``codes ← scale·(codes − zp)``.
+
+    Falls back to an out-of-place result when the shapes/dtypes do not allow writing in place.
+    """
+    z = _zp(zero_point)
+    if codes.is_floating_point() and _can_inplace(codes, z) and _can_inplace(codes, scale):
+        return codes.sub_(z).mul_(scale)
+    return dequantize(codes, scale, zero_point, dtype=codes.dtype if codes.is_floating_point() else None)
+
+
+def _masked(grad: torch.Tensor, mask: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``grad`` where ``mask`` else 0 (``torch.where``: no bool → float conversion of the mask)."""
+    zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
+    if out is None:
+        return torch.where(mask, grad, zero)
+    return torch.where(mask, grad, zero, out=out)
+
+
 def ste_inside(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,
-               mapping: str = "asymmetric") -> torch.Tensor:
-    """Boolean mask where the straight-through gradient is 1: ``z + x/s ∈ [qmin − ½, qmax + ½]``."""
+               mapping: str = "asymmetric", scratch: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Boolean mask where the straight-through gradient is 1: ``z + x/s ∈ [qmin − ½, qmax + ½]``.
+
+    ``scratch``: optional float tensor of the broadcast shape to hold ``z + x/s`` (saves an
+    allocation; its content is overwritten)."""
     qmin, qmax = code_range(bits, mapping)
-    v = x / scale
-    v = v + _zp(zero_point)
-    return (v >= qmin - 0.5) & (v <= qmax + 0.5)
+    z = _zp(zero_point)
+    v = torch.div(x, scale, out=scratch) if scratch is not None else x / scale
+    v = v.add_(z) if _can_inplace(v, z) else v + z
+    inside = v >= qmin - 0.5
+    inside &= v <= qmax + 0.5
+    return inside
 
 
 class _FakeQuantSTE(torch.autograd.Function):
@@ -194,9 +253,8 @@ class _FakeQuantSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, zero_point, bits, mapping, check):
-        with torch.no_grad():
-            q = quantize(x, scale, zero_point, bits, mapping)
-            out = dequantize(q, scale, zero_point, dtype=q.dtype)
+        q = quantize(x, scale, zero_point, bits, mapping)
+        out = dequantize_(q, scale, zero_point)
         ctx.bits, ctx.mapping, ctx.check = bits, mapping, check
         if check:
             ctx.save_for_backward(x, scale if isinstance(scale, torch.Tensor) else None,
@@ -213,7 +271,7 @@ class _FakeQuantSTE(torch.autograd.Function):
         s = s_t if s_t is not None else ctx.scalars[0]
         z = z_t if z_t is not None else ctx.scalars[1]
         inside = ste_inside(x, s, z, ctx.bits, ctx.mapping)
-        return grad_out * inside, None, None, None, None, None
+        return _masked(grad_out, inside), None, None, None, None, None
 
 
 def fake_quantize(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,

@@ -32,6 +32,8 @@ __all__ = [
     "block_index",
     "BlockPart",
     "block_parts",
+    "part_view",
+    "part_rows",
     "QParams",
     "choose_qparams",
     "expand_qparams",
@@ -94,6 +96,17 @@ def block_parts(length: int, n_blocks: int) -> List[BlockPart]:
         parts.append(BlockPart(start, length, rem, n_blocks - rem, base))
     assert sum(p.count * p.block_len for p in parts) == sum(sizes) == length
     return parts
+
+
+def part_view(t: torch.Tensor, p: BlockPart) -> torch.Tensor:
+    """Rows ``[p.start, p.stop)`` of a stream ``t [L, C]`` as ``[p.count, p.block_len, C]`` (a view
+    when ``t`` is contiguous)."""
+    return t[p.start:p.stop].reshape(p.count, p.block_len, t.shape[1])
+
+
+def part_rows(t: Optional[torch.Tensor], p: BlockPart) -> Optional[torch.Tensor]:
+    """Block-major parameters ``t [B, C]`` of part ``p`` as ``[p.count, 1, C]`` (None stays None)."""
+    return None if t is None else t[p.first:p.first + p.count].unsqueeze(1)
 
 
 def block_index(length: int, n_blocks: int, device=None) -> torch.Tensor:

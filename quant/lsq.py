@@ -29,7 +29,8 @@ from typing import Optional, Tuple, Union
 
 import torch
 
-from .core import check_bits, dequantize, quantize
+from .core import _can_inplace, _masked, check_bits, dequantize_, quantize
+from .granularity import part_rows, part_view
 
 __all__ = [
     "MIN_STEP",
@@ -38,6 +39,7 @@ __all__ = [
     "lsq_init_step",
     "lsq_qparams",
     "lsq_fake_quantize",
+    "lsq_fake_quantize_blocks",
 ]
 
 #: Smallest step used by the forward (and by ``clamp_``); guards s → 0.
@@ -84,16 +86,59 @@ def lsq_qparams(step: torch.Tensor, offset: Optional[torch.Tensor], bits: int,
     return s, float(-qn) - offset / s
 
 
+def _storage(step: torch.Tensor, offset: Optional[torch.Tensor], bits: int, min_step: float):
+    """(scale, zero_point) for the forward: zero_point a Python float without offset."""
+    if offset is None:
+        return step.clamp_min(min_step), float(-lsq_range(bits)[0])
+    return lsq_qparams(step, offset, bits, min_step)
+
+
+def _lsq_forward_into(x, step, offset, bits, min_step, out):
+    """Write x̂ = s·(clamp(round(x/s + zp), 0, 2^b − 1) − zp) into ``out`` (no autograd)."""
+    s, zp = _storage(step, offset, bits, min_step)
+    quantize(x, s, zp, bits, "asymmetric", out=out)
+    return dequantize_(out, s, zp)
+
+
+def _lsq_backward_chunk(x, step, offset, grad, bits, min_step, grad_scale, need_x, need_s, need_o,
+                        grad_x_out=None):
+    """Analytic LSQ gradients of one chunk (see module docstring).
+
+    Returns ``(grad_x, grad_step, grad_offset)``; step / offset gradients are summed to the shapes
+    of ``step`` / ``offset`` and multiplied by ``grad_scale``. ``grad_x`` is written into
+    ``grad_x_out`` when given. Written to allocate few full-size temporaries (on CPU a fresh large
+    tensor costs more than an extra pass): u, one bool mask, and the grad_x buffer used as scratch.
+    """
+    qn, _ = lsq_range(bits)
+    qmax = (1 << bits) - 1
+    s, zp = _storage(step, offset, bits, min_step)
+    shape = torch.broadcast_shapes(x.shape, s.shape)
+    u = x / s
+    u = u.add_(zp) if _can_inplace(u, zp) else u + zp                  # u = x/s + zp = v + 2^(b−1)
+    buf = grad_x_out if grad_x_out is not None else torch.empty(shape, dtype=u.dtype, device=u.device)
+    torch.clamp(u, 0, qmax, out=buf)
+    inside = torch.eq(buf, u)                                          # 0 ≤ u ≤ qmax
+    gs = go = None
+    if need_s:
+        buf.round_()                                                   # code = round(clamp(u))
+        # d_s = round(v) − v = code − u inside; Q_n or Q_p = code − 2^(b−1) outside
+        torch.where(inside, u, torch.tensor(float(-qn), dtype=u.dtype, device=u.device), out=u)
+        buf.sub_(u)
+        buf.mul_(grad)
+        gs = buf.sum_to_size(step.shape) * grad_scale
+    _masked(grad, inside, out=buf)                                     # ∂x̂/∂x = 1 inside, 0 outside
+    if need_o:  # Σ grad·[outside] = Σ grad − Σ grad·[inside]
+        go = (grad.sum_to_size(offset.shape) - buf.sum_to_size(offset.shape)) * grad_scale
+    return (buf if need_x else None), gs, go
+
+
 class _LsqFakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, step, offset, bits, grad_scale, min_step):
-        with torch.no_grad():
-            if offset is None:
-                s, zp = step.clamp_min(min_step), float(-lsq_range(bits)[0])
-            else:
-                s, zp = lsq_qparams(step, offset, bits, min_step)
-            code = quantize(x, s, zp, bits, "asymmetric")
-            out = dequantize(code, s, zp, dtype=code.dtype)
+        shape = torch.broadcast_shapes(x.shape, step.shape)
+        dtype = torch.result_type(x, step)
+        out = torch.empty(shape, dtype=dtype, device=x.device)
+        _lsq_forward_into(x, step, offset, bits, min_step, out)
         ctx.bits, ctx.grad_scale, ctx.min_step = bits, grad_scale, min_step
         ctx.has_offset = offset is not None
         ctx.save_for_backward(x, step, offset)
@@ -102,27 +147,45 @@ class _LsqFakeQuant(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, step, offset = ctx.saved_tensors
-        bits = ctx.bits
-        qn, _ = lsq_range(bits)
-        qmax = (1 << bits) - 1
-        if offset is None:
-            s, zp = step.clamp_min(ctx.min_step), float(-qn)
-        else:
-            s, zp = lsq_qparams(step, offset, bits, ctx.min_step)
-        u = x / s
-        u = u + zp
-        code = torch.clamp(torch.round(u), 0, qmax)
-        inside = (u >= 0) & (u <= qmax)
-        grad_x = grad_s = grad_o = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad_out * inside
-        if ctx.needs_input_grad[1]:
-            # inside: round(v) − v = code − u ; outside: Q_n or Q_p = code − 2^(b−1)
-            d_s = torch.where(inside, code - u, code + qn)
-            grad_s = (grad_out * d_s).sum_to_size(step.shape) * ctx.grad_scale
-        if ctx.has_offset and ctx.needs_input_grad[2]:
-            grad_o = (grad_out * (~inside)).sum_to_size(offset.shape) * ctx.grad_scale
-        return grad_x, grad_s, grad_o, None, None, None
+        need_x, need_s, need_o = ctx.needs_input_grad[0], ctx.needs_input_grad[1], \
+            ctx.has_offset and ctx.needs_input_grad[2]
+        gx, gs, go = _lsq_backward_chunk(x, step, offset, grad_out, ctx.bits, ctx.min_step, ctx.grad_scale,
+                                         need_x, need_s, need_o)
+        if gx is not None and gx.shape != x.shape:
+            gx = gx.sum_to_size(x.shape)
+        return gx, gs, go, None, None, None
+
+
+class _LsqBlocksFakeQuant(torch.autograd.Function):
+    """LSQ over the block parts of a contiguous ``x [L, C]`` with ``step_bc, offset_bc [B, C]``."""
+
+    @staticmethod
+    def forward(ctx, x, step_bc, offset_bc, bits, parts, grad_scales, min_step):
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        for p in parts:
+            _lsq_forward_into(part_view(x, p), part_rows(step_bc, p), part_rows(offset_bc, p), bits, min_step,
+                              part_view(out, p))
+        ctx.bits, ctx.parts, ctx.grad_scales, ctx.min_step = bits, parts, grad_scales, min_step
+        ctx.has_offset = offset_bc is not None
+        ctx.save_for_backward(x, step_bc, offset_bc)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, step_bc, offset_bc = ctx.saved_tensors
+        need_x, need_s = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_o = ctx.has_offset and ctx.needs_input_grad[2]
+        gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_x else None
+        gss, gos = [], []
+        for p, g in zip(ctx.parts, ctx.grad_scales):
+            _, gs, go = _lsq_backward_chunk(
+                part_view(x, p), part_rows(step_bc, p), part_rows(offset_bc, p), part_view(grad_out, p), ctx.bits,
+                ctx.min_step, g, need_x, need_s, need_o, grad_x_out=part_view(gx, p) if need_x else None)
+            gss.append(gs)
+            gos.append(go)
+        gs = torch.cat(gss).reshape(step_bc.shape) if need_s else None
+        go = torch.cat(gos).reshape(offset_bc.shape) if need_o else None
+        return gx, gs, go, None, None, None, None
 
 
 def lsq_fake_quantize(x: torch.Tensor, step: torch.Tensor, offset: Optional[torch.Tensor], bits: int,
@@ -136,3 +199,15 @@ def lsq_fake_quantize(x: torch.Tensor, step: torch.Tensor, offset: Optional[torc
     """
     lsq_range(bits)  # validates
     return _LsqFakeQuant.apply(x, step, offset, bits, grad_scale, min_step)
+
+
+def lsq_fake_quantize_blocks(x: torch.Tensor, step_bc: torch.Tensor, offset_bc: Optional[torch.Tensor],
+                             bits: int, parts, min_step: float = MIN_STEP) -> torch.Tensor:
+    """LSQ(+) per block of a stream: ``x [L, C]`` (contiguous), ``step_bc`` / ``offset_bc [B, C]``
+    (block-major), ``parts`` = ``quant.granularity.block_parts(L, B)``. Block j's elements use row j
+    of the parameters; its step gradient is scaled by ``lsq_grad_scale(bits, len(block j))``.
+    Returns ``[L, C]``; one autograd node, no gather."""
+    lsq_range(bits)
+    grad_scales = [lsq_grad_scale(bits, p.block_len) for p in parts]
+    return _LsqBlocksFakeQuant.apply(x.contiguous(), step_bc, offset_bc, bits, list(parts), grad_scales,
+                                     min_step)

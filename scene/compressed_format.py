@@ -59,7 +59,8 @@ from quant.packing import pack_codes, unpack_codes
 from raht import build_plan, decode_occupancy, encode_occupancy, raht_inverse, voxel_centers
 from utils.rotations import euler_to_quat
 
-from .attribute_layout import GROUP_NAMES, ChannelLayout, layout_for_sh_degree, unpack_attributes
+from .attribute_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
+from .ply_io import write_gaussian_ply
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ __all__ = [
     "load_npz",
     "find_compressed",
     "quant_table",
+    "decode_payload",
+    "export_ply",
 ]
 
 FORMAT_NAME = "raht-gs-npz"
@@ -539,6 +542,12 @@ def _read_raw_files(path: str) -> tuple[dict[str, bytes], str]:
             f"or a foreign file") from exc
     with zf:
         if zf.comment != BUNDLE_MAGIC:
+            # A bundle starts with the local header of its first member, manifest.json; a
+            # truncated one can still look like a zip (the stored inner .npz files are zips).
+            if raw[:4] == b"PK\x03\x04" and raw[30:30 + len(MANIFEST)] == MANIFEST.encode():
+                raise CompressedFormatError(
+                    f"{path}: truncated or corrupted bundle (its end, holding the magic "
+                    f"{BUNDLE_MAGIC.decode()!r}, is missing or damaged)")
             raise CompressedFormatError(
                 f"{path}: foreign file: the bundle magic {BUNDLE_MAGIC.decode()!r} is missing "
                 f"(found comment {zf.comment[:40]!r})")
@@ -735,3 +744,11 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
     attributes = raht_inverse(coeffs, plan)
     means = voxel_centers(coords, torch.from_numpy(payload.bbox_min), torch.from_numpy(payload.bbox_max), payload.depth)
     return attributes, means.to(device)
+
+
+def export_ply(decoded: DecodedModel, path: str) -> None:
+    """Write the decoded Gaussians as a standard INRIA 3DGS PLY (float32, binary little endian):
+    positions at the voxel centres, unit quaternions from the Euler angles, log-scales, logit
+    opacities, SH as decoded. Other 3DGS tools open it; rendering it equals the compressed model up
+    to the float32 rounding of euler → quaternion (written atomically by scene.ply_io)."""
+    write_gaussian_ply(path, decoded.arrays())

@@ -140,11 +140,16 @@ def _resize_to_uint8(img, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _make_camera(name: str, w2c: np.ndarray, k_full: np.ndarray, full_size: tuple[int, int],
-                 img, resolution: int) -> Camera:
+                 img, resolution: int, notes: set) -> Camera:
     """Camera with intrinsics ``k_full`` (given for ``full_size`` = (W, H)) scaled to the
     output size of ``img`` under the resolution rule."""
     img_w, img_h = img.size
     out_w, out_h = compute_resolution(img_w, img_h, resolution)
+    if resolution == -1 and out_w != img_w and "downscaled" not in notes:
+        notes.add("downscaled")
+        logger.info("%s is %dx%d, wider than %d px: images are scaled to %d px wide, as 3DGS "
+                    "does; pass -r/--resolution 1 to keep the full size",
+                    name, img_w, img_h, MAX_DEFAULT_WIDTH, MAX_DEFAULT_WIDTH)
     k = k_full.copy()
     k[0, :] *= out_w / full_size[0]
     k[1, :] *= out_h / full_size[1]
@@ -269,7 +274,8 @@ def _read_colmap(root: Path, resolution: int, background, eval_split: bool, imag
                          image_path, pil.size, col_cam.camera_id, col_cam.width, col_cam.height)
         cams.append((w2c, _make_camera(os.path.splitext(img.name)[0], w2c,
                                        intrinsics[img.camera_id],
-                                       (col_cam.width, col_cam.height), pil, resolution)))
+                                       (col_cam.width, col_cam.height), pil, resolution,
+                                       warned)))
     if eval_split:
         train = [c for i, c in enumerate(cams) if i % LLFF_HOLD != 0]
         test = [c for i, c in enumerate(cams) if i % LLFF_HOLD == 0]
@@ -309,7 +315,8 @@ def _blender_frame_path(root: Path, file_path: str) -> Path:
                             f"neither {candidate}.png nor {candidate} exists")
 
 
-def _read_blender_split(root: Path, json_path: Path, resolution: int, background) -> list:
+def _read_blender_split(root: Path, json_path: Path, resolution: int, background,
+                        notes: set) -> list:
     data = _read_json(json_path)
     try:
         fov_x = float(data["camera_angle_x"])
@@ -334,16 +341,18 @@ def _read_blender_split(root: Path, json_path: Path, resolution: int, background
         focal = focal_from_fov(fov_x, width)  # fy = fx, principal point at the centre (3DGS)
         k_full = intrinsics_matrix(focal, focal, width / 2.0, height / 2.0)
         cams.append((w2c, _make_camera(image_path.stem, w2c, k_full, (width, height), pil,
-                                       resolution)))
+                                       resolution, notes)))
     return cams
 
 
 def _read_blender(root: Path, resolution: int, background, eval_split: bool, seed: int,
                   n_random_points: int):
-    train = _read_blender_split(root, root / "transforms_train.json", resolution, background)
+    notes: set = set()
+    train = _read_blender_split(root, root / "transforms_train.json", resolution, background,
+                                notes)
     test_json = root / "transforms_test.json"
     if test_json.is_file():
-        test = _read_blender_split(root, test_json, resolution, background)
+        test = _read_blender_split(root, test_json, resolution, background, notes)
     else:
         logger.warning("%s: no transforms_test.json; the scene has no test cameras", root)
         test = []

@@ -67,7 +67,11 @@ def _check_arrays(arrays: dict) -> tuple[int, int]:
                              f"expected {shape}")
     if len(sh_n) != 3 or sh_n[0] != n or sh_n[2] != 3:
         raise ValueError(f"Gaussian array 'shN' has shape {tuple(sh_n)}, expected ({n}, K-1, 3)")
-    sh_degree_from_rest(3 * int(sh_n[1]))
+    try:
+        sh_degree_from_rest(3 * int(sh_n[1]))
+    except ValueError:
+        raise ValueError(f"Gaussian array 'shN' has {sh_n[1]} coefficients per channel; expected "
+                         "(d+1)²−1 ∈ {0, 3, 8, 15} for SH degree d = 0..3") from None
     return n, int(sh_n[1])
 
 

@@ -465,3 +465,21 @@ def test_property_reference_and_round_trip(depth, n, seed):
     np.testing.assert_allclose(c.numpy(), reference_raht(coords.numpy(), x.numpy(), depth), atol=1e-12)
     torch.testing.assert_close(raht_inverse(c, plan), x, rtol=0, atol=1e-12)
     torch.testing.assert_close((c**2).sum(0), (x**2).sum(0), rtol=1e-12, atol=1e-12)
+
+
+def test_raht_imports_only_torch_numpy_utils_and_stdlib():
+    import ast
+    import pathlib
+    import sys
+
+    allowed = {"torch", "numpy", "utils", "raht"} | set(sys.stdlib_module_names)
+    for path in (pathlib.Path(__file__).resolve().parents[1] / "raht").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"

@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -221,13 +220,13 @@ def test_rope_is_relative_and_identity_at_zero():
         rk = rope(k, torch.tensor([[pk]]))
         return (rq * rk).sum().item()
 
-    # <R(p)q, R(p')k> depends only on p - p' (per axis)
-    assert dot((3, 5), (1, 2)) == pytest.approx(dot((7, 9), (5, 6)), abs=1e-12)
-    assert dot((3, 5), (1, 2)) != pytest.approx(dot((3, 5), (2, 2)), abs=1e-6)
+    # <R(p)q, R(p')k> depends only on p - p' (per axis); angles are float32 as upstream
+    assert dot((3, 5), (1, 2)) == pytest.approx(dot((7, 9), (5, 6)), abs=1e-6)
+    assert dot((3, 5), (1, 2)) != pytest.approx(dot((3, 5), (2, 2)), abs=1e-3)
     # position (0, 0) is the identity and rotation preserves the norm
     torch.testing.assert_close(rope(q, torch.zeros(1, 1, 2, dtype=torch.long)), q)
     r = rope(q, torch.tensor([[[4, 11]]]))
-    assert r.norm().item() == pytest.approx(q.norm().item(), rel=1e-12)
+    assert r.norm().item() == pytest.approx(q.norm().item(), rel=1e-6)
     # y rotates the first half only, x the second half only
     ry = rope(q, torch.tensor([[[4, 0]]]))
     torch.testing.assert_close(ry[..., d // 2:], q[..., d // 2:])

@@ -42,6 +42,11 @@ import torch
 
 __all__ = [
     "OUTPUT_KEYS",
+    "DEFAULT_METHODS",
+    "parse_method",
+    "method_file_name",
+    "evaluate_model",
+    "quantize_save_reload",
     "run_model",
     "error_stats",
     "depth_metrics",
@@ -64,7 +69,38 @@ logger = logging.getLogger(__name__)
 OUTPUT_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf")
 
 
-# ----------------------------------------------------------------------------- running
+#: Methods compared by default (FP32 is always run first as the reference).
+DEFAULT_METHODS = ("int8_symmetric", "int8_asymmetric", "int4_group", "pytorch_dynamic")
+
+
+def parse_method(spec: str):
+    """Method name → ``AdvancedQuantConfig`` (None for "fp32").
+
+    Names: "fp32", the four ``QUANT_TYPES``, and "int4_group_g<N>" for a group size N other than
+    128 (e.g. "int4_group_g64"). Unknown names → ValueError listing the valid ones.
+    """
+    from .quantization import QUANT_TYPES, AdvancedQuantConfig
+
+    if spec == "fp32":
+        return None
+    if spec in QUANT_TYPES:
+        return AdvancedQuantConfig(quant_type=spec)
+    if spec.startswith("int4_group_g"):
+        try:
+            g = int(spec[len("int4_group_g"):])
+        except ValueError:
+            g = None
+        if g and g > 0:
+            return AdvancedQuantConfig(quant_type="int4_group", group_size=g)
+    raise ValueError(f"unknown method {spec!r}; use fp32, {', '.join(QUANT_TYPES)} or int4_group_g<N> "
+                     "(e.g. int4_group_g64)")
+
+
+def method_file_name(method: str) -> str:
+    """File name a method's model is saved under (``.pt`` for torch.ao dynamic, else safetensors)."""
+    return f"{method}.pt" if method == "pytorch_dynamic" else f"{method}.safetensors"
+
+
 def _synchronize(device: torch.device) -> None:
     """Wait for queued kernels on an accelerator (no-op on CPU); device-neutral."""
     if device.type != "cpu":
@@ -172,29 +208,46 @@ def measure_peak_memory(fn: Callable[[], Any], device: torch.device,
             "method": f"process RSS sampled every {interval_s * 1e3:.0f} ms, peak minus RSS before the pass"}
 
 
+def evaluate_model(model: torch.nn.Module, images: torch.Tensor, repeats: int = 3) -> Dict[str, Any]:
+    """Outputs, peak memory and timing of one model on ``images``.
+
+    The first pass runs under ``measure_peak_memory`` and provides the outputs (it doubles as the
+    warm-up); then ``repeats`` timed passes. Returns ``{"outputs": run_model dict, "memory":
+    measure_peak_memory dict, "timing": time_inference dict (warmup = 1)}``.
+    """
+    box: Dict[str, Any] = {}
+    memory = measure_peak_memory(lambda: box.setdefault("out", run_model(model, images)), images.device)
+    timing = time_inference(model, images, repeats=repeats, warmup=0)
+    timing["warmup"] = 1
+    return {"outputs": box["out"], "memory": memory, "timing": timing}
+
+
+def quantize_save_reload(model: torch.nn.Module, config, path: str,
+                         skeleton_factory: Callable[[], torch.nn.Module],
+                         device: Optional[torch.device] = None) -> Dict[str, Any]:
+    """Quantize a copy of ``model``, write it with ``save_quantized``, and read it back.
+
+    The returned model is the one **loaded from the file** (into ``skeleton_factory()``, e.g. a
+    meta-device build of the same architecture), so what is measured afterwards is exactly what
+    is on disk. ``model`` is not modified. Returns ``{"model" (eval mode), "quant_report" (dict),
+    "save_report" (dict), "file_bytes"}``.
+    """
+    from .quantization import quantize_model_advanced
+    from .quantized_io import load_quantized, save_quantized
+
+    qmodel, report = quantize_model_advanced(model, config, inplace=False, return_report=True)
+    save_report = save_quantized(qmodel, path)
+    del qmodel
+    loaded = load_quantized(path, skeleton_factory(), device=device).eval()
+    return {"model": loaded, "quant_report": report.to_dict(), "save_report": save_report,
+            "file_bytes": int(os.path.getsize(path))}
+
+
 def model_memory_bytes(model: torch.nn.Module) -> int:
-    """Bytes held by the model's parameters and buffers (each storage counted once)."""
-    seen = set()
-    total = 0
-    for t in list(model.parameters()) + list(model.buffers()):
-        key = (t.device, t.untyped_storage().data_ptr()) if t.device.type != "meta" else id(t)
-        if key in seen:
-            continue
-        seen.add(key)
-        total += t.untyped_storage().nbytes() if t.device.type != "meta" else t.numel() * t.element_size()
-    # packed torch.ao dynamic-quantized Linear weights live outside parameters()/buffers()
-    for m in model.modules():
-        packed = getattr(m, "_packed_params", None)
-        if packed is not None and hasattr(packed, "_weight_bias"):
-            w, b = packed._weight_bias()
-            total += w.int_repr().numel() * w.int_repr().element_size()
-            if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
-                total += w.q_per_channel_scales().numel() * 8 + w.q_per_channel_zero_points().numel() * 8
-            else:
-                total += 16
-            if b is not None:
-                total += b.numel() * b.element_size()
-    return int(total)
+    """Bytes held by the model's tensors (``vggt_ext.quantization.state_dict_bytes``)."""
+    from .quantization import state_dict_bytes
+
+    return state_dict_bytes(model)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -457,6 +510,7 @@ def plot_comparison(report: Dict[str, Any], path: str) -> None:
     times = [methods[n].get("inference_time_s") or 0.0 for n in names]
     ratios = [methods[n].get("compression_ratio") or 0.0 for n in names]
     mae = [((methods[n].get("fidelity") or {}).get("depth") or {}).get("mae") or 0.0 for n in names]
+    # FP32 is the reference of the depth MAE: no bar label for it (annotated "reference" below)
     colors = ["#555555" if n == "fp32" else "#1f77b4" for n in names]
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     panels = [
@@ -470,9 +524,13 @@ def plot_comparison(report: Dict[str, Any], path: str) -> None:
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         ax.tick_params(axis="x", rotation=20)
-        for b, v in zip(bars, vals):
+        for n, b, v in zip(names, bars, vals):
+            if ax is axes[1, 1] and n == "fp32":
+                continue
             ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()),
                         ha="center", va="bottom", fontsize=8)
+    if "fp32" in names:
+        axes[1, 1].annotate("reference", (names.index("fp32"), 0), ha="center", va="bottom", fontsize=8)
     title = "VGGT weight quantization — " + report.get("model", {}).get("description", "")
     if report.get("warning"):
         title += "\n" + report["warning"]

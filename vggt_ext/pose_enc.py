@@ -18,7 +18,6 @@ X_cam = ((u − c_x)·d/f_x, (v − c_y)·d/f_y, d), X_world = Rᵀ(X_cam − t)
 
 from __future__ import annotations
 
-import math
 from typing import Sequence, Tuple
 
 import torch

@@ -52,7 +52,8 @@ from torch import nn
 
 from quant.granularity import QParams, choose_qparams, dequantize_with, quantize_with
 
-from .quantized_linear import (QuantizedWeightModule, WeightQuantSpec, quantized_module_from_float)
+from .quantized_linear import (QuantizedWeightModule, WeightQuantSpec, empty_quantized_like,
+                               quantized_module_from_float)
 
 __all__ = [
     "QUANT_TYPES",
@@ -66,6 +67,8 @@ __all__ = [
     "select_layers",
     "state_dict_bytes",
     "dynamic_quantization_available",
+    "is_dynamic_quantized_linear",
+    "plan_quantization",
 ]
 
 logger = logging.getLogger(__name__)
@@ -287,10 +290,27 @@ class QuantReport:
 
 
 def state_dict_bytes(model: nn.Module) -> int:
-    """Bytes of the model's tensors: parameters + buffers, plus torch.ao packed Linear weights."""
-    from .compare import model_memory_bytes  # same accounting as the comparison
-
-    return model_memory_bytes(model)
+    """Bytes of the model's tensors in memory: parameters + buffers (each storage once), plus the
+    packed int8 weights (+ per-channel float64 scales, int64 zero points, bias) of torch.ao
+    dynamic-quantized Linear layers, which are neither parameters nor buffers."""
+    seen = set()
+    total = 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.device.type == "meta":
+            total += t.numel() * t.element_size()
+            continue
+        key = (t.device, t.untyped_storage().data_ptr())
+        if key in seen:
+            continue
+        seen.add(key)
+        total += t.untyped_storage().nbytes()
+    for m in model.modules():
+        if is_dynamic_quantized_linear(m):
+            total += _dynamic_layer_bytes(m)
+            b = m._packed_params._weight_bias()[1]
+            if b is not None:
+                total += b.numel() * b.element_size()
+    return int(total)
 
 
 # ----------------------------------------------------------------------------- selection
@@ -361,6 +381,12 @@ def dynamic_quantization_available() -> Tuple[bool, str]:
     return True, f"torch.ao.quantization.quantize_dynamic, engine {torch.backends.quantized.engine}"
 
 
+def is_dynamic_quantized_linear(module: nn.Module) -> bool:
+    """True for a torch.ao dynamic-quantized Linear (its packed weights sit in ``_packed_params``)."""
+    packed = getattr(module, "_packed_params", None)
+    return isinstance(packed, nn.Module) and hasattr(packed, "_weight_bias")
+
+
 def _quantize_dynamic(model: nn.Module, names: List[str]) -> None:
     ok, why = dynamic_quantization_available()
     if not ok:
@@ -423,7 +449,7 @@ def quantize_model_advanced(model: nn.Module, config: Optional[AdvancedQuantConf
         _quantize_dynamic(target, names)
         for n in names:
             mod = target.get_submodule(n)
-            if not hasattr(mod, "_packed_params"):
+            if not is_dynamic_quantized_linear(mod):
                 skipped.append({"name": n, "type": type(mod).__name__,
                                 "reason": "quantize_dynamic left it unchanged", "numel": 0})
                 continue
@@ -457,3 +483,33 @@ def quantize_model_advanced(model: nn.Module, config: Optional[AdvancedQuantConf
                 config.quant_type, len(layers), len(skipped), report.quantized_layers_fp32_bytes / 1e6,
                 report.quantized_layers_bytes / 1e6)
     return (target, report) if return_report else target
+
+
+def plan_quantization(model: nn.Module, config: AdvancedQuantConfig) -> Dict[str, Any]:
+    """Exact tensor bytes ``config`` would give ``model``, without quantizing (works on "meta").
+
+    Builds empty quantized twins of the selected layers on the meta device and counts their
+    buffers; every other tensor keeps its bytes. Not for pytorch_dynamic (torch's packed format).
+    Returns ``{"n_quantized_layers", "quantized_layers_fp32_bytes", "quantized_layers_bytes",
+    "quantized_layers_ratio", "model_bytes_before", "model_bytes_after", "model_ratio"}`` where
+    model bytes are the state-dict tensor payload (= file size minus the small safetensors header).
+    """
+    if config.quant_type == "pytorch_dynamic":
+        raise ValueError("plan_quantization does not model torch.ao's packed format; quantize for real")
+    spec = config.weight_spec()
+    names, _ = select_layers(model, config)
+    before = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    fp = q = removed = 0
+    for n in names:
+        mod = model.get_submodule(n)
+        twin = empty_quantized_like(mod, spec, device=torch.device("meta"))
+        w = mod.weight.numel() * mod.weight.element_size()
+        fp += w
+        q += twin.storage_bytes()
+        if mod.bias is not None and twin.bias is not None:  # bias becomes float32 (unchanged for fp32)
+            removed += mod.bias.numel() * mod.bias.element_size() - twin.bias.numel() * 4
+    after = before - fp + q - removed
+    return {"n_quantized_layers": len(names), "quantized_layers_fp32_bytes": int(fp),
+            "quantized_layers_bytes": int(q), "quantized_layers_ratio": fp / q if q else None,
+            "model_bytes_before": int(before), "model_bytes_after": int(after),
+            "model_ratio": before / after if after else None}

@@ -50,6 +50,7 @@ __all__ = [
     "QUANTIZED_MODULE_TYPES",
     "unpack_codes_torch",
     "quantized_module_from_float",
+    "empty_quantized_like",
     "quantized_module_from_spec",
 ]
 
@@ -102,20 +103,20 @@ def unpack_codes_torch(packed: torch.Tensor, bits: int, count: int, signed: bool
     Args:
         packed: uint8 [⌈count·b/8⌉] on any device.
     Returns:
-        [count] int16 codes on ``packed``'s device.
+        [count] codes on ``packed``'s device: int8 when ``signed`` (sign-extended with
+        (u XOR 2^(b−1)) − 2^(b−1)), else uint8.
     """
     if bits not in PACKED_BITS:
         raise ValueError(f"unpack_codes_torch supports bits in {PACKED_BITS}, got {bits}")
-    k = 8 // bits
     if packed.dtype != torch.uint8 or packed.dim() != 1 or packed.numel() != packed_nbytes(count, bits):
         raise ValueError(f"packed codes must be uint8 [{packed_nbytes(count, bits)}] for {count} codes "
                          f"of {bits} bits, got {packed.dtype} {tuple(packed.shape)}")
-    shifts = torch.arange(0, 8, bits, dtype=torch.int16, device=packed.device)
-    u = (packed.to(torch.int16).unsqueeze(1) >> shifts) & ((1 << bits) - 1)
-    u = u.reshape(-1)[:count]
+    mask = (1 << bits) - 1
+    lanes = [packed & mask] + [(packed >> shift) & mask for shift in range(bits, 8, bits)]
+    u = torch.stack(lanes, dim=1).reshape(-1)[:count]
     if signed:
         half = 1 << (bits - 1)
-        u = torch.where(u >= half, u - (1 << bits), u)
+        return (u ^ half).to(torch.int8) - half
     return u
 
 
@@ -188,7 +189,7 @@ class QuantizedWeightModule(nn.Module):
 
     # --------------------------------------------------------------- dequantization
     def codes(self) -> torch.Tensor:
-        """The integer codes as ``[R, K]`` (int16 for packed storage, else the stored int8/uint8)."""
+        """The integer codes as ``[R, K]`` (int8 / uint8)."""
         if self.spec.packed:
             u = unpack_codes_torch(self.qweight, self.spec.bits, self.rows * self.cols,
                                    signed=self.spec.mapping == "symmetric")
@@ -401,6 +402,25 @@ def quantized_module_from_float(module: nn.Module, spec: WeightQuantSpec) -> Qua
     for ftype, qtype in _FLOAT_TO_QUANT:
         if isinstance(module, ftype):
             return qtype.from_float(module, spec)
+    raise ValueError(f"cannot quantize a {type(module).__name__}; supported: Linear, Conv2d, ConvTranspose2d")
+
+
+def empty_quantized_like(module: nn.Module, spec: WeightQuantSpec,
+                         device: Optional[torch.device] = None) -> QuantizedWeightModule:
+    """A quantized twin of ``module`` with empty buffers of the final shapes/dtypes (no quantization).
+
+    With ``device="meta"`` it allocates nothing: ``storage_bytes()`` then gives the exact bytes the
+    layer will take, which is how sizes of VGGT-1B are planned without 5 GB of weights.
+    """
+    if isinstance(module, nn.ConvTranspose2d):
+        return QuantizedConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, spec,
+                                        module.stride, module.padding, module.output_padding, module.groups,
+                                        module.bias is not None, module.dilation, device)
+    if isinstance(module, nn.Conv2d):
+        return QuantizedConv2d(module.in_channels, module.out_channels, module.kernel_size, spec, module.stride,
+                               module.padding, module.dilation, module.groups, module.bias is not None, device)
+    if isinstance(module, nn.Linear):
+        return QuantizedLinear(module.in_features, module.out_features, spec, module.bias is not None, device)
     raise ValueError(f"cannot quantize a {type(module).__name__}; supported: Linear, Conv2d, ConvTranspose2d")
 
 

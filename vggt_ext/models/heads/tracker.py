@@ -22,7 +22,7 @@ query points ``[B, N, 2]`` (x, y input pixels, in frame 0):
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -1,0 +1,155 @@
+"""Benchmark of the compression codec (issue 6 item 9) on synthetic Gaussians, CPU.
+
+Stages, each timed on ``--threads`` torch threads (default 2, the target machine):
+- setup (importance excluded): prune → voxelize + merge → quaternion → Euler → RAHT plan →
+  quantizer bank + calibration (``compression.setup.build_quantized``);
+- save: ``encode()`` (RAHT forward + codes) + ``save_npz`` (pc_npz/ + bundle);
+- load: ``load_npz`` of the bundle (validate, dequantize, plan, inverse RAHT);
+- attribute pass: RAHT forward + bank + inverse, forward + backward (one QAT iteration's share).
+Peak memory = the process's peak RSS after each stage (ru_maxrss, monotonic). Sizes: bytes per
+component, bits per Gaussian, and the ``.npz`` member codecs compared (deflate / store always;
+lzma / bzip2 with ``--all_codecs``).
+
+Synthetic data: N_in = N/(1 − percent) Gaussians uniformly in a 10 × 6 × 4 box, attributes =
+smooth functions of position + noise (so the RAHT ACs are compressible as in real scenes), SH
+degree 3 (55 channels), depth 20, 57 blocks, 8 bits. Targets at N = 1M: save ≤ 5 s, load ≤ 5 s,
+attribute pass ≤ 2 s.
+
+    python scripts/bench_codec.py [--quick] [--n 1000000] [--out bench_out/bench_codec.json]
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from compression.setup import build_quantized  # noqa: E402
+from scene.compressed_format import load_npz, save_npz  # noqa: E402
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def synthetic_raw(n: int, sh_degree: int, seed: int):
+    """(raw columns [n, 56], means [n, 3], scores [n]) of smooth synthetic Gaussians."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.rand(n, 3, generator=g) * torch.tensor([10.0, 6.0, 4.0])
+    k1 = (sh_degree + 1) ** 2 - 1
+    c = 1 + 4 + 3 + 3 * k1 + 3
+    freq = torch.rand(3, c, generator=g) * 0.8
+    phase = torch.rand(c, generator=g) * 6.28
+    raw = torch.sin(means @ freq + phase) + 0.05 * torch.randn(n, c, generator=g)
+    raw[:, 8:8 + 3 * k1] *= 0.2  # higher SH bands are small
+    raw[:, -3:] = raw[:, -3:] - 4.0  # log-scales
+    scores = torch.rand(n, generator=g, dtype=torch.float64)
+    return raw.contiguous(), means, scores
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed: int = 0) -> dict:
+    n_in = int(math.ceil(n / (1.0 - percent)))
+    raw, means, scores = synthetic_raw(n_in, 3, seed)
+    rows = []
+    res: dict = {"n_input": n_in, "percent": percent, "depth": depth, "n_block": n_block, "threads": torch.get_num_threads()}
+
+    (model, steps), t_setup = timed(lambda: build_quantized(raw, means, scores, 3, depth=depth, percent=percent,
+                                                            n_block=n_block, bits=8, quantizer="vanilla"))
+    del raw, means, scores
+    res["n_gaussians"] = model.n_gaussians
+    res["setup_steps_s"] = {s.name: s.seconds for s in steps}
+    rows.append({"stage": "setup (no importance)", "seconds": t_setup, "peak_rss_mib": peak_rss_mib(), "target_s": ""})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pc_dir = os.path.join(tmp, "iteration_0", "pc_npz")
+
+        def save():
+            return save_npz(model.encode(), pc_dir)
+
+        report, t_save = timed(save)
+        rows.append({"stage": "save (encode + save_npz)", "seconds": t_save, "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
+        decoded, t_load = timed(lambda: load_npz(pc_dir + ".bundle"))
+        rows.append({"stage": "load_npz", "seconds": t_load, "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
+        model.eval()
+        with torch.no_grad():
+            same = bool(torch.equal(decoded.attributes, model.quantized_attributes()))
+        model.train()
+        res["decoded_equals_training_forward"] = same
+        del decoded
+        res["sizes"] = report.as_dict()
+        codecs = {}
+        for codec in (("deflate", "store", "lzma", "bzip2") if all_codecs else ("deflate", "store")):
+            d = os.path.join(tmp, codec, "pc_npz")
+            rep, t = timed(lambda: save_npz(model.encode(codec=codec), d, write_bundle=False))
+            codecs[codec] = {"dir_bytes": rep.dir_bytes, "bits_per_gaussian": 8.0 * rep.dir_bytes / model.n_gaussians,
+                             "save_s": t}
+        res["codecs"] = codecs
+
+    def attribute_pass():
+        attrs_hat = model.quantized_attributes()
+        attrs_hat.square().sum().backward()
+        return attrs_hat
+
+    attribute_pass()  # warm-up (allocator)
+    for p in model.parameters():
+        p.grad = None
+    _, t_pass = timed(attribute_pass)
+    rows.append({"stage": "attribute pass fwd+bwd", "seconds": t_pass, "peak_rss_mib": peak_rss_mib(), "target_s": 2.0})
+    res["rows"] = rows
+    return res
+
+
+def table(rows) -> str:
+    keys = list(rows[0].keys())
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        out.append("| " + " | ".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="N = 50 000 (smoke test)")
+    ap.add_argument("--n", type=int, default=None, help="Gaussians after pruning (default 1 000 000; 50 000 with --quick)")
+    ap.add_argument("--percent", type=float, default=0.2, help="pruned fraction of the synthetic input")
+    ap.add_argument("--depth", type=int, default=20, help="octree depth")
+    ap.add_argument("--n_block", type=int, default=57, help="quantizer blocks per channel")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target machine has 2 cores)")
+    ap.add_argument("--all_codecs", action="store_true", help="also measure lzma and bzip2 members (slow at 1M)")
+    ap.add_argument("--out", default="bench_out/bench_codec.json", help="JSON output path")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    n = args.n or (50_000 if args.quick else 1_000_000)
+    res = run(n, args.percent, args.depth, args.n_block, args.all_codecs)
+    res["quick"] = args.quick
+    print(f"## codec benchmark: N = {res['n_gaussians']} Gaussians (from {res['n_input']}), depth {args.depth}, "
+          f"{args.n_block} blocks, 55 channels, {args.threads} threads\n")
+    print(table(res["rows"]))
+    s = res["sizes"]
+    print(f"\nbundle {s['bundle_bytes']} B = {s['bits_per_gaussian']:.2f} bits/Gaussian; components (bytes):")
+    print(table([{"component": k, "bytes": v, "bits_per_gaussian": 8.0 * v / res["n_gaussians"]}
+                 for k, v in s["component_bytes"].items()]))
+    print("\ncodec of the .npz members:")
+    print(table([{"codec": k, **v} for k, v in res["codecs"].items()]))
+    print(f"\nsetup steps (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["setup_steps_s"].items()))
+    print(f"decoded attributes == training forward: {res['decoded_equals_training_forward']}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(res, fh, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
