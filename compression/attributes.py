@@ -67,6 +67,21 @@ def render_attributes(gaussians: dict[str, torch.Tensor], camera, background: to
     )
 
 
+class _IdentityJacobianPass(torch.autograd.Function):
+    """Forward: RAHT⁻¹([DC; bank(AC)]) without a graph; backward: the incoming gradient unchanged
+    (valid when the bank's straight-through gradient is the identity, see ``quantized_attributes``)."""
+
+    @staticmethod
+    def forward(ctx, x, model):
+        with torch.no_grad():
+            coeffs = raht_forward(x, model.plan)
+            return raht_inverse(model.quantize_coefficients(coeffs), model.plan)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 class QuantizedGaussians(nn.Module):
     """Trainable attributes on fixed voxels, a RAHT plan and a quantizer bank.
 
@@ -165,9 +180,21 @@ class QuantizedGaussians(nn.Module):
         """[DC; bank(AC)]: row 0 unchanged, rows 1..N−1 fake-quantized (bank mode = self.training)."""
         return torch.cat([coeffs[:1], self.bank(coeffs[1:])], dim=0)
 
-    def quantized_attributes(self) -> torch.Tensor:
-        """X̂ [N, C] = RAHT⁻¹([DC; Q(AC)]) of the current attributes (differentiable, STE)."""
-        coeffs = raht_forward(self.attributes(), self.plan)
+    def quantized_attributes(self, full_autograd: bool = False) -> torch.Tensor:
+        """X̂ [N, C] = RAHT⁻¹([DC; Q(AC)]) of the current attributes (differentiable, STE).
+
+        Fast backward: with VanillaQuan in training mode the envelope has just been widened to
+        cover every coefficient, so the straight-through gradient of Q is the identity and the
+        Jacobian of the whole pass is Qᵀ·I·Q = I (RAHT is orthonormal). The backward then passes
+        the gradient through unchanged instead of running two more transforms (equal to the full
+        autograd gradient up to float rounding of QᵀQ; tested). LSQ (step gradients, clamping),
+        eval mode and ``full_autograd=True`` use the plain autograd graph.
+        """
+        x = self.attributes()
+        if (not full_autograd and self.quantizer == "vanilla" and self.bank.training
+                and torch.is_grad_enabled() and x.requires_grad):
+            return _IdentityJacobianPass.apply(x, self)
+        coeffs = raht_forward(x, self.plan)
         return raht_inverse(self.quantize_coefficients(coeffs), self.plan)
 
     def gaussians(self, attrs: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:

@@ -112,7 +112,10 @@ class LsqQuan(nn.Module):
         self.bits = int(bits)
         self.min_step = float(min_step)
         self.step = nn.Parameter(torch.ones((), dtype=torch.float32))
-        self.offset = nn.Parameter(torch.zeros((), dtype=torch.float32)) if learn_offset else None
+        if learn_offset:
+            self.offset = nn.Parameter(torch.zeros((), dtype=torch.float32))
+        else:
+            self.register_parameter("offset", None)
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     def extra_repr(self) -> str:

@@ -9,7 +9,7 @@ without test evaluations or PLY writes, and times every iteration (render + loss
 Adam + densification). Reports wall seconds per iteration (mean, median, over the first and the
 last 20 % of the iterations, where the Gaussian count differs), CPU seconds per iteration,
 Gaussian counts, peak RSS and, on CUDA, peak allocated memory. ``--quick``: a 32-view 64² scene
-and 40 iterations (a smoke test, not a figure to quote). Prints a markdown table and writes JSON.
+and 20 iterations (a smoke test, not a figure to quote). Prints a markdown table and writes JSON.
 On a CUDA machine the default is gsplat (``--backend auto``); pass ``--cpu`` to force the CPU.
 """
 
@@ -31,7 +31,7 @@ for p in (ROOT, os.path.dirname(os.path.abspath(__file__))):
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Seconds per training iteration and peak memory on the default scene.")
-    p.add_argument("--quick", action="store_true", help="tiny scene, 40 iterations (smoke test)")
+    p.add_argument("--quick", action="store_true", help="tiny scene, 20 iterations (smoke test)")
     p.add_argument("--iterations", type=int, default=None, help="iterations to time (default: the demo's 1500; quick: 40)")
     p.add_argument("--scene", default=None, help="scene folder (default: bench_out/scene[_quick], generated if missing)")
     p.add_argument("--out", default="bench_out/bench_train.json", help="JSON output path")
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> dict:
         argv = ["-s", scene_dir, "-m", os.path.join(tmp, "run"), "--eval", "--quiet", "--device", device,
                 "--backend", "torch" if device == "cpu" else args.backend] + CPU_PRESET
         if args.quick:
-            argv += ["--iterations", "40", "--densify_from_iter", "10", "--densify_until_iter", "30",
-                     "--densification_interval", "10", "--sh_interval", "10"]
+            argv += ["--iterations", "20", "--densify_from_iter", "5", "--densify_until_iter", "15",
+                     "--densification_interval", "5", "--sh_interval", "5"]
         if args.iterations is not None:
             argv += ["--iterations", str(args.iterations)]
         cfg = train_script.config_from_args(train_script.make_parser().parse_args(argv))

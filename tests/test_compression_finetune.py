@@ -120,3 +120,22 @@ def test_log_adam_keeps_positive_and_is_relative():
     assert 0 < small.item() < 1e-6 and 0 < large.item() < 10.0
     # relative change about lr per step for both, regardless of magnitude
     assert small.item() / 1e-6 == pytest.approx(large.item() / 10.0, rel=1e-3)
+
+
+def test_fast_identity_backward_matches_full_autograd():
+    from tests.compression_helpers import synthetic_quantized
+
+    q = synthetic_quantized(n=400, sh_degree=1, n_block=5, seed=7)
+    q.train()
+    w = torch.randn(q.n_gaussians, q.layout.n_channels, generator=torch.Generator().manual_seed(1))
+    out_full = q.quantized_attributes(full_autograd=True)
+    (out_full * w).sum().backward()
+    g_full = [p.grad.clone() for _, p in q.attribute_parameters()]
+    q.zero_grad()
+    out_fast = q.quantized_attributes()
+    (out_fast * w).sum().backward()
+    assert torch.equal(out_fast, out_full)  # same forward values
+    for (_, p), g in zip(q.attribute_parameters(), g_full):
+        assert torch.allclose(p.grad, g, atol=1e-5, rtol=1e-5)
+    # the Jacobian of the whole pass is the identity: d/dX sum(X_hat * w) = w
+    assert torch.allclose(torch.cat([p.grad for _, p in q.attribute_parameters()], 1), w, atol=1e-5)

@@ -33,6 +33,16 @@ from vggt_ext.pose_enc import (
 MANIFEST = "/work/shared/reference/vggt1b_state_dict.json"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """The tiny models gain nothing from intra-op threads; on a shared 2-core box one thread is
+    several times faster (no oversubscription)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)

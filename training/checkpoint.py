@@ -52,7 +52,7 @@ def capture_rng_state() -> dict[str, Any]:
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["gpu"] = torch.cuda.get_rng_state_all()
     return state
 
 
@@ -64,8 +64,8 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
         (npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
     )
     random.setstate(_to_tuple(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = [s.cpu() for s in state["cuda"]]
+    if "gpu" in state and torch.cuda.is_available():
+        cuda_states = [s.cpu() for s in state["gpu"]]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
 
