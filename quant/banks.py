@@ -29,11 +29,22 @@ import torch
 from torch import nn
 
 from .core import _masked, asymmetric_qparams, check_bits, dequantize_, quantize, ste_inside
-from .granularity import block_parts, part_rows, part_view
+from .granularity import block_parts, chunk_parts, part_rows, part_view
 from .lsq import MIN_STEP, lsq_fake_quantize_blocks, lsq_init_step, lsq_qparams, lsq_range
 from .modules import NOT_CALIBRATED, envelope_covers
 
 __all__ = ["VanillaQuanBank", "LsqQuanBank", "quantize_blocks", "dequantize_blocks", "block_minmax"]
+
+
+#: Elements per chunk of the CPU code paths (about 4 MB of float32): the per-block work is done in
+#: runs of whole blocks of this size, so temporaries stay in cache. CUDA uses whole parts.
+CPU_CHUNK_ELEMS = 1 << 20
+
+
+def _parts(x: torch.Tensor, n_blocks: int):
+    """Block runs of ``x [L, C]``, chunked on CPU (``CPU_CHUNK_ELEMS``)."""
+    target = CPU_CHUNK_ELEMS if x.device.type == "cpu" else None
+    return chunk_parts(block_parts(x.shape[0], n_blocks), x.shape[1], target)
 
 
 def _check_stream(x: torch.Tensor, n_channels: Optional[int], what: str = "x") -> torch.Tensor:
@@ -140,7 +151,7 @@ def block_minmax(x: torch.Tensor, n_blocks: int) -> Tuple[torch.Tensor, torch.Te
     _check_stream(x, None)
     x = x.detach()
     los, his = [], []
-    for p in block_parts(x.shape[0], n_blocks):
+    for p in _parts(x, n_blocks):
         lo, hi = _chunked_minmax(part_view(x, p))
         los.append(lo)
         his.append(hi)
@@ -170,7 +181,7 @@ def quantize_blocks(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tens
     x = x.contiguous()
     s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
     q = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    for p in block_parts(x.shape[0], B):
+    for p in _parts(x, B):
         quantize(part_view(x, p), part_rows(s_bc, p), part_rows(z_bc, p), bits, "asymmetric",
                  out=part_view(q, p))
     return q if dtype is None else q.to(dtype)
@@ -187,7 +198,7 @@ def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torc
     B = scale.shape[1]
     s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
     out = torch.empty(codes.shape, dtype=scale.dtype, device=scale.device)
-    for p in block_parts(codes.shape[0], B):
+    for p in _parts(codes, B):
         ov = part_view(out, p)
         ov.copy_(part_view(codes, p))  # exact integer → float conversion, as in ``dequantize``
         dequantize_(ov, part_rows(s_bc, p), part_rows(z_bc, p))
@@ -286,7 +297,7 @@ class VanillaQuanBank(_BankBase):
         else:
             s, z = self.qparams()
         x = x.contiguous()
-        parts = block_parts(x.shape[0], self.n_blocks)
+        parts = _parts(x, self.n_blocks)
         return _BlocksFakeQuantSTE.apply(x, s.t().contiguous(), z.t().contiguous(), self.bits, parts, checked)
 
 
@@ -326,7 +337,7 @@ class LsqQuanBank(_BankBase):
         if not _all_finite(x, self.n_blocks):
             raise ValueError("LsqQuanBank got NaN or Inf input; the step initialisation needs finite values")
         means = [part_view(x, p).to(torch.float64).abs().mean(dim=1)
-                 for p in block_parts(x.shape[0], self.n_blocks)]
+                 for p in _parts(x, self.n_blocks)]
         mean_abs = torch.cat(means).t().to(torch.float32)
         self.step.copy_(lsq_init_step(mean_abs, self.bits, self.min_step))
         if self.offset is not None:
@@ -357,5 +368,5 @@ class LsqQuanBank(_BankBase):
         self._require_init()
         step_bc = self.step.t().contiguous()
         off_bc = self.offset.t().contiguous() if self.offset is not None else None
-        return lsq_fake_quantize_blocks(x, step_bc, off_bc, self.bits, block_parts(x.shape[0], self.n_blocks),
+        return lsq_fake_quantize_blocks(x, step_bc, off_bc, self.bits, _parts(x, self.n_blocks),
                                         self.min_step)

@@ -32,6 +32,7 @@ __all__ = [
     "block_index",
     "BlockPart",
     "block_parts",
+    "chunk_parts",
     "part_view",
     "part_rows",
     "QParams",
@@ -96,6 +97,25 @@ def block_parts(length: int, n_blocks: int) -> List[BlockPart]:
         parts.append(BlockPart(start, length, rem, n_blocks - rem, base))
     assert sum(p.count * p.block_len for p in parts) == sum(sizes) == length
     return parts
+
+
+def chunk_parts(parts: List[BlockPart], row_elems: int, target_elems: Optional[int]) -> List[BlockPart]:
+    """Split runs of blocks into smaller runs of about ``target_elems`` elements (whole blocks,
+    at least one per run; ``row_elems`` elements per stream row, e.g. C). ``None`` keeps ``parts``.
+
+    Working block by block keeps the temporaries of a fake quantization in cache and below the
+    allocator's mmap threshold, which on CPU is faster than whole-tensor passes.
+    """
+    if target_elems is None:
+        return list(parts)
+    out = []
+    for p in parts:
+        per = max(1, int(target_elems) // max(1, p.block_len * row_elems))
+        for k in range(0, p.count, per):
+            n = min(per, p.count - k)
+            start = p.start + k * p.block_len
+            out.append(BlockPart(start, start + n * p.block_len, p.first + k, n, p.block_len))
+    return out
 
 
 def part_view(t: torch.Tensor, p: BlockPart) -> torch.Tensor:
@@ -231,16 +251,16 @@ def choose_qparams(x: torch.Tensor, bits: int, mapping: str = "asymmetric",
 def expand_qparams(qp: QParams, shape: Optional[Tuple[int, ...]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Scale and zero point broadcastable to a tensor of ``shape`` (default ``qp.shape``).
 
-    tensor: 0-dim; axis: ``[1, .., n, .., 1]``; group: ``[..., K]`` (each group's value repeated,
+    tensor: 0-dim (any shape accepted); axis: ``[1, .., n, .., 1]``; group: ``[..., K]`` (each group's value repeated,
     the ragged tail included); block: ``[..., L, ...]`` gathered through ``block_index``.
     """
     shape = tuple(qp.shape if shape is None else shape)
+    if qp.granularity == "tensor":  # one pair broadcasts to any shape
+        return qp.scale, qp.zero_point
     if shape != tuple(qp.shape):
         raise ValueError(f"tensor of shape {shape} does not match the shape {tuple(qp.shape)} "
                          "these quantization parameters were chosen for")
     s, z = qp.scale, qp.zero_point
-    if qp.granularity == "tensor":
-        return s, z
     if qp.granularity == "axis":
         view = [1] * len(shape)
         view[qp.axis] = shape[qp.axis]

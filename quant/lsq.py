@@ -29,7 +29,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 
-from .core import _can_inplace, _masked, check_bits, dequantize_, quantize
+from .core import _can_inplace, check_bits, code_range, dequantize_, quantize
 from .granularity import part_rows, part_view
 
 __all__ = [
@@ -106,29 +106,34 @@ def _lsq_backward_chunk(x, step, offset, grad, bits, min_step, grad_scale, need_
 
     Returns ``(grad_x, grad_step, grad_offset)``; step / offset gradients are summed to the shapes
     of ``step`` / ``offset`` and multiplied by ``grad_scale``. ``grad_x`` is written into
-    ``grad_x_out`` when given. Written to allocate few full-size temporaries (on CPU a fresh large
-    tensor costs more than an extra pass): u, one bool mask, and the grad_x buffer used as scratch.
+    ``grad_x_out`` when given.
+
+    Implementation note: only float arithmetic, no boolean tensors — on CPU, comparisons,
+    ``where`` and bool×float products are ~10× slower per element than float ops. The inside
+    mask is the float ``1 − sign(|u − clamp(u)|)``; two full-size temporaries (u, mask) plus the
+    grad_x buffer, used as scratch.
     """
-    qn, _ = lsq_range(bits)
-    qmax = (1 << bits) - 1
+    _, qmax = code_range(bits, "asymmetric")
+    z0 = float(-lsq_range(bits)[0])                                   # 2^(b−1)
     s, zp = _storage(step, offset, bits, min_step)
     shape = torch.broadcast_shapes(x.shape, s.shape)
     u = x / s
     u = u.add_(zp) if _can_inplace(u, zp) else u + zp                  # u = x/s + zp = v + 2^(b−1)
     buf = grad_x_out if grad_x_out is not None else torch.empty(shape, dtype=u.dtype, device=u.device)
-    torch.clamp(u, 0, qmax, out=buf)
-    inside = torch.eq(buf, u)                                          # 0 ≤ u ≤ qmax
+    torch.clamp(u, 0, qmax, out=buf)                                   # clamp(u)
+    inside = torch.sub(u, buf)
+    inside.abs_().sign_().neg_().add_(1.0)                             # 1 where 0 ≤ u ≤ qmax, else 0
     gs = go = None
     if need_s:
-        buf.round_()                                                   # code = round(clamp(u))
         # d_s = round(v) − v = code − u inside; Q_n or Q_p = code − 2^(b−1) outside
-        torch.where(inside, u, torch.tensor(float(-qn), dtype=u.dtype, device=u.device), out=u)
-        buf.sub_(u)
-        buf.mul_(grad)
+        #     = (code − 2^(b−1)) − (u − 2^(b−1))·inside
+        buf.round_().sub_(z0)
+        u.sub_(z0).mul_(inside)
+        buf.sub_(u).mul_(grad)
         gs = buf.sum_to_size(step.shape) * grad_scale
-    _masked(grad, inside, out=buf)                                     # ∂x̂/∂x = 1 inside, 0 outside
-    if need_o:  # Σ grad·[outside] = Σ grad − Σ grad·[inside]
-        go = (grad.sum_to_size(offset.shape) - buf.sum_to_size(offset.shape)) * grad_scale
+    torch.mul(grad, inside, out=buf)                                   # ∂x̂/∂x = 1 inside, 0 outside
+    if need_o:  # ∂x̂/∂β = [outside]; grad − grad·[inside] is exactly grad·[outside] elementwise
+        go = torch.sub(grad, buf, out=u).sum_to_size(offset.shape) * grad_scale
     return (buf if need_x else None), gs, go
 
 

@@ -85,6 +85,7 @@ def _case(kind: str, L: int, C: int, B: int, device: torch.device, reps_bank: in
     return {
         "case": f"{kind} fwd+bwd",
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "L": L, "C": C, "B": B, "quantizers": C * B,
         "bank_s": t_bank, "loop_s": t_loop, "speedup": t_loop / t_bank,
         "codes_s": t_codes,

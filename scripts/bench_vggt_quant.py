@@ -319,7 +319,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         result = run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
         return 2
     print(result["markdown"])
     return 0

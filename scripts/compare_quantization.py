@@ -303,7 +303,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         report = run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
         return 2
     print(f"wrote comparison_report.json, comparison_summary.txt, comparison_plots.png to {args.output_dir}")
     if report.get("warning"):

@@ -27,7 +27,7 @@ import json
 import os
 import tempfile
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn

@@ -174,7 +174,7 @@ class QuantizedWeightModule(nn.Module):
         codes = quantize_with(w2, qp)
         dev = self.scale.device
         if spec.packed:
-            packed = pack_codes(codes.to(torch.int64), spec.bits, signed=spec.mapping == "symmetric")
+            packed = pack_codes(codes.to(torch.int8), spec.bits, signed=spec.mapping == "symmetric")
             self.qweight = torch.from_numpy(packed).to(dev)
         else:
             self.qweight = codes.to(self.qweight.dtype).to(dev)

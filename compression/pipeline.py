@@ -1,0 +1,227 @@
+"""The compression run behind ``train.py --per_block_quant`` / ``--per_channel_quant``.
+
+Given the scene and the pre-trained Gaussians (train.py chooses them: ``--init_ply``, the latest
+``point_cloud.ply`` already in ``-m``, or a fresh 3DGS pre-training), :func:`run_compression`:
+
+1. runs the setup a–f (compression/setup.py), logging time, count and test PSNR of each step, and
+   writes ``<out>/compression_setup.json``;
+2. evaluates and saves iteration 0 (before any fine-tuning): ``<out>/point_cloud/iteration_0/pc_npz``;
+3. fine-tunes ``iterations`` QAT iterations; at every test iteration k it evaluates the quantized
+   model (test views; training views when there is no test split), saves
+   ``point_cloud/iteration_<k>/pc_npz`` (+ ``pc_npz.bundle``) with the quantizer parameters the
+   evaluation used, and logs to TensorBoard and ``<out>/compression_metrics.json``.
+
+TensorBoard tags (under ``<out>/tb``): ``compress/train_loss``, ``compress/train_l1``,
+``compress/train_psnr``, ``compress/iter_time``; at each test iteration ``compress/<split>_psnr``,
+``compress/<split>_ssim``, ``compress/bytes`` (bundle), ``compress/bits_per_gaussian``,
+``compress/ratio`` (input PLY / bundle), ``compress_bytes/<component>`` (geometry, quant_table,
+dc, ac_opacity, ac_euler, ac_f_dc, ac_f_rest, ac_scale), ``quant_rmse/<group>`` and
+``quant_rmse_channel/<channel>`` (RMS of AC − Q(AC) per channel), and images
+``compress_view_<i>/render_gt``. Setup steps: ``compress_setup/psnr_<step>``, ``compress_setup/seconds_<step>``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from compression.evaluate import evaluate_quantized
+from compression.finetune import FinetuneStats, FineTuner
+from compression.setup import SetupResult, compression_setup
+from scene.compressed_format import PC_DIR_NAME, SaveReport, save_npz
+from training.evaluate import evenly_spaced
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CompressionResult", "run_compression", "pc_dir", "list_npz_iterations", "METRICS_FILE", "SETUP_FILE"]
+
+METRICS_FILE = "compression_metrics.json"
+SETUP_FILE = "compression_setup.json"
+N_TRAIN_EVAL_VIEWS = 5
+
+
+def pc_dir(out_dir: str, iteration: int) -> str:
+    """``<out>/point_cloud/iteration_<k>/pc_npz``."""
+    return os.path.join(out_dir, "point_cloud", f"iteration_{iteration}", PC_DIR_NAME)
+
+
+def list_npz_iterations(out_dir: str) -> list[int]:
+    """Sorted iterations k with a ``point_cloud/iteration_<k>/pc_npz`` directory or bundle."""
+    root = os.path.join(out_dir, "point_cloud")
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for name in os.listdir(root):
+        if name.startswith("iteration_") and name[len("iteration_"):].isdigit():
+            base = os.path.join(root, name, PC_DIR_NAME)
+            if os.path.isfile(os.path.join(base, "manifest.json")) or os.path.isfile(base + ".bundle"):
+                found.append(int(name[len("iteration_"):]))
+    return sorted(found)
+
+
+def _write_json(path: str, data: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+@dataclass
+class CompressionResult:
+    """What a compression run did."""
+
+    setup: dict
+    input_psnr: Optional[float]
+    input_ply_bytes: Optional[int]
+    n_input: int
+    n_gaussians: int
+    evaluations: dict = field(default_factory=dict)  # iteration -> {"split": ..., "PSNR", "SSIM", "size": {...}}
+    losses: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def final_iteration(self) -> int:
+        return max(self.evaluations) if self.evaluations else 0
+
+    def summary_lines(self, out_dir: str) -> list[str]:
+        lines = []
+        first = self.evaluations.get(0)
+        last = self.evaluations.get(self.final_iteration)
+        if last is not None:
+            size = last["size"]
+            ply = f"{self.input_ply_bytes} B" if self.input_ply_bytes else "unknown"
+            lines.append(f"input PLY: {ply} ({self.n_input} Gaussians); compressed: {size['bundle_bytes']} B "
+                         f"({self.n_gaussians} Gaussians, {size['bits_per_gaussian']:.1f} bits/Gaussian)"
+                         + (f", ratio {size['ratio']:.1f}x" if size.get("ratio") else ""))
+            split = last["split"]
+            before = f"{self.input_psnr:.2f} dB" if self.input_psnr is not None else "n/a"
+            at0 = f"{first['PSNR']:.2f} dB" if first is not None else "n/a"
+            lines.append(f"{split} PSNR: input model {before}; compressed at iteration 0 (no fine-tuning) {at0}; "
+                         f"after {self.final_iteration} fine-tuning iterations {last['PSNR']:.2f} dB "
+                         f"(SSIM {last['SSIM']:.4f})")
+            lines.append(f"compressed model: {os.path.join(out_dir, 'point_cloud', f'iteration_{self.final_iteration}', PC_DIR_NAME)}"
+                         f"{{,.bundle}}")
+        return lines
+
+
+def run_compression(
+    *,
+    scene: Any,
+    source: Any,
+    params: Any,
+    out_dir: str,
+    iterations: int,
+    test_iterations: Sequence[int],
+    device: torch.device,
+    backend: str,
+    background: torch.Tensor,
+    seed: int = 0,
+    input_ply_bytes: Optional[int] = None,
+    manifest_config: Optional[dict] = None,
+    tb: Any = None,
+    tb_images: int = 3,
+    log_interval: int = 10,
+    on_iteration: Optional[Callable[[FinetuneStats], None]] = None,
+    lambda_dssim: float = 0.2,
+) -> CompressionResult:
+    """Setup, iteration-0 save, QAT fine-tuning with evaluation + save at ``test_iterations``.
+
+    Args:
+        scene: ``scene.SceneData`` (train/test cameras); source: ``scene.GaussianModel`` on ``device``.
+        params: resolved ``arguments.compression.CompressionParams``.
+        out_dir: the run folder (``-m``); iterations: fine-tuning iterations N;
+        test_iterations: where to evaluate and save (0 and N are always added).
+        background: [3] render background; backend: resolved renderer backend.
+        input_ply_bytes: size of the uncompressed input PLY (for the ratio).
+        manifest_config: settings stored in every manifest's ``configuration``.
+        tb: a ``training.tb_logger.TBLogger`` (or None).
+    """
+    t_start = time.perf_counter()
+    background = background.to(device, torch.float32)
+    test_cams = list(scene.test_cameras)
+    eval_split = "test" if test_cams else "train"
+    eval_cams = test_cams if test_cams else evenly_spaced(list(scene.train_cameras), N_TRAIN_EVAL_VIEWS)
+    if not test_cams:
+        logger.info("no test split (train without --eval): evaluating %d training views instead", len(eval_cams))
+    n_input = source.num_gaussians
+
+    setup: SetupResult = compression_setup(
+        source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
+        merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
+        background=background, backend=backend, evaluate=params.setup_eval,
+    )
+    model = setup.model
+    setup_info = setup.as_dict()
+    setup_info.update({"n_input": n_input, "n_gaussians": model.n_gaussians, "eval_split": eval_split})
+    os.makedirs(out_dir, exist_ok=True)
+    _write_json(os.path.join(out_dir, SETUP_FILE), setup_info)
+    if tb is not None:
+        for step in setup.steps:
+            tb.scalar(f"compress_setup/seconds_{step.name}", step.seconds, 0)
+            if step.psnr_after is not None:
+                tb.scalar(f"compress_setup/psnr_{step.name}", step.psnr_after, 0)
+        if setup.input_psnr is not None:
+            tb.scalar("compress_setup/psnr_input", setup.input_psnr, 0)
+
+    config = dict(manifest_config or {})
+    result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
+                               n_input=n_input, n_gaussians=model.n_gaussians)
+    tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
+    channel_names = model.layout.channel_names()
+
+    def evaluate_and_save(k: int) -> None:
+        tb_views = set(range(min(tb_images, len(eval_cams)))) if tb is not None else set()
+
+        def on_view(i, cam, image, gt):
+            if i in tb_views:
+                tb.image_pair(f"compress_view_{i}/render_gt", image, gt, k)
+
+        ev, _ = evaluate_quantized(model, eval_cams, background=background, backend=backend, on_view=on_view)
+        payload = model.encode(config={**config, "iteration": k}, input_ply_bytes=input_ply_bytes, codec=params.codec)
+        report: SaveReport = save_npz(payload, pc_dir(out_dir, k))
+        rmse = model.quantization_error().cpu()
+        entry = {"split": eval_split, "PSNR": ev.psnr, "SSIM": ev.ssim, "n_views": len(ev.views),
+                 "size": report.as_dict(),
+                 "quant_rmse": {name: float(v) for name, v in zip(channel_names, rmse)}}
+        result.evaluations[k] = entry
+        _write_json(os.path.join(out_dir, METRICS_FILE), {str(i): e for i, e in sorted(result.evaluations.items())})
+        logger.info("[compress iteration %d] %s PSNR %.3f dB, SSIM %.4f; %s", k, eval_split, ev.psnr, ev.ssim, report.summary())
+        if tb is not None:
+            tb.scalar(f"compress/{eval_split}_psnr", ev.psnr, k)
+            tb.scalar(f"compress/{eval_split}_ssim", ev.ssim, k)
+            tb.scalar("compress/bytes", report.bundle_bytes, k)
+            tb.scalar("compress/bits_per_gaussian", report.bits_per_gaussian, k)
+            if report.ratio:
+                tb.scalar("compress/ratio", report.ratio, k)
+            for comp, nbytes in report.component_bytes.items():
+                tb.scalar(f"compress_bytes/{comp}", nbytes, k)
+            for group, sl in model.layout.group_slices().items():
+                if sl.stop > sl.start:
+                    tb.scalar(f"quant_rmse/{group}", float(rmse[sl].pow(2).mean().sqrt()), k)
+            for name, v in zip(channel_names, rmse):
+                tb.scalar(f"quant_rmse_channel/{name}", float(v), k)
+            tb.flush()
+
+    evaluate_and_save(0)
+    if iterations > 0:
+        tuner = FineTuner(model, params, scene.train_cameras, background=background, backend=backend, seed=seed,
+                          lambda_dssim=lambda_dssim)
+        for k in range(1, iterations + 1):
+            stats = tuner.step(k)
+            result.losses[k] = stats.loss
+            if tb is not None and (k % max(1, log_interval) == 0 or k == iterations):
+                tb.scalar("compress/train_loss", stats.loss, k)
+                tb.scalar("compress/train_l1", stats.l1, k)
+                tb.scalar("compress/train_psnr", stats.psnr, k)
+                tb.scalar("compress/iter_time", stats.seconds, k)
+            if on_iteration is not None:
+                on_iteration(stats)
+            if k in tests:
+                evaluate_and_save(k)
+    result.seconds = time.perf_counter() - t_start
+    return result
