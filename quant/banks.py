@@ -5,11 +5,13 @@ column per attribute channel) in a handful of tensor operations. Channel c's col
 B contiguous blocks by ``split_length(L, B)`` (the first L mod B blocks one longer); quantizer
 (c, j) — index c·B + j in MesonGS's flat list and in ``t.npz`` — handles block j of channel c.
 
-Instead of gathering a per-element scale, the stream is viewed as at most two tensors
-``[count, block_len, C]`` (the runs of equal-length blocks, ``granularity.block_parts``), so
-per-block reductions are ``amin/amax/mean`` over dim 1 and per-block parameters broadcast as
-``[count, 1, C]``. Every element goes through the same float32 ops of ``quant.core`` as the
-single-block modules, so a bank equals the loop over C·B modules bit for bit.
+Instead of gathering a per-element scale, the stream is viewed as runs of equal-length blocks
+``[count, block_len, C]`` (``granularity.block_parts``: at most two runs; on CPU cut further into
+runs of about ``CPU_CHUNK_ELEMS`` elements so temporaries stay in cache), so per-block reductions
+are over dim 1 and per-block parameters broadcast as ``[count, 1, C]``; one autograd node writes
+the whole ``[L, C]`` result. Every element goes through the same float32 ops of ``quant.core`` as
+the single-block modules, so a bank equals the loop over C·B modules bit for bit (the LSQ step
+gradients, being sums, agree to float rounding).
 
 - ``VanillaQuanBank``: buffers ``min_val, max_val [C, B]`` (running envelope, see
   ``quant.modules.VanillaQuan``), ``initialized``.
@@ -28,7 +30,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
-from .core import _masked, asymmetric_qparams, check_bits, dequantize_, quantize, ste_inside
+from .core import asymmetric_qparams, check_bits, dequantize_, quantize, ste_mask
 from .granularity import block_parts, chunk_parts, part_rows, part_view
 from .lsq import MIN_STEP, lsq_fake_quantize_blocks, lsq_init_step, lsq_qparams, lsq_range
 from .modules import NOT_CALIBRATED, envelope_covers
@@ -95,9 +97,9 @@ class _BlocksFakeQuantSTE(torch.autograd.Function):
         x, scale_bc, zp_bc = ctx.saved_tensors
         gx = torch.empty(x.shape, dtype=grad_out.dtype, device=x.device)
         for p in ctx.parts:
-            inside = ste_inside(part_view(x, p), part_rows(scale_bc, p), part_rows(zp_bc, p), ctx.bits,
-                                scratch=part_view(gx, p))
-            _masked(part_view(grad_out, p), inside, out=part_view(gx, p))
+            gv = part_view(gx, p)
+            ste_mask(part_view(x, p), part_rows(scale_bc, p), part_rows(zp_bc, p), ctx.bits, out=gv)
+            gv.mul_(part_view(grad_out, p))
         return gx, None, None, None, None, None
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "fake_quantize",
     "fake_quantize_unchecked",
     "ste_inside",
+    "ste_mask",
 ]
 
 MAPPINGS = ("asymmetric", "symmetric", "signed")
@@ -225,27 +226,27 @@ def dequantize_(codes: torch.Tensor, scale: TensorLike, zero_point: Optional[Ten
     return dequantize(codes, scale, zero_point, dtype=codes.dtype if codes.is_floating_point() else None)
 
 
-def _masked(grad: torch.Tensor, mask: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``grad`` where ``mask`` else 0 (``torch.where``: no bool → float conversion of the mask)."""
-    zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
-    if out is None:
-        return torch.where(mask, grad, zero)
-    return torch.where(mask, grad, zero, out=out)
+def ste_mask(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,
+             mapping: str = "asymmetric", out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Float mask (1.0 / 0.0) of the straight-through region ``z + x/s ∈ [qmin − ½, qmax + ½]``.
+
+    The same set as ``ste_inside``, computed with float arithmetic only,
+    ``1 − sign(|v − clamp(v, qmin − ½, qmax + ½)|)``, which on CPU is much faster than boolean
+    comparisons. ``out``: optional float tensor of the broadcast shape to write into.
+    """
+    qmin, qmax = code_range(bits, mapping)
+    z = _zp(zero_point)
+    v = torch.div(x, scale, out=out) if out is not None else x / scale
+    v = v.add_(z) if _can_inplace(v, z) else v + z
+    c = torch.clamp(v, qmin - 0.5, qmax + 0.5)
+    v.sub_(c).abs_().sign_().neg_().add_(1.0)
+    return v
 
 
 def ste_inside(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,
-               mapping: str = "asymmetric", scratch: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Boolean mask where the straight-through gradient is 1: ``z + x/s ∈ [qmin − ½, qmax + ½]``.
-
-    ``scratch``: optional float tensor of the broadcast shape to hold ``z + x/s`` (saves an
-    allocation; its content is overwritten)."""
-    qmin, qmax = code_range(bits, mapping)
-    z = _zp(zero_point)
-    v = torch.div(x, scale, out=scratch) if scratch is not None else x / scale
-    v = v.add_(z) if _can_inplace(v, z) else v + z
-    inside = v >= qmin - 0.5
-    inside &= v <= qmax + 0.5
-    return inside
+               mapping: str = "asymmetric") -> torch.Tensor:
+    """Boolean mask where the straight-through gradient is 1: ``z + x/s ∈ [qmin − ½, qmax + ½]``."""
+    return ste_mask(x, scale, zero_point, bits, mapping) > 0.5
 
 
 class _FakeQuantSTE(torch.autograd.Function):
@@ -270,8 +271,8 @@ class _FakeQuantSTE(torch.autograd.Function):
         x, s_t, z_t = ctx.saved_tensors
         s = s_t if s_t is not None else ctx.scalars[0]
         z = z_t if z_t is not None else ctx.scalars[1]
-        inside = ste_inside(x, s, z, ctx.bits, ctx.mapping)
-        return _masked(grad_out, inside), None, None, None, None, None
+        inside = ste_mask(x, s, z, ctx.bits, ctx.mapping)
+        return grad_out * inside, None, None, None, None, None
 
 
 def fake_quantize(x: torch.Tensor, scale: TensorLike, zero_point: Optional[TensorLike], bits: int,

@@ -101,12 +101,13 @@ def _lsq_forward_into(x, step, offset, bits, min_step, out):
 
 
 def _lsq_backward_chunk(x, step, offset, grad, bits, min_step, grad_scale, need_x, need_s, need_o,
-                        grad_x_out=None):
+                        grad_x_out=None, scratch=None):
     """Analytic LSQ gradients of one chunk (see module docstring).
 
     Returns ``(grad_x, grad_step, grad_offset)``; step / offset gradients are summed to the shapes
     of ``step`` / ``offset`` and multiplied by ``grad_scale``. ``grad_x`` is written into
-    ``grad_x_out`` when given.
+    ``grad_x_out`` when given; ``scratch`` (optional flat float tensor of ≥ 2·numel elements) holds
+    the temporaries, so a caller looping over chunks allocates them once.
 
     Implementation note: only float arithmetic, no boolean tensors — on CPU, comparisons,
     ``where`` and bool×float products are ~10× slower per element than float ops. The inside
@@ -117,11 +118,16 @@ def _lsq_backward_chunk(x, step, offset, grad, bits, min_step, grad_scale, need_
     z0 = float(-lsq_range(bits)[0])                                   # 2^(b−1)
     s, zp = _storage(step, offset, bits, min_step)
     shape = torch.broadcast_shapes(x.shape, s.shape)
-    u = x / s
+    n = math.prod(shape)
+    if scratch is not None and scratch.numel() >= 2 * n and scratch.dtype == torch.result_type(x, s):
+        u, inside = scratch[:n].view(shape), scratch[n:2 * n].view(shape)
+        torch.div(x, s, out=u)
+    else:
+        u, inside = x / s, None
     u = u.add_(zp) if _can_inplace(u, zp) else u + zp                  # u = x/s + zp = v + 2^(b−1)
     buf = grad_x_out if grad_x_out is not None else torch.empty(shape, dtype=u.dtype, device=u.device)
     torch.clamp(u, 0, qmax, out=buf)                                   # clamp(u)
-    inside = torch.sub(u, buf)
+    inside = torch.sub(u, buf, out=inside) if inside is not None else torch.sub(u, buf)
     inside.abs_().sign_().neg_().add_(1.0)                             # 1 where 0 ≤ u ≤ qmax, else 0
     gs = go = None
     if need_s:
@@ -181,11 +187,14 @@ class _LsqBlocksFakeQuant(torch.autograd.Function):
         need_x, need_s = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_o = ctx.has_offset and ctx.needs_input_grad[2]
         gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_x else None
+        biggest = max(p.count * p.block_len for p in ctx.parts) * x.shape[1]
+        scratch = torch.empty(2 * biggest, dtype=x.dtype, device=x.device)
         gss, gos = [], []
         for p, g in zip(ctx.parts, ctx.grad_scales):
             _, gs, go = _lsq_backward_chunk(
                 part_view(x, p), part_rows(step_bc, p), part_rows(offset_bc, p), part_view(grad_out, p), ctx.bits,
-                ctx.min_step, g, need_x, need_s, need_o, grad_x_out=part_view(gx, p) if need_x else None)
+                ctx.min_step, g, need_x, need_s, need_o, grad_x_out=part_view(gx, p) if need_x else None,
+                scratch=scratch)
             gss.append(gs)
             gos.append(go)
         gs = torch.cat(gss).reshape(step_bc.shape) if need_s else None

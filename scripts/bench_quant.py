@@ -7,7 +7,7 @@ envelope update / LSQ step gradient included), float32, default L = 1M, C = 55, 
 (3,135 quantizers); ``--quick``: L = 50k. Also times the encoder path (``quantize_codes``) and
 checks that bank and loop agree bit for bit.
 
-    python scripts/bench_quant.py [--quick] [--device cpu|cuda|auto] [--out bench_out/bench_quant.json]
+    python scripts/bench_quant.py [--quick] [--device cpu|cuda|auto] [--threads N] [--out bench_out/bench_quant.json]
 
 ``run(quick)`` returns the rows (list of dicts) for ``scripts/bench_core.py``.
 """
@@ -32,10 +32,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn, device, reps: int) -> float:
-    """Median wall time of ``fn()`` over ``reps`` runs after one warm-up run."""
-    fn()
-    _sync(device)
+def _time(fn, device, reps: int, warmup: bool = True) -> float:
+    """Median wall time of ``fn()`` over ``reps`` runs (after one warm-up run if ``warmup``)."""
+    if warmup:
+        fn()
+        _sync(device)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -59,6 +60,9 @@ def _case(kind: str, L: int, C: int, B: int, device: torch.device, reps_bank: in
     bank.train()
     mods.train()
 
+    with torch.no_grad():  # initialise both (envelope / LSQ step) outside the timings
+        bank(x)
+        loop_forward(mods, x, B)
     xb = x.clone().requires_grad_(True)
     xl = x.clone().requires_grad_(True)
 
@@ -73,7 +77,7 @@ def _case(kind: str, L: int, C: int, B: int, device: torch.device, reps_bank: in
         loop_forward(mods, xl, B).backward(grad)
 
     t_bank = _time(bank_step, device, reps_bank)
-    t_loop = _time(loop_step, device, reps_loop)
+    t_loop = _time(loop_step, device, reps_loop, warmup=False)  # already warm from the initialisation
     if kind == "lsq":  # align the (independently initialised) steps before comparing outputs
         with torch.no_grad():
             for i, m in enumerate(mods):
@@ -93,9 +97,11 @@ def _case(kind: str, L: int, C: int, B: int, device: torch.device, reps_bank: in
     }
 
 
-def run(quick: bool = False, device: str = "cpu") -> list:
+def run(quick: bool = False, device: str = "cpu", threads: int = 0) -> list:
     """Rows of the benchmark: one per (bank kind, device). ``device``: cpu | cuda | auto (cpu, plus
-    cuda when available)."""
+    cuda when available); ``threads`` > 0 sets ``torch.set_num_threads`` first."""
+    if threads > 0:
+        torch.set_num_threads(threads)
     L = 50_000 if quick else 1_000_000
     C, B = 55, 57
     devices = []
@@ -123,12 +129,13 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="L = 50k instead of 1M (smoke test)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                         help="where to run (auto = cpu, plus cuda when available)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--out", default="bench_out/bench_quant.json", help="JSON output path")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         sys.exit(2)
-    rows = run(args.quick, args.device)
+    rows = run(args.quick, args.device, args.threads)
     print(_table(rows))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

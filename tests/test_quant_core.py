@@ -100,6 +100,26 @@ def test_fake_quantize_equals_quantize_then_dequantize_bitwise():
     assert torch.equal(dequantize(codes.to(torch.int64), s, z), fake_quantize(x, s, z, 8))
 
 
+def test_cross_check_with_torch_fake_quantize():
+    """torch's own affine fake quantization (code nobody here wrote) agrees bit for bit."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, generator=g) * 3
+    qp = choose_qparams(x[:3000], 8, "asymmetric")  # the last 1000 values partly outside the range
+    ref = torch.fake_quantize_per_tensor_affine(x, qp.scale.item(), int(qp.zero_point.item()), 0, 255)
+    assert torch.equal(fake_quantize_with(x, qp), ref)
+    w = torch.randn(16, 300, generator=g)
+    for mapping, (lo, hi) in [("asymmetric", (0, 255)), ("symmetric", (-127, 127))]:
+        qa = choose_qparams(w, 8, mapping, "axis", axis=0)
+        ref = torch.fake_quantize_per_channel_affine(w, qa.scale, qa.zero_point.to(torch.int32), 0, lo, hi)
+        assert torch.equal(fake_quantize_with(w, qa), ref)
+    # gradients: far inside → 1, far outside → 0 in both
+    xs = torch.tensor([-50.0, -1.0, 0.3, 2.0, 50.0], requires_grad=True)
+    xr = xs.detach().clone().requires_grad_(True)
+    fake_quantize(xs, qp.scale, qp.zero_point, 8).sum().backward()
+    torch.fake_quantize_per_tensor_affine(xr, qp.scale.item(), int(qp.zero_point.item()), 0, 255).sum().backward()
+    assert torch.equal(xs.grad, xr.grad) and xs.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
 # ---------------------------------------------------------------- straight-through estimator
 
 def test_ste_gradient_identity_inside_zero_outside():
