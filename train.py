@@ -157,6 +157,10 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, s
     device = resolve_device(cfg.pipe.device)
     backend = resolve_backend(cfg.pipe.backend, device)
     checkpoint = load_checkpoint(cfg.run.start_checkpoint) if cfg.run.start_checkpoint else None
+    if checkpoint is not None:
+        ckpt_source = str(checkpoint.get("meta", {}).get("source_path", ""))
+        if ckpt_source and os.path.abspath(ckpt_source) != cfg.model.source_path:
+            LOGGER.warning("checkpoint %s was trained on %s, not on %s", cfg.run.start_checkpoint, ckpt_source, cfg.model.source_path)
     set_seed(cfg.run.seed)
     scene = load_training_scene(cfg.model, cfg.run.seed)
     model = build_model(cfg, scene, checkpoint).to(device)

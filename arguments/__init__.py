@@ -153,7 +153,7 @@ def _field_comments(cls: type) -> dict[str, str]:
             nxt = tokens[i + 1]
             # "name: type = default" at the start of a logical line
             prev = tokens[i - 1] if i > 0 else None
-            if nxt.string == ":" and (prev is None or prev.type in (tokenize.INDENT, tokenize.NEWLINE, tokenize.DEDENT)):
+            if nxt.string == ":" and (prev is None or prev.type in (tokenize.INDENT, tokenize.NEWLINE, tokenize.NL, tokenize.DEDENT)):
                 line_name[tok.start[0]] = tok.string
         elif tok.type == tokenize.COMMENT and tok.start[0] in line_name:
             comments[line_name[tok.start[0]]] = tok.string.lstrip("#").strip()

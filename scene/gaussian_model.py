@@ -233,15 +233,6 @@ class GaussianModel:
         self.params = self.params.to(device)
         return self
 
-    # ------------------------------------------------------------------ rendering
-    def render(self, camera, background: torch.Tensor | None = None, backend: str = "auto"):
-        """Render with ``gaussian_renderer.render`` using the active SH degree; returns its dict."""
-        from gaussian_renderer import render  # lazy: scene does not depend on the renderer
-
-        return render(self.means, self.quats_wxyz, self.scales_act, self.opacities_act, camera,
-                      sh_coeffs=self.sh_coeffs, sh_degree=self.active_sh_degree,
-                      background=background, backend=backend)
-
     def __repr__(self) -> str:
         return (f"GaussianModel(n={self.num_gaussians}, max_sh_degree={self.max_sh_degree}, "
                 f"active_sh_degree={self.active_sh_degree}, device={self.means.device})")

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> dict:
         # no evaluation or PLY at the last iteration either: time training only
         trainer.test_iterations, trainer.save_iterations = set(), set()
         t0 = time.perf_counter()
+        state["cpu"] = time.process_time()
         trainer.run()
         wall = time.perf_counter() - t0
         mem = memory_mib(dev)

@@ -222,10 +222,11 @@ def test_lsq_bank_equals_module_loop(learn_offset):
     ol.backward(w)
     assert torch.equal(xb.grad, xl.grad)
     gl = torch.stack([m.step.grad for m in mods]).reshape(C, B)
-    torch.testing.assert_close(bank.step.grad, gl, rtol=1e-5, atol=1e-8)
+    # sums over a block are taken in a different order: float32 rounding of the reduction
+    torch.testing.assert_close(bank.step.grad, gl, rtol=1e-4, atol=1e-6)
     if learn_offset:
         go = torch.stack([m.offset.grad for m in mods]).reshape(C, B)
-        torch.testing.assert_close(bank.offset.grad, go, rtol=1e-5, atol=1e-8)
+        torch.testing.assert_close(bank.offset.grad, go, rtol=1e-4, atol=1e-6)
 
 
 def test_lsq_bank_step_gradient_is_the_lsq_gradient():
