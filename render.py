@@ -1,7 +1,17 @@
 #!/usr/bin/env python
-"""Render a trained model's views and score them (3DGS's render.py + metrics.py).
+"""Render a trained or compressed model's views and score them (3DGS's render.py + metrics.py).
 
     python render.py -m <out> [--iteration k] [--skip_train] [--skip_test]
+    python render.py -m <out> [--npz <pc_npz dir or pc_npz.bundle>] [--export_ply decoded.ply] [--ply]
+
+Compressed models (``train.py --per_block_quant``) are rendered by default: when
+``<out>/point_cloud/iteration_<k>/pc_npz`` exists for the chosen iteration (default: the latest k
+with one), it is decoded with ``scene.compressed_format.load_npz`` (validate, dequantize, inverse
+RAHT) and rendered exactly like train.py's evaluation of the quantized model at k
+(``compression.attributes.activate_attributes``), so the PSNR equals the logged one; the
+``results.json`` entry then also holds ``"compressed": true`` and ``"size"`` (bundle bytes, bits per
+Gaussian, ratio to the input PLY). ``--npz`` names a compressed model explicitly, ``--ply`` forces
+the PLY of the iteration, ``--export_ply`` writes the decoded Gaussians as an INRIA PLY.
 
 Reads the scene and its flags (``source_path``, ``-r``, ``-w``, ``--eval``) from
 ``<out>/cfg_args.json``, loads ``<out>/point_cloud/iteration_<k>/point_cloud.ply`` (default: the
@@ -45,6 +55,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device (default: from cfg_args.json)")
     p.add_argument("--no_images", action="store_true", help="only compute the metrics, write no PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--npz", default=None, help="render this compressed model (pc_npz directory or pc_npz.bundle) instead of -m's files")
+    p.add_argument("--ply", action="store_true", help="render the PLY of the iteration even when a compressed pc_npz exists")
+    p.add_argument("--export_ply", default=None, help="write the decoded compressed Gaussians to this INRIA PLY file")
     return p
 
 
@@ -134,6 +147,59 @@ def _merge_json(path: str, key: str, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def choose_compressed(model_path: str, args: argparse.Namespace) -> Optional[str]:
+    """The compressed model to render (a path), or None for the PLY path.
+
+    ``--npz`` wins; ``--ply`` disables; otherwise ``pc_npz`` of ``--iteration`` when it exists (the
+    latest iteration with one for ``-1``), else None (the PLY of that iteration is rendered).
+    """
+    from compression.pipeline import list_npz_iterations, pc_dir
+
+    if args.npz:
+        if args.ply:
+            raise ValueError("--npz and --ply exclude each other")
+        return args.npz
+    if args.ply:
+        return None
+    available = list_npz_iterations(model_path)
+    if args.iteration < 0:
+        return pc_dir(model_path, available[-1]) if available else None
+    return pc_dir(model_path, args.iteration) if args.iteration in available else None
+
+
+def load_compressed(path: str, args: argparse.Namespace, device: torch.device, backend: str, bg: torch.Tensor):
+    """Decode ``path`` (``load_npz``) → ``(iteration, render_fn, results extra)``; ``--export_ply`` here."""
+    from compression.attributes import activate_attributes, render_attributes
+    from scene.compressed_format import BUNDLE_SUFFIX, export_ply, find_compressed, load_npz
+
+    path = find_compressed(os.path.abspath(path))
+    decoded = load_npz(path, device=device)
+    stored = decoded.manifest.get("configuration", {}).get("iteration")
+    iteration = int(stored) if isinstance(stored, int) else max(args.iteration, 0)
+    with torch.no_grad():
+        gaussians = activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)
+    sh_degree = decoded.sh_degree
+
+    def render_fn(cam: Any) -> dict:
+        return render_attributes(gaussians, cam, bg, backend, sh_degree)
+
+    if os.path.isdir(path):
+        bundle = path.rstrip(os.sep) + BUNDLE_SUFFIX
+        nbytes = os.path.getsize(bundle) if os.path.isfile(bundle) else sum(
+            os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    else:
+        nbytes = os.path.getsize(path)
+    ply_bytes = decoded.manifest.get("input_ply_bytes")
+    size = {"bundle_bytes": nbytes, "n_gaussians": decoded.n_gaussians,
+            "bits_per_gaussian": 8.0 * nbytes / decoded.n_gaussians, "input_ply_bytes": ply_bytes,
+            "ratio": (ply_bytes / nbytes) if ply_bytes else None}
+    LOGGER.info("decoded %s: %d Gaussians", path, decoded.n_gaussians)
+    if args.export_ply:
+        export_ply(decoded, os.path.abspath(args.export_ply))
+        print(f"exported the decoded Gaussians to {os.path.abspath(args.export_ply)}")
+    return iteration, render_fn, {"compressed": True, "source": path, "size": size}
+
+
 def render_model(args: argparse.Namespace) -> dict[str, Any]:
     """Everything render.py does; returns ``{split: summary}`` for the rendered iteration."""
     from arguments import ModelParams, PipelineParams, group_from_json, read_config_json
@@ -152,19 +218,29 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
     if args.source_path:
         model_cfg.source_path = os.path.abspath(args.source_path)
     seed = int((cfg.get("run") or {}).get("seed", 0))
-    iteration = resolve_ply_iteration(model_path, args.iteration)
     device = resolve_device(args.device or pipe.device)
     backend = resolve_backend(args.backend or pipe.backend, device)
-
-    ply = ply_path(model_path, iteration)
-    try:
-        model = GaussianModel.from_ply(ply).to(device)
-    except (ValueError, FileNotFoundError):
-        raise
-    except Exception as exc:  # damaged file
-        raise ValueError(f"{ply} is not a readable 3DGS PLY ({type(exc).__name__}: {exc})") from exc
-    scene = load_training_scene(model_cfg, seed)
     bg = torch.tensor([1.0, 1.0, 1.0] if model_cfg.white_background else [0.0, 0.0, 0.0], device=device)
+    compressed = choose_compressed(model_path, args)
+    extra: dict[str, Any] = {}
+    if compressed is not None:
+        iteration, render_fn, extra = load_compressed(compressed, args, device, backend, bg)
+    else:
+        if args.export_ply:
+            raise ValueError("--export_ply needs a compressed model (pc_npz) to decode; none found or --ply given")
+        iteration = resolve_ply_iteration(model_path, args.iteration)
+        ply = ply_path(model_path, iteration)
+        try:
+            model = GaussianModel.from_ply(ply).to(device)
+        except (ValueError, FileNotFoundError):
+            raise
+        except Exception as exc:  # damaged file
+            raise ValueError(f"{ply} is not a readable 3DGS PLY ({type(exc).__name__}: {exc})") from exc
+
+        def render_fn(cam: Any) -> dict:
+            return render_gaussians(model, cam, bg, backend)
+
+    scene = load_training_scene(model_cfg, seed)
     lpips_mod, why = lpips_status()
     lpips_fn = None
     if lpips_mod is not None:
@@ -174,9 +250,6 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
             why = f"LPIPS could not be built offline ({type(exc).__name__}: {exc})"
     if lpips_fn is None:
         print(f"LPIPS omitted: {why}")
-
-    def render_fn(cam: Any) -> dict:
-        return render_gaussians(model, cam, bg, backend)
 
     key = f"ours_{iteration}"
     summaries: dict[str, Any] = {}
@@ -199,7 +272,11 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
             + f"  ({summary['n_views']} views)"
         )
     if summaries:
-        _merge_json(os.path.join(model_path, "results.json"), key, summaries)
+        if extra:
+            print(f"compressed model {extra['source']}: {extra['size']['bundle_bytes']} B, "
+                  f"{extra['size']['bits_per_gaussian']:.2f} bits/Gaussian"
+                  + (f", ratio {extra['size']['ratio']:.1f}x vs the input PLY" if extra["size"].get("ratio") else ""))
+        _merge_json(os.path.join(model_path, "results.json"), key, {**summaries, **extra})
         _merge_json(os.path.join(model_path, "per_view.json"), key, per_views)
     return summaries
 

@@ -1,7 +1,16 @@
 #!/usr/bin/env python
-"""Train a 3D Gaussian Splatting scene (Kerbl et al. 2023) — the composition root.
+"""Train a 3D Gaussian Splatting scene (Kerbl et al. 2023) and compress it (MesonGS) — the composition root.
 
     python train.py -s <scene> -m <out> [--eval] [--iterations N] [--init_ply P] [...]
+    python train.py -s <scene> -m <out> --per_block_quant [--init_ply P] [--n_block 57] [--quantizer vanilla|lsq]
+                    [--bits 8] [--depth D] [--percent P] [--iterations N] [--test_iterations ...] [--eval]
+
+Compression (``--per_block_quant`` or ``--per_channel_quant``; :func:`compress`): the Gaussians come
+from ``--init_ply`` (alias ``--given_ply_path``), else the latest ``point_cloud/iteration_*/point_cloud.ply``
+already in ``-m``, else a 3DGS pre-trained here for ``--pretrain_iterations``; then
+``compression.pipeline.run_compression`` (setup, QAT fine-tuning for ``--iterations`` iterations —
+default: the preset's ``finetune_iterations`` — and ``pc_npz`` at iteration 0, every
+``--test_iterations`` and the last). Per-scene defaults come from ``configs/<scene>.json``.
 
 Steps: parse the config groups (``arguments``) → check the output folder → load the scene
 (``scene.load_scene``) → build the Gaussians (scene points, ``--init_ply`` or
@@ -13,6 +22,7 @@ Every bad input is found before anything is written. ``python train.py --help`` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -29,11 +39,13 @@ from arguments import (
     RunParams,
     build_parser,
     extract,
+    given_flags,
     write_config,
 )
+from arguments.compression import CompressionParams
 
 LOGGER = logging.getLogger("train")
-CONFIG_GROUPS = (ModelParams, OptimizationParams, PipelineParams, RunParams)
+CONFIG_GROUPS = (ModelParams, OptimizationParams, PipelineParams, RunParams, CompressionParams)
 
 
 @dataclass
@@ -243,10 +255,105 @@ def summary_lines(result: Any, out: str) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- compression
+
+
+def compression_requested(ns: argparse.Namespace) -> Optional[CompressionParams]:
+    """The compression flags when ``--per_block_quant``/``--per_channel_quant`` is given, else None
+    (a compression-only flag without either is an error, not silently ignored)."""
+    comp = extract(ns, CompressionParams)
+    if comp.per_block_quant or comp.per_channel_quant:
+        return comp
+    stray = sorted(given_flags(ns) & {f.name for f in dataclasses.fields(CompressionParams)})
+    if stray:
+        raise ValueError(f"--{stray[0]} is a compression flag; add --per_block_quant (or --per_channel_quant) "
+                         "to compress, or drop it for plain 3DGS training")
+    return None
+
+
+def pretrain_config(ns: argparse.Namespace, cfg: TrainConfig, iterations: int) -> TrainConfig:
+    """The plain-3DGS configuration of the pre-training stage (``--iterations`` is the fine-tuning
+    count in a compression run, so the schedule is resolved for ``iterations`` here)."""
+    opt = dataclasses.replace(extract(ns, OptimizationParams), iterations=iterations)
+    opt.validate()
+    run = dataclasses.replace(cfg.run, test_iterations=[iterations], save_iterations=[iterations],
+                              checkpoint_iterations=[], start_checkpoint=None)
+    model = dataclasses.replace(cfg.model, init_ply=None)
+    return TrainConfig(model=model, opt=opt.resolved(), pipe=cfg.pipe, run=run)
+
+
+def compress(ns: argparse.Namespace, comp: CompressionParams, progress: bool = True) -> tuple[Any, str]:
+    """The compression run (see the module docstring); returns
+    ``(compression.pipeline.CompressionResult, output folder)``."""
+    from arguments.compression import resolve_compression_params
+    from compression.pipeline import run_compression
+    from training.run_dir import check_output_dir, list_ply_iterations, ply_path
+    from training.tb_logger import TBLogger
+
+    cfg = config_from_args(ns)
+    given = given_flags(ns)
+    params, provenance = resolve_compression_params(comp, cfg.model.source_path)
+    if cfg.run.start_checkpoint:
+        raise ValueError("--start_checkpoint resumes plain 3DGS training; a compression run starts from --init_ply")
+    if params.given_ply_path:
+        alias = os.path.abspath(params.given_ply_path)
+        if cfg.model.init_ply and cfg.model.init_ply != alias:
+            raise ValueError(f"--init_ply {cfg.model.init_ply!r} and --given_ply_path {alias!r} differ; give one")
+        cfg.model.init_ply = alias
+    LOGGER.info("compression settings: %s", ", ".join(
+        f"{k}={getattr(params, k)} ({src})" for k, src in provenance.items()))
+    iterations = cfg.opt.iterations if "iterations" in given else params.finetune_iterations
+    test_iterations = list(cfg.run.test_iterations) if "test_iterations" in given else []
+    out = cfg.model.model_path
+    check_output_dir(out, cfg.model.source_path)
+
+    if not cfg.model.init_ply:
+        existing = list_ply_iterations(out)
+        if existing:
+            cfg.model.init_ply = ply_path(out, existing[-1])
+            LOGGER.info("no --init_ply: using %s (the latest point_cloud.ply in -m)", cfg.model.init_ply)
+    if cfg.model.init_ply:
+        scene, model, _, device, backend = prepare(cfg)
+        source_ply = cfg.model.init_ply
+    else:
+        LOGGER.info("no --init_ply and no point_cloud.ply in -m: pre-training 3DGS for %d iterations first",
+                    params.pretrain_iterations)
+        if params.pretrain_iterations < 1:
+            raise ValueError("--pretrain_iterations must be >= 1 when neither --init_ply nor a point_cloud.ply in -m is given")
+        outcome = train(pretrain_config(ns, cfg, params.pretrain_iterations), progress=progress)
+        scene, model, device, backend = outcome.scene, outcome.model, outcome.device, outcome.backend
+        source_ply = ply_path(out, params.pretrain_iterations)
+    write_config(out, {**cfg.groups(), "compression": params})
+    bg = torch.tensor([1.0, 1.0, 1.0] if cfg.model.white_background else [0.0, 0.0, 0.0])
+    manifest_config = {"source_path": cfg.model.source_path, "input_ply": source_ply, "white_background":
+                       cfg.model.white_background, **dataclasses.asdict(params), "provenance": provenance}
+    bar = ProgressBar(iterations, 0, enabled=progress and not cfg.run.quiet)
+    tb = TBLogger(out)
+    try:
+        result = run_compression(
+            scene=scene, source=model, params=params, out_dir=out, iterations=iterations,
+            test_iterations=test_iterations, device=device, backend=backend, background=bg, seed=cfg.run.seed,
+            input_ply_bytes=os.path.getsize(source_ply), manifest_config=manifest_config, tb=tb,
+            tb_images=cfg.run.tb_images, log_interval=cfg.run.log_interval, on_iteration=bar,
+            lambda_dssim=cfg.opt.lambda_dssim,
+        )
+    finally:
+        bar.close()
+        tb.close()
+    return result, out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from training.console import setup_logging
 
     ns = make_parser().parse_args(argv)
+    comp = compression_requested(ns)
+    if comp is not None:
+        setup_logging()
+        result, out = compress(ns, comp)
+        for line in result.summary_lines(out):
+            print(line)
+        return 0
     cfg = config_from_args(ns)
     setup_logging()
     outcome = train(cfg)

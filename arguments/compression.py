@@ -49,11 +49,11 @@ class CompressionParams:
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
     merge: Optional[str] = None  # merging of Gaussians that share a voxel: mean, importance or first [preset]
     lr_multiplier: Optional[float] = None  # multiplier m applied to every fine-tuning learning rate below [preset]
-    opacity_lr: Optional[float] = None  # fine-tuning Adam lr of the logit opacities, before x lr_multiplier [preset]
-    euler_lr: Optional[float] = None  # fine-tuning Adam lr of the Euler angles (radians), before x lr_multiplier [preset]
-    f_dc_lr: Optional[float] = None  # fine-tuning Adam lr of the SH DC coefficients, before x lr_multiplier [preset]
-    f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
-    scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
+    ft_opacity_lr: Optional[float] = None  # fine-tuning Adam lr of the logit opacities, before x lr_multiplier [preset]
+    ft_euler_lr: Optional[float] = None  # fine-tuning Adam lr of the Euler angles (radians), before x lr_multiplier [preset]
+    ft_f_dc_lr: Optional[float] = None  # fine-tuning Adam lr of the SH DC coefficients, before x lr_multiplier [preset]
+    ft_f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
+    ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
     codec: Optional[str] = None  # zip codec of the pc_npz files: deflate, store, bzip2 or lzma [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
@@ -70,11 +70,11 @@ PRESET_FIELDS = (
     "beta",
     "merge",
     "lr_multiplier",
-    "opacity_lr",
-    "euler_lr",
-    "f_dc_lr",
-    "f_rest_lr",
-    "scaling_lr",
+    "ft_opacity_lr",
+    "ft_euler_lr",
+    "ft_f_dc_lr",
+    "ft_f_rest_lr",
+    "ft_scaling_lr",
     "lsq_lr",
     "codec",
 )
@@ -130,7 +130,7 @@ def _validate(p: CompressionParams) -> None:
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
          f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
-    for name in ("lr_multiplier", "opacity_lr", "euler_lr", "f_dc_lr", "f_rest_lr", "scaling_lr", "lsq_lr"):
+    for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr"):
         v = getattr(p, name)
         need(isinstance(v, (int, float)) and v >= 0, f"--{name} must be a number >= 0, got {v!r}")
     need(p.pretrain_iterations >= 0, f"--pretrain_iterations must be >= 0, got {p.pretrain_iterations}")

@@ -74,8 +74,8 @@ class LogAdam(torch.optim.Optimizer):
 def build_finetune_optimizers(model: QuantizedGaussians, params: Any) -> dict[str, torch.optim.Optimizer]:
     """``{"attributes": Adam(groups), ["quantizer": LogAdam(step)]}`` from resolved CompressionParams."""
     m = float(params.lr_multiplier)
-    lrs = {"opacity": params.opacity_lr, "euler": params.euler_lr, "f_dc": params.f_dc_lr,
-           "f_rest": params.f_rest_lr, "log_scale": params.scaling_lr}
+    lrs = {"opacity": params.ft_opacity_lr, "euler": params.ft_euler_lr, "f_dc": params.ft_f_dc_lr,
+           "f_rest": params.ft_f_rest_lr, "log_scale": params.ft_scaling_lr}
     groups = []
     for name, p in model.attribute_parameters():
         if p.numel() == 0:
@@ -97,6 +97,7 @@ class FinetuneStats:
     l1: float
     psnr: float
     seconds: float
+    num_gaussians: int = 0
 
 
 class FineTuner:
@@ -143,7 +144,7 @@ class FineTuner:
         if not math.isfinite(loss_v):
             raise ValueError(f"fine-tuning loss became {loss_v} at iteration {iteration}; lower the learning rates "
                              "(--lr_multiplier) or check the input model")
-        return FinetuneStats(iteration, loss_v, float(l1.detach()), p, time.perf_counter() - t0)
+        return FinetuneStats(iteration, loss_v, float(l1.detach()), p, time.perf_counter() - t0, model.n_gaussians)
 
     def run(self, first: int, last: int, on_iteration: Optional[Callable[[FinetuneStats], None]] = None) -> list[FinetuneStats]:
         """Iterations ``first..last`` inclusive; returns their stats."""

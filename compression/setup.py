@@ -61,11 +61,13 @@ class SetupResult:
         return {"input_psnr": self.input_psnr, "steps": [asdict(s) for s in self.steps]}
 
 
-def raw_columns(source: Any) -> torch.Tensor:
-    """[N, 56] raw columns: logit opacity 1, quaternion wxyz 4, f_dc 3, f_rest 3(K−1) (PLY order), log-scale 3."""
+def raw_columns(source: Any, sh_degree: Optional[int] = None) -> torch.Tensor:
+    """[N, 11 + 3(K−1)] raw columns (56 at SH degree 3): logit opacity 1, quaternion wxyz 4, f_dc 3,
+    f_rest 3(K−1) (PLY order), log-scale 3; ``sh_degree`` keeps only the bands up to that degree."""
     p = source.params
     n = p["means"].shape[0]
-    rest = p["shN"].detach().transpose(1, 2).reshape(n, -1)
+    k1 = p["shN"].shape[1] if sh_degree is None else (sh_degree + 1) ** 2 - 1
+    rest = p["shN"].detach()[:, :k1].transpose(1, 2).reshape(n, -1)
     return torch.cat(
         [p["opacities"].detach().reshape(n, 1), p["quats"].detach(), p["sh0"].detach().reshape(n, 3), rest, p["scales"].detach()],
         dim=1,
@@ -197,7 +199,13 @@ def compression_setup(
     """
     device = source.means.device
     background = torch.zeros(3, device=device) if background is None else background.to(device)
-    sh_degree = int(source.max_sh_degree)
+    # The source renders with its active SH degree (a PLY: all its bands; a short pre-training may
+    # not have reached degree 3). Bands above it never contribute to its images, so they are not
+    # coded: C = 10 + 3((d+1)² − 1) channels for the active degree d (55 at d = 3).
+    sh_degree = int(getattr(source, "active_sh_degree", source.max_sh_degree))
+    if sh_degree < int(source.max_sh_degree):
+        logger.info("compression setup: the source uses SH degree %d of %d; the higher bands are not coded",
+                    sh_degree, source.max_sh_degree)
     do_eval = bool(evaluate and len(test_cameras) > 0)
     steps: list[SetupStep] = []
 
@@ -226,7 +234,7 @@ def compression_setup(
                      {"views": len(train_cameras), "never_visible": int((scores == 0).sum())}))
 
     model, _ = build_quantized(
-        raw_columns(source), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
+        raw_columns(source, sh_degree), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
         n_block=n_block, bits=bits, quantizer=quantizer, psnr_of=psnr_of if do_eval else None,
         psnr_quantized=(lambda m: evaluate_quantized(m, test_cameras, background=background, backend=backend)[0].psnr)
         if do_eval else None,

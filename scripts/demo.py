@@ -8,10 +8,15 @@
 2. Trains a 3DGS into ``<out>/model`` with ``train.py``'s code. On a CUDA machine: gsplat and the
    full 3DGS schedule (30 000 iterations, 3DGS defaults). On a CPU: the short schedule
    ``CPU_PRESET`` below (about 10 minutes on 2 cores; see the README for the figures).
-3. Renders the test views from the saved PLY (``render.py --skip_train``) and prints test PSNR
-   and SSIM.
-
-Later stages (compression) extend :func:`run_demo` with their own steps after training.
+3. Renders the test views from the saved PLY (``render.py --skip_train --ply``) and prints test
+   PSNR and SSIM.
+4. Compresses it (``train.py --per_block_quant`` in the same folder: it picks up the PLY just
+   saved): importance → prune → voxelize → RAHT → 55 × n_block quantizers → QAT fine-tuning
+   (``COMPRESS_*`` below: 8000 iterations on a GPU, 200 on the CPU) → ``pc_npz`` files.
+5. Renders the test views from the compressed files (``render.py --skip_train``) and prints the
+   input PLY size, the compressed size, the ratio and the test PSNR before compression, right
+   after it (iteration 0, no fine-tuning) and after fine-tuning.
+``--no_compress`` stops after step 3.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ CPU_PRESET = [
     "--save_iterations", "1200",
 ]
 GPU_PRESET = ["--test_iterations", "7000", "30000", "--save_iterations", "7000", "30000"]
+# Compression stage (train.py --per_block_quant; the rest comes from configs/default.json):
+# fine-tuning iterations and where to evaluate + save pc_npz (iteration 0 and the last always).
+COMPRESS_GPU = ["--iterations", "8000", "--test_iterations", "2000", "4000"]
+COMPRESS_CPU = ["--iterations", "200", "--test_iterations", "100", "--backend", "torch", "--device", "cpu"]
+COMPRESS_QUICK = ["--iterations", "10", "--test_iterations", "5"]
 QUICK_PRESET = [
     "-r", "4",
     "--iterations", "60",
@@ -60,6 +70,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke test: quarter resolution, 60 iterations (a minute)")
     p.add_argument("--cpu", action="store_true", help="use the CPU schedule even when CUDA is available")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no_compress", action="store_true", help="stop after 3DGS training (no compression stage)")
+    p.add_argument("--ft_iterations", type=int, default=None, help="override the number of compression fine-tuning iterations")
     return p
 
 
@@ -114,7 +126,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     train_s = time.perf_counter() - t0
     for line in train_script.summary_lines(outcome.result, model_dir):
         print(f"[demo] {line}")
-    render_argv = ["-m", model_dir, "--skip_train"] + (["--quiet"] if args.quiet else [])
+    render_argv = ["-m", model_dir, "--skip_train", "--ply"] + (["--quiet"] if args.quiet else [])
     print("[demo] python render.py " + " ".join(render_argv), flush=True)
     summaries = render_script.render_model(render_script.make_parser().parse_args(render_argv))
     test = summaries.get("test", {})
@@ -125,7 +137,56 @@ def run_demo(args: argparse.Namespace) -> dict:
     )
     print(f"[demo] renders: {os.path.join(model_dir, 'test', f'ours_{outcome.result.final_iteration}', 'renders')}")
     print(f"[demo] TensorBoard: tensorboard --logdir {model_dir}")
-    return test
+    if args.no_compress:
+        return test
+    compressed = run_compression_stage(args, scene_dir, model_dir, on_gpu, train_script, render_script)
+    return {**test, "compressed": compressed}
+
+
+def compress_args(scene_dir: str, model_dir: str, args: argparse.Namespace, on_gpu: bool) -> list[str]:
+    """train.py flags of the compression stage (the PLY is found in ``model_dir``)."""
+    argv = ["-s", scene_dir, "-m", model_dir, "--eval", "--seed", str(args.seed), "--per_block_quant"]
+    if args.quick:
+        argv += QUICK_PRESET[:2] + COMPRESS_QUICK  # same resolution and backend choice as the quick training
+    else:
+        argv += COMPRESS_GPU if on_gpu else COMPRESS_CPU
+    if args.ft_iterations is not None:
+        argv += ["--iterations", str(args.ft_iterations)]
+    if args.quiet:
+        argv += ["--quiet"]
+    return argv
+
+
+def run_compression_stage(args, scene_dir, model_dir, on_gpu, train_script, render_script) -> dict:
+    """Steps 4–5: compress with train.py, render from the compressed files, print the comparison."""
+    import json
+
+    argv = compress_args(scene_dir, model_dir, args, on_gpu)
+    print("[demo] python train.py " + " ".join(argv), flush=True)
+    ns = train_script.make_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    result, _ = train_script.compress(ns, train_script.compression_requested(ns))
+    compress_s = time.perf_counter() - t0
+    for line in result.summary_lines(model_dir):
+        print(f"[demo] {line}")
+    render_argv = ["-m", model_dir, "--skip_train"] + (["--quiet"] if args.quiet else [])
+    print("[demo] python render.py " + " ".join(render_argv), flush=True)
+    summaries = render_script.render_model(render_script.make_parser().parse_args(render_argv))
+    with open(os.path.join(model_dir, "results.json"), "r", encoding="utf-8") as fh:
+        entry = json.load(fh)[f"ours_{result.final_iteration}"]
+    size = entry["size"]
+    test = summaries.get("test", {})
+    at0 = result.evaluations.get(0, {}).get("PSNR", float("nan"))
+    before = result.input_psnr if result.input_psnr is not None else float("nan")
+    ratio = size.get("ratio") or float("nan")
+    print(f"[demo] compression ({compress_s:.0f} s): input PLY {size['input_ply_bytes'] or 0:,} B "
+          f"({result.n_input} Gaussians) -> compressed {size['bundle_bytes']:,} B ({size['n_gaussians']} Gaussians, "
+          f"{size['bits_per_gaussian']:.1f} bits/Gaussian), ratio {ratio:.1f}x")
+    print(f"[demo] test PSNR: before compression {before:.2f} dB; compressed, no fine-tuning {at0:.2f} dB; "
+          f"compressed after {result.final_iteration} fine-tuning iterations {test.get('PSNR', float('nan')):.2f} dB "
+          f"(SSIM {test.get('SSIM', float('nan')):.4f}, rendered from {entry['source']})")
+    return {"input_ply_bytes": size["input_ply_bytes"], "compressed_bytes": size["bundle_bytes"], "ratio": ratio,
+            "psnr_before": before, "psnr_iteration0": at0, "psnr_after": test.get("PSNR")}
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,4 @@
 """compression/: setup a–f, QAT fine-tuning (vanilla and LSQ), library-level closed loop."""
-import os
-
 import pytest
 import torch
 

@@ -1,6 +1,4 @@
 """compression/importance.py: Σ α·T via the colour gradient, volume term, pruning rule."""
-import math
-
 import pytest
 import torch
 

@@ -2,7 +2,6 @@
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 
@@ -53,6 +52,9 @@ def test_outputs_layout(run):
     assert os.path.isfile(os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply"))
     cfg = json.load(open(os.path.join(out, "cfg_args.json")))
     assert cfg["compression"]["n_block"] == 8 and cfg["compression"]["depth"] == 10
+    # 150 pre-training iterations never raise the SH degree above 0: only the bands in use are coded
+    man = json.load(open(os.path.join(out, "point_cloud", "iteration_20", "pc_npz", "manifest.json")))
+    assert man["sh_degree"] == 0 and man["n_channels"] == 10
     setup = json.load(open(os.path.join(out, "compression_setup.json")))
     assert [s["name"] for s in setup["steps"]][0] == "importance"
     size = metrics["20"]["size"]
@@ -145,3 +147,18 @@ def test_bad_input_is_one_clear_error(run, tiny_scene, tmp_path, capsys):
     code = run_cli(render_script.main, ["-m", out, "--npz", str(d / "pc_npz"), "--no_images", "--quiet"], "render.py")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "ac.npz" in err[-1] and "SHA-256" in err[-1]
+
+
+def test_tensorboard_compression_tags(run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = run
+    acc = EventAccumulator(os.path.join(out, "tb"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for tag in ("compress/test_psnr", "compress/test_ssim", "compress/bytes", "compress/bits_per_gaussian",
+                "compress/ratio", "compress_bytes/geometry", "compress_bytes/ac_f_dc", "quant_rmse/euler",
+                "quant_rmse_channel/opacity", "compress/train_loss", "compress_setup/psnr_prune"):
+        assert tag in scalars, tag
+    assert {0, 10, 20} <= {e.step for e in acc.Scalars("compress/test_psnr")}
+    assert any(t.startswith("compress_view_0") for t in acc.Tags()["images"])
