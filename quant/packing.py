@@ -15,8 +15,12 @@ of whole bytes to bound temporary memory.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-__all__ = ["packed_nbytes", "pack_codes", "unpack_codes"]
+__all__ = ["packed_nbytes", "pack_codes", "unpack_codes", "unpack_codes_torch", "TORCH_UNPACK_BITS"]
+
+#: bit widths whose codes never straddle a byte, so ``unpack_codes_torch`` can unpack them on any device
+TORCH_UNPACK_BITS = (2, 4)
 
 _CHUNK_CODES = 1 << 20  # a multiple of 8, so every chunk starts on a byte boundary
 
@@ -130,3 +134,29 @@ def unpack_codes(packed, bits: int, count: int, signed: bool = False) -> np.ndar
     s = u.astype(np.int16)
     s = np.where(u & sign, s - (1 << bits), s)
     return s.astype(np.int8)
+
+
+def unpack_codes_torch(packed: torch.Tensor, bits: int, count: int, signed: bool) -> torch.Tensor:
+    """Tensor-op inverse of :func:`pack_codes` for b ∈ {2, 4} (codes never straddle a byte).
+
+    Byte j holds codes j·k … j·k + k − 1 (k = 8/b), code i in bits ``[(i mod k)·b, (i mod k + 1)·b)``
+    — the layout of this module. Signed codes are sign-extended from b bits.
+
+    Args:
+        packed: uint8 [⌈count·b/8⌉] on any device.
+    Returns:
+        [count] codes on ``packed``'s device: int8 when ``signed`` (sign-extended with
+        (u XOR 2^(b−1)) − 2^(b−1)), else uint8.
+    """
+    if bits not in TORCH_UNPACK_BITS:
+        raise ValueError(f"unpack_codes_torch supports bits in {TORCH_UNPACK_BITS}, got {bits}")
+    if packed.dtype != torch.uint8 or packed.dim() != 1 or packed.numel() != packed_nbytes(count, bits):
+        raise ValueError(f"packed codes must be uint8 [{packed_nbytes(count, bits)}] for {count} codes "
+                         f"of {bits} bits, got {packed.dtype} {tuple(packed.shape)}")
+    mask = (1 << bits) - 1
+    lanes = [packed & mask] + [(packed >> shift) & mask for shift in range(bits, 8, bits)]
+    u = torch.stack(lanes, dim=1).reshape(-1)[:count]
+    if signed:
+        half = 1 << (bits - 1)
+        return (u ^ half).to(torch.int8) - half
+    return u

@@ -39,7 +39,7 @@ from torch import nn
 
 from quant.core import dequantize
 from quant.granularity import QParams, choose_qparams, quantize_with
-from quant.packing import pack_codes, packed_nbytes
+from quant.packing import TORCH_UNPACK_BITS, pack_codes, packed_nbytes, unpack_codes_torch
 
 __all__ = [
     "WeightQuantSpec",
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Sub-byte widths that ``forward`` can unpack with tensor ops on any device (k codes per byte).
-PACKED_BITS = (2, 4)
+PACKED_BITS = TORCH_UNPACK_BITS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,32 +92,6 @@ class WeightQuantSpec:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def unpack_codes_torch(packed: torch.Tensor, bits: int, count: int, signed: bool) -> torch.Tensor:
-    """Tensor-op inverse of ``quant.packing.pack_codes`` for b ∈ {2, 4} (codes never straddle a byte).
-
-    Byte j holds codes j·k … j·k + k − 1 (k = 8/b), code i in bits ``[(i mod k)·b, (i mod k + 1)·b)``
-    — the layout documented in ``quant.packing``. Signed codes are sign-extended from b bits.
-
-    Args:
-        packed: uint8 [⌈count·b/8⌉] on any device.
-    Returns:
-        [count] codes on ``packed``'s device: int8 when ``signed`` (sign-extended with
-        (u XOR 2^(b−1)) − 2^(b−1)), else uint8.
-    """
-    if bits not in PACKED_BITS:
-        raise ValueError(f"unpack_codes_torch supports bits in {PACKED_BITS}, got {bits}")
-    if packed.dtype != torch.uint8 or packed.dim() != 1 or packed.numel() != packed_nbytes(count, bits):
-        raise ValueError(f"packed codes must be uint8 [{packed_nbytes(count, bits)}] for {count} codes "
-                         f"of {bits} bits, got {packed.dtype} {tuple(packed.shape)}")
-    mask = (1 << bits) - 1
-    lanes = [packed & mask] + [(packed >> shift) & mask for shift in range(bits, 8, bits)]
-    u = torch.stack(lanes, dim=1).reshape(-1)[:count]
-    if signed:
-        half = 1 << (bits - 1)
-        return (u ^ half).to(torch.int8) - half
-    return u
 
 
 class QuantizedWeightModule(nn.Module):
