@@ -130,11 +130,10 @@ def load_training_scene(model_cfg: ModelParams, seed: int) -> Any:
 def build_model(cfg: TrainConfig, scene: Any, checkpoint: Optional[dict]) -> Any:
     """Gaussians from the checkpoint, ``--init_ply`` or the scene's points (in that order)."""
     from scene.gaussian_model import GaussianModel
-    from training.checkpoint import params_to_arrays
 
     if checkpoint is not None:
         model = GaussianModel.from_arrays(
-            params_to_arrays(checkpoint["params"]), active_sh_degree=int(checkpoint["active_sh_degree"])
+            checkpoint["params"], active_sh_degree=int(checkpoint["active_sh_degree"])
         )
         LOGGER.info("resuming %d Gaussians at iteration %d", model.num_gaussians, int(checkpoint["iteration"]))
         return model

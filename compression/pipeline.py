@@ -104,7 +104,7 @@ class CompressionResult:
             lines.append(f"{split} PSNR: input model {before}; compressed at iteration 0 (no fine-tuning) {at0}; "
                          f"after {self.final_iteration} fine-tuning iterations {last['PSNR']:.2f} dB "
                          f"(SSIM {last['SSIM']:.4f})")
-            lines.append(f"compressed model: {os.path.join(out_dir, 'point_cloud', f'iteration_{self.final_iteration}', PC_DIR_NAME)}"
+            lines.append(f"compressed model: {pc_dir(out_dir, self.final_iteration)}"
                          f"{{,.bundle}}")
         return lines
 

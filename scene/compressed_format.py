@@ -55,7 +55,8 @@ import numpy as np
 import torch
 
 from quant.banks import dequantize_blocks
-from quant.packing import pack_codes, unpack_codes
+from quant.core import code_range
+from quant.packing import pack_codes, packed_nbytes, unpack_codes
 from raht import build_plan, decode_occupancy, encode_occupancy, raht_inverse, voxel_centers
 from utils.rotations import euler_to_quat
 
@@ -199,7 +200,7 @@ class CompressedPayload:
                 bad(f"{name} contains NaN or inf")
         if not (self.scale > 0).all():
             bad("every quantizer scale must be > 0")
-        qmax = (1 << self.bits) - 1
+        qmax = code_range(self.bits)[1]
         if (self.zero_point < 0).any() or (self.zero_point > qmax).any():
             bad(f"zero points must lie in [0, {qmax}] for {self.bits}-bit codes")
         if not (self.bbox_min <= self.bbox_max).all():
@@ -696,7 +697,7 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         arr = ac_raw[g]
         count = (sl.stop - sl.start) * (n - 1)
         if bits < 8:
-            expected = (count * bits + 7) // 8
+            expected = packed_nbytes(count, bits)
             if arr.dtype != np.uint8 or arr.shape != (expected,):
                 raise CompressedFormatError(f"{where}: {g} must be packed uint8 [{expected}], got {arr.dtype} {list(arr.shape)}")
             flat = np.asarray(unpack_codes(arr, bits, count)).astype(dtype)

@@ -137,7 +137,3 @@ def load_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"--start_checkpoint {path!r}: optimizer keys {sorted(ckpt['optimizers'])} do not match {PARAM_KEYS}")
     return ckpt
 
-
-def params_to_arrays(params: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Checkpoint parameters as the ``scene.ply_io`` array dict (float32 numpy, same keys)."""
-    return {k: v.detach().cpu().numpy().astype(np.float32, copy=False) for k, v in params.items()}

@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
@@ -213,7 +213,7 @@ class Trainer:
             loss=loss_value,
             l1=float(l1.detach()),
             psnr=train_psnr,
-            num_gaussians=int(model.params["means"].shape[0]),
+            num_gaussians=model.num_gaussians,
             iter_time=time.perf_counter() - t0,
             position_lr=lr,
             sh_degree=int(model.active_sh_degree),
@@ -235,7 +235,7 @@ class Trainer:
 
             return cb
 
-        report: dict[str, Any] = {"iteration": iteration, "num_gaussians": int(self.model.params["means"].shape[0])}
+        report: dict[str, Any] = {"iteration": iteration, "num_gaussians": self.model.num_gaussians}
         for split, cams in (("test", test), ("train_views", train_views)):
             if not cams:
                 continue
@@ -269,7 +269,7 @@ class Trainer:
             max_sh_degree=self.model.max_sh_degree,
             optimizers={k: o for k, o in self.optimizers.items() if k in self.model.params},
             densify_state=self.densifier.state_dict(),
-            meta={"source_path": str(self.scene.source_path), "n_gaussians": int(self.model.params["means"].shape[0])},
+            meta={"source_path": str(self.scene.source_path), "n_gaussians": self.model.num_gaussians},
         )
         LOGGER.info("iteration %d: checkpoint %s", iteration, path)
         return path
@@ -352,14 +352,7 @@ class Trainer:
         self._log_interval(window)
         if self.tb is not None:
             self.tb.flush()
-        result.num_gaussians = int(self.model.params["means"].shape[0])
+        result.num_gaussians = self.model.num_gaussians
         result.seconds = time.perf_counter() - t_start
         return result
 
-
-def result_to_json(result: TrainResult) -> dict[str, Any]:
-    """JSON-friendly view of a :class:`TrainResult` (losses keyed by iteration)."""
-    data = asdict(result)
-    data["losses"] = {str(k): v for k, v in result.losses.items()}
-    data["evaluations"] = {str(k): v for k, v in result.evaluations.items()}
-    return data
