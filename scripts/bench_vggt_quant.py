@@ -219,7 +219,6 @@ def run(args) -> Dict[str, Any]:
     build_s = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
     images = synthetic_frame(size, args.seed)
-    os.makedirs(args.out, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix="bench_vggt_q_")
     log = logging.getLogger("bench_vggt_quant")
 

@@ -121,6 +121,21 @@ def load_images(args, output_dir: str):
     return images, info
 
 
+def perf_fields(model, ev: Dict[str, Any]) -> Dict[str, Any]:
+    """Timing and memory entries of one model's report from its ``evaluate_model`` result ``ev``.
+
+    peak_memory_bytes = model tensor bytes + peak extra bytes of one forward pass (None if unknown).
+    """
+    from vggt_ext.compare import model_memory_bytes
+
+    mem_model = model_memory_bytes(model)
+    extra = ev["memory"]["peak_extra_bytes"]
+    return {"inference_time_s": ev["timing"]["median_s"], "inference_times_s": ev["timing"]["times_s"],
+            "model_memory_bytes": mem_model, "peak_memory_extra_bytes": extra,
+            "peak_memory_bytes": mem_model + extra if extra is not None else None,
+            "peak_memory_method": ev["memory"]["method"]}
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     from vggt_ext.compare import DEFAULT_METHODS
@@ -158,8 +173,7 @@ def run(args) -> Dict[str, Any]:
     from tqdm import tqdm
 
     from vggt_ext.compare import (evaluate_model, fidelity_metrics, format_summary, method_file_name,
-                                  model_memory_bytes, parse_method, plot_comparison, quantize_save_reload,
-                                  recommend)
+                                  parse_method, plot_comparison, quantize_save_reload, recommend)
     from vggt_ext.quantized_io import save_quantized
 
     if args.model_name:
@@ -206,15 +220,9 @@ def run(args) -> Dict[str, Any]:
         fp_bytes = os.path.getsize(fp_path)
         ev = evaluate_model(model, images, args.repeats)
         ref = ev["outputs"]
-        mem_model = model_memory_bytes(model)
         results["fp32"] = {
             "quant_type": None, "file": os.path.basename(fp_path), "file_bytes": int(fp_bytes),
-            "compression_ratio": 1.0, "inference_time_s": ev["timing"]["median_s"],
-            "inference_times_s": ev["timing"]["times_s"], "model_memory_bytes": mem_model,
-            "peak_memory_extra_bytes": ev["memory"]["peak_extra_bytes"],
-            "peak_memory_bytes": (mem_model + ev["memory"]["peak_extra_bytes"])
-            if ev["memory"]["peak_extra_bytes"] is not None else None,
-            "peak_memory_method": ev["memory"]["method"], "quantization": None, "fidelity": None,
+            "compression_ratio": 1.0, **perf_fields(model, ev), "quantization": None, "fidelity": None,
             "file_overhead_bytes": fp_save["overhead_bytes"],
         }
         for k, v in ref.items():
@@ -234,18 +242,12 @@ def run(args) -> Dict[str, Any]:
                 continue
             qmodel = res["model"]
             ev = evaluate_model(qmodel, images, args.repeats)
-            mem_model = model_memory_bytes(qmodel)
             qrep = res["quant_report"]
             qrep["file_layer_bytes"] = res["save_report"]["layers"]
             results[name] = {
                 "quant_type": qcfg.quant_type, "config": qcfg.to_dict(), "file": os.path.basename(path),
                 "file_bytes": res["file_bytes"], "compression_ratio": fp_bytes / res["file_bytes"],
-                "inference_time_s": ev["timing"]["median_s"], "inference_times_s": ev["timing"]["times_s"],
-                "model_memory_bytes": mem_model, "peak_memory_extra_bytes": ev["memory"]["peak_extra_bytes"],
-                "peak_memory_bytes": (mem_model + ev["memory"]["peak_extra_bytes"])
-                if ev["memory"]["peak_extra_bytes"] is not None else None,
-                "peak_memory_method": ev["memory"]["method"],
-                "quantization": qrep, "fidelity": fidelity_metrics(ev["outputs"], ref),
+                **perf_fields(qmodel, ev), "quantization": qrep, "fidelity": fidelity_metrics(ev["outputs"], ref),
                 "file_overhead_bytes": res["save_report"]["overhead_bytes"],
             }
             for k, v in ev["outputs"].items():

@@ -32,6 +32,7 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
+from .quantization import AdvancedQuantConfig, _quantize_dynamic, _set_submodule, is_dynamic_quantized_linear
 from .quantized_linear import QuantizedWeightModule, quantized_module_from_spec
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_quantized", "load_quantized", "read_metadata",
@@ -48,8 +49,6 @@ _ST_DTYPES = {
 
 
 def _is_dynamic(model: nn.Module) -> bool:
-    from .quantization import is_dynamic_quantized_linear
-
     return any(is_dynamic_quantized_linear(m) for m in model.modules())
 
 
@@ -58,8 +57,6 @@ def _metadata(model: nn.Module) -> Dict[str, str]:
     layers: Any
     if _is_dynamic(model):
         quant_type = "pytorch_dynamic"
-        from .quantization import is_dynamic_quantized_linear
-
         layers = sorted(n for n, m in model.named_modules() if is_dynamic_quantized_linear(m))
     else:
         layers = {n: m.describe() for n, m in model.named_modules() if isinstance(m, QuantizedWeightModule)}
@@ -186,12 +183,6 @@ def read_metadata(path: str) -> Dict[str, Any]:
             "config": json.loads(meta.get("config") or "null"), "layers": json.loads(meta.get("layers") or "{}")}
 
 
-def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
-
 def _strict_load(model: nn.Module, sd: Dict[str, Any], path: str, assign: bool = False) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
@@ -223,8 +214,6 @@ def load_quantized(path: str, model: nn.Module, device: Optional[torch.device] =
     VGGT-1B: ``with torch.device("meta"): VGGT(cfg)``); the tensors are then created on ``device``
     (default CPU). Otherwise ``device`` defaults to where ``model`` lives.
     """
-    from .quantization import AdvancedQuantConfig
-
     meta = read_metadata(path)
     tensors = [t for t in model.state_dict().values() if isinstance(t, torch.Tensor)]
     on_meta = any(t.is_meta for t in tensors)
@@ -233,8 +222,6 @@ def load_quantized(path: str, model: nn.Module, device: Optional[torch.device] =
     device = torch.device(device)
     cfg = meta["config"]
     if meta["quant_type"] == "pytorch_dynamic":
-        from .quantization import _quantize_dynamic
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             obj = torch.load(path, map_location="cpu", weights_only=False)
