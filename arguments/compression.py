@@ -30,7 +30,7 @@ __all__ = [
 
 QUANTIZERS = ("vanilla", "lsq")
 MERGE_MODES = ("mean", "importance", "first")
-CODECS = ("deflate", "store", "bzip2", "lzma")
+CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
 
 @dataclass
@@ -55,7 +55,7 @@ class CompressionParams:
     ft_f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
     ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
-    codec: Optional[str] = None  # zip codec of the pc_npz files: deflate, store, bzip2 or lzma [preset]
+    codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
 
 

@@ -28,8 +28,8 @@ from torch import nn
 
 from quant.banks import LsqQuanBank, VanillaQuanBank
 from raht import build_plan, raht_forward, raht_inverse, voxel_centers
-from scene.attribute_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
-from scene.compressed_format import CompressedPayload
+from codec import CompressedPayload
+from codec.channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
 from utils.rotations import euler_to_quat
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class QuantizedGaussians(nn.Module):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def encode(self, config: Optional[dict] = None, input_ply_bytes: Optional[int] = None, codec: str = "deflate") -> CompressedPayload:
+    def encode(self, config: Optional[dict] = None, input_ply_bytes: Optional[int] = None, codec: str = "range") -> CompressedPayload:
         """The compressed payload of the current attributes with the current quantizer parameters
         (the same ones an eval-mode ``quantized_attributes`` uses)."""
         coeffs = raht_forward(self.attributes().detach(), self.plan)

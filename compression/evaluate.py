@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from compression.attributes import QuantizedGaussians, activate_attributes, render_attributes
-from scene.attribute_layout import ChannelLayout
+from codec.channel_layout import ChannelLayout
 from training.evaluate import EvalResult, evaluate_views
 
 __all__ = ["evaluate_gaussians", "evaluate_attributes", "evaluate_quantized", "source_gaussians"]

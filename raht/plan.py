@@ -58,6 +58,9 @@ class RahtPlan:
         level_ranges: tuple of (level ℓ, start, end): pairs ``start:end`` belong to level ℓ; only
             non-empty levels, ℓ ascending.
         perm_is_identity: True when ``perm`` is 0..M−1 (the gather is skipped).
+        ac_weight: [M − 1] int64, in slot order: ``ac_weight[s − 1]`` = w_L + w_R of the pair whose
+            high-pass coefficient lands in AC slot s (the number of voxels it summarises, ≥ 2).
+            Encoder and decoder both know it, so the entropy coder uses it as a context.
     """
 
     n: int
@@ -69,6 +72,7 @@ class RahtPlan:
     b: torch.Tensor
     level_ranges: tuple[tuple[int, int, int], ...]
     perm_is_identity: bool
+    ac_weight: torch.Tensor
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -100,6 +104,7 @@ class RahtPlan:
             b=self.b.to(device),
             level_ranges=self.level_ranges,
             perm_is_identity=self.perm_is_identity,
+            ac_weight=self.ac_weight.to(device),
         )
 
     def coefficients(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +164,7 @@ def build_plan(coords: torch.Tensor, depth: int) -> RahtPlan:
     if m == 1:
         empty_i = torch.zeros(0, dtype=torch.int64, device=device)
         empty_f = torch.zeros(0, dtype=torch.float64, device=device)
-        return RahtPlan(1, depth, perm, empty_i, empty_i.clone(), empty_f, empty_f.clone(), (), identity)
+        return RahtPlan(1, depth, perm, empty_i, empty_i.clone(), empty_f, empty_f.clone(), (), identity, empty_i.clone())
 
     c_left, c_right = sorted_codes[:-1], sorted_codes[1:]
     h = _msb(c_left ^ c_right)  # [M-1] split level of each boundary, in [0, 3d)
@@ -170,7 +175,7 @@ def build_plan(coords: torch.Tensor, depth: int) -> RahtPlan:
     k = torch.arange(m - 1, dtype=torch.int64, device=device)
     w_left = (k + 1 - left_start).to(torch.float64)
     w_right = (right_end - (k + 1)).to(torch.float64)
-    total = w_left + w_right
+    total = w_left + w_right  # boundary k's pair puts its high-pass coefficient in slot k + 1
     a_all = torch.sqrt(w_left / total)
     b_all = torch.sqrt(w_right / total)
 
@@ -188,4 +193,5 @@ def build_plan(coords: torch.Tensor, depth: int) -> RahtPlan:
             ranges.append((level, start, start + count))
             start += count
     logger.debug("build_plan: %d voxels, %d pairs on %d non-empty levels of %d", m, m - 1, len(ranges), 3 * depth)
-    return RahtPlan(m, depth, perm, left, right, a, b, tuple(ranges), identity)
+    ac_weight = (k + 1 - left_start) + (right_end - (k + 1))
+    return RahtPlan(m, depth, perm, left, right, a, b, tuple(ranges), identity, ac_weight)

@@ -84,7 +84,7 @@ def synthetic_quantized(n: int = 300, sh_degree: int = 3, n_block: int = 7, bits
     """A calibrated QuantizedGaussians on random voxels (no rendering involved)."""
     from compression.attributes import QuantizedGaussians
     from raht import voxelize
-    from scene.attribute_layout import layout_for_sh_degree
+    from codec.channel_layout import layout_for_sh_degree
 
     g = torch.Generator().manual_seed(seed)
     pos = torch.rand(n * 2, 3, generator=g) * torch.tensor([2.0, 1.0, 0.5]) - 0.3

@@ -1,4 +1,5 @@
-"""scene/compressed_format.py: layout, exact round trips, determinism, atomicity, bad input."""
+"""codec/ through scene/compressed_format.py: layout of both versions, exact round trips, determinism,
+atomicity, bad input."""
 import hashlib
 import io
 import json
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import scene.compressed_format as cf
+import codec.container as container
 from compression.attributes import QuantizedGaussians
 from quant.granularity import split_length
 from scene.compressed_format import (
@@ -39,11 +40,12 @@ def _files(d):
     return out
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
+@pytest.fixture(scope="module", params=["range", "deflate"])
+def saved(tmp_path_factory, request):
+    """The same model saved as format v2 (range, the default) and v1 (deflate)."""
     model = synthetic_quantized(n=300, sh_degree=3, n_block=7)
     d = tmp_path_factory.mktemp("fmt") / "iteration_5" / "pc_npz"
-    report = save_npz(model.encode({"run": "test", "percent": 0.2}, input_ply_bytes=123456), str(d))
+    report = save_npz(model.encode({"run": "test", "percent": 0.2}, input_ply_bytes=123456, codec=request.param), str(d))
     return model, str(d), report
 
 
@@ -67,6 +69,8 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
     model, d, report = saved
     n = model.n_gaussians
     payload = model.encode()
+    if json.load(open(os.path.join(d, "manifest.json")))["format_version"] == 2:
+        pytest.skip("the raw code layout is format version 1; v2 is checked in test_v2_layout_and_manifest")
     with np.load(os.path.join(d, "ac.npz"), allow_pickle=False) as z:
         assert sorted(z.files) == sorted(["opacity", "euler", "f_dc", "f_rest", "scale"])
         assert all(z[k].dtype == np.uint8 for k in z.files)
@@ -76,7 +80,7 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
         assert np.array_equal(z["euler"][n - 1: 2 * (n - 1)], payload.ac_codes[:, 2])
     with open(os.path.join(d, "manifest.json")) as fh:
         manifest = json.load(fh)
-    assert manifest["format"] == "raht-gs-npz" and manifest["format_version"] == FORMAT_VERSION
+    assert manifest["format"] == "raht-gs-npz" and manifest["format_version"] == 1 and manifest["codec"] == "deflate"
     assert manifest["n_gaussians"] == n and manifest["n_channels"] == 55 and manifest["bits"] == 8
     assert manifest["channel_names"][:4] == ["opacity", "euler_phi", "euler_theta", "euler_psi"]
     assert manifest["channel_names"][7] == "f_rest_0" and manifest["channel_names"][-1] == "scale_2"
@@ -91,6 +95,34 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
     assert report.bundle_bytes == os.path.getsize(d + ".bundle")
     assert report.bits_per_gaussian == pytest.approx(8 * report.bundle_bytes / n)
     assert report.ratio == pytest.approx(123456 / report.bundle_bytes)
+
+
+def test_v2_layout_and_manifest(saved):
+    model, d, report = saved
+    manifest = json.load(open(os.path.join(d, "manifest.json")))
+    if manifest["format_version"] != 2:
+        pytest.skip("v1 layout is checked in test_ac_codes_uint8_channel_major_and_manifest")
+    n = model.n_gaussians
+    assert FORMAT_VERSION == 2 and manifest["codec"] == "range"
+    assert manifest["entropy"]["ac_channel_models"]["geometric"] + manifest["entropy"]["ac_channel_models"]["adaptive"] == 55
+    with np.load(os.path.join(d, "ac.npz"), allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(["model", "r_range", "geometric_k", "words", "stream", "crc32"])
+        assert z["stream"].dtype == np.uint32 and int(z["words"].sum()) == z["stream"].size
+        assert z["geometric_k"].shape == (55, model.n_block + 12)
+        stream_bytes = 4 * z["words"]
+    with zipfile.ZipFile(os.path.join(d, "ac.npz")) as zf:
+        assert zf.getinfo("stream.npy").compress_type == zipfile.ZIP_STORED
+        assert zf.getinfo("r_range.npy").compress_type == zipfile.ZIP_DEFLATED
+    with np.load(os.path.join(d, "geometry.npz"), allow_pickle=False) as z:
+        assert sorted(z.files) == ["bbox", "octree"] and z["octree"].dtype == np.uint32
+    with np.load(os.path.join(d, "t.npz"), allow_pickle=False) as z:
+        assert z["t"].shape == (2 + 2 * 55 * model.n_block,)  # t.npz unchanged from v1
+    comp = report.component_bytes
+    assert comp["ac_f_rest"] == int(stream_bytes[7:52].sum()) and comp["ac_opacity"] == int(stream_bytes[0])
+    assert sum(v for k, v in comp.items() if k.startswith("ac_")) == report.file_bytes["ac.npz"]
+    assert report.file_bytes == {k: len(v) for k, v in _files(d).items()}
+    assert load_npz(d).payload.codec == "range"
+    assert np.array_equal(load_npz(d).payload.ac_codes, model.encode().ac_codes)
 
 
 def test_decoded_equals_training_quantized_attributes(saved):
@@ -127,10 +159,10 @@ def test_save_load_save_is_byte_identical(saved, tmp_path):
 
 
 @pytest.mark.parametrize("bits,dtype", [(4, np.uint8), (12, np.uint16)])
-def test_other_bit_widths_round_trip(tmp_path, bits, dtype):
+def test_other_bit_widths_round_trip_v1(tmp_path, bits, dtype):
     model = synthetic_quantized(n=120, sh_degree=0, n_block=3, bits=bits, seed=2)
     d = tmp_path / "pc_npz"
-    save_npz(model.encode(), str(d))
+    save_npz(model.encode(codec="deflate"), str(d))
     n = model.n_gaussians
     with np.load(d / "ac.npz", allow_pickle=False) as z:
         assert "f_rest" not in z.files  # SH degree 0: no higher bands
@@ -141,6 +173,19 @@ def test_other_bit_widths_round_trip(tmp_path, bits, dtype):
     assert dec.attributes.shape == (n, 10)
     assert torch.equal(dec.attributes, _eval_quantized(model))
     assert np.array_equal(dec.payload.ac_codes, model.encode().ac_codes)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 7, 8, 9, 12, 16])
+def test_every_bit_width_round_trips_v2(tmp_path, bits):
+    model = synthetic_quantized(n=120, sh_degree=0, n_block=3, bits=bits, seed=2)
+    d = tmp_path / "pc_npz"
+    payload = model.encode()
+    save_npz(payload, str(d))
+    dec = load_npz(str(d))
+    assert dec.manifest["format_version"] == 2
+    assert dec.payload.ac_codes.dtype == (np.uint8 if bits <= 8 else np.uint16)
+    assert np.array_equal(dec.payload.ac_codes, payload.ac_codes)
+    assert torch.equal(dec.attributes, _eval_quantized(model))
 
 
 def test_lsq_payload_round_trip(tmp_path):
@@ -155,7 +200,7 @@ def test_lsq_payload_round_trip(tmp_path):
 def test_codecs_decode_the_same(tmp_path):
     model = synthetic_quantized(n=200, sh_degree=1, n_block=4, seed=4)
     ref = None
-    for codec in ("deflate", "store", "lzma", "bzip2"):
+    for codec in ("range", "deflate", "store", "lzma", "bzip2"):
         d = tmp_path / codec / "pc_npz"
         save_npz(model.encode(codec=codec), str(d))
         dec = load_npz(str(d))
@@ -324,7 +369,7 @@ def test_interrupted_save_keeps_previous_copy(fresh, monkeypatch):
     before_bundle = open(d + ".bundle", "rb").read()
     model.log_scale.data += 0.5  # different content
     calls = {"n": 0}
-    real = cf._write_file_atomic
+    real = container.write_file_atomic
 
     def flaky(path, data):
         calls["n"] += 1
@@ -332,14 +377,14 @@ def test_interrupted_save_keeps_previous_copy(fresh, monkeypatch):
             raise KeyboardInterrupt("simulated interruption")
         real(path, data)
 
-    monkeypatch.setattr(cf, "_write_file_atomic", flaky)
+    monkeypatch.setattr(container, "write_file_atomic", flaky)
     with pytest.raises(KeyboardInterrupt):
         save_npz(model.encode(), d)
     assert _files(d) == before
     assert open(d + ".bundle", "rb").read() == before_bundle
     parent = os.path.dirname(d)
     assert sorted(os.listdir(parent)) == ["pc_npz", "pc_npz.bundle"]  # no temporary leftovers
-    monkeypatch.setattr(cf, "_write_file_atomic", real)
+    monkeypatch.setattr(container, "write_file_atomic", real)
     save_npz(model.encode(), d)  # a complete save replaces it
     assert _files(d) != before
     assert torch.equal(load_npz(d).attributes, _eval_quantized(model))

@@ -6,15 +6,16 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = {"utils", "quant", "raht", "gaussian_renderer", "scene", "vggt_ext", "arguments",
-           "training", "compression"}
+           "training", "compression", "codec"}
 # package -> project packages it must not import
 FORBIDDEN = {
     "utils": PROJECT - {"utils"},
     "quant": PROJECT - {"quant"},
-    "raht": {"quant", "scene", "gaussian_renderer", "vggt_ext", "training", "compression", "arguments"},
-    "gaussian_renderer": {"scene", "quant", "raht", "vggt_ext", "training", "compression", "arguments"},
+    "raht": {"quant", "scene", "gaussian_renderer", "vggt_ext", "training", "compression", "arguments", "codec"},
+    "gaussian_renderer": {"scene", "quant", "raht", "vggt_ext", "training", "compression", "arguments", "codec"},
+    "codec": {"scene", "gaussian_renderer", "vggt_ext", "training", "compression", "arguments"},
     "scene": {"vggt_ext", "gaussian_renderer", "training", "compression"},
-    "vggt_ext": {"scene", "raht", "gaussian_renderer", "training", "compression", "arguments"},
+    "vggt_ext": {"scene", "raht", "gaussian_renderer", "training", "compression", "arguments", "codec"},
 }
 
 
@@ -45,7 +46,7 @@ def test_package_respects_import_rules(package):
 
 def test_gsplat_only_in_its_backend():
     offenders = []
-    for package in ("utils", "quant", "raht", "gaussian_renderer", "scene", "vggt_ext"):
+    for package in ("utils", "quant", "raht", "gaussian_renderer", "scene", "vggt_ext", "codec"):
         for p in _modules(package):
             if p.endswith(os.path.join("gaussian_renderer", "gsplat_backend.py")):
                 continue

@@ -1,0 +1,278 @@
+"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1 or 2.
+
+Both versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
+``ac.npz`` and ``geometry.npz`` differ (``codec/format_v1.py``, ``codec/format_v2.py``). The payload's
+``codec`` picks the version written: ``range`` (default) → 2, ``deflate|store|bzip2|lzma`` → 1.
+The reader dispatches on the manifest's ``format_version``; every byte is checked against the
+manifest's SHA-256 before it reaches a decoder.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from raht import build_plan
+
+from .channel_layout import layout_for_sh_degree
+from .container import (
+    FORMAT_NAME,
+    MANIFEST,
+    BUNDLE_SUFFIX,
+    CompressedFormatError,
+    find_compressed,
+    jsonable,
+    load_npz_arrays,
+    manifest_bytes,
+    member_label,
+    npz_bytes,
+    parse_manifest,
+    read_model_files,
+    verified_files,
+    write_model_files,
+)
+from .format_v1 import decode_ac_v1, decode_geometry_v1, encode_ac_v1, encode_geometry_v1
+from .format_v2 import ENTROPY_DESCRIPTION, decode_ac_v2, decode_geometry_v2, encode_ac_v2, encode_geometry_v2
+from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, DecodedModel, code_dtype, decode_payload, quant_table
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DATA_FILES", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files"]
+
+DATA_FILES = ("t.npz", "dc.npz", "ac.npz", "geometry.npz")
+#: default deflate level of the v1 members and of t.npz / dc.npz (see save_npz)
+DEFAULT_LEVEL = 1
+
+
+@dataclass
+class SaveReport:
+    """Sizes of one saved compressed model.
+
+    ``file_bytes``: bytes of each file in ``pc_npz/``; ``component_bytes``: geometry, quant table,
+    DC, and the AC codes of each channel group (compressed size of the zip member);
+    ``bits_per_gaussian`` and ``ratio`` refer to the bundle (the single file a user ships).
+    """
+
+    pc_dir: str
+    bundle_path: str
+    n_gaussians: int
+    file_bytes: dict
+    component_bytes: dict
+    dir_bytes: int
+    bundle_bytes: int
+    input_ply_bytes: Optional[int]
+
+    @property
+    def bits_per_gaussian(self) -> float:
+        return 8.0 * self.bundle_bytes / max(1, self.n_gaussians)
+
+    @property
+    def ratio(self) -> Optional[float]:
+        """input PLY bytes / bundle bytes (None without an input size)."""
+        if not self.input_ply_bytes:
+            return None
+        return self.input_ply_bytes / self.bundle_bytes
+
+    def as_dict(self) -> dict:
+        return {
+            "pc_dir": self.pc_dir,
+            "bundle": self.bundle_path,
+            "n_gaussians": self.n_gaussians,
+            "dir_bytes": self.dir_bytes,
+            "bundle_bytes": self.bundle_bytes,
+            "bits_per_gaussian": self.bits_per_gaussian,
+            "input_ply_bytes": self.input_ply_bytes,
+            "ratio": self.ratio,
+            "file_bytes": dict(self.file_bytes),
+            "component_bytes": dict(self.component_bytes),
+        }
+
+    def summary(self) -> str:
+        ratio = f", ratio {self.ratio:.1f}x vs input PLY ({self.input_ply_bytes} B)" if self.ratio else ""
+        return (f"{self.n_gaussians} Gaussians, {self.bundle_bytes} B bundle ({self.dir_bytes} B in pc_npz/), "
+                f"{self.bits_per_gaussian:.2f} bits/Gaussian{ratio}")
+
+
+def _version_of(codec: str) -> int:
+    return 2 if codec == ENTROPY_CODEC else 1
+
+
+def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL) -> tuple[dict[str, bytes], dict[str, int]]:
+    """All file contents of ``pc_npz/`` (manifest first) plus the bytes of each component."""
+    payload.validate()
+    layout = payload.layout
+    version = _version_of(payload.codec)
+    table_method = ZIP_CODECS.get(payload.codec, ZIP_CODECS["deflate"])
+    t = quant_table(payload.depth, payload.n_block, payload.scale, payload.zero_point)
+    bbox = np.concatenate([payload.bbox_min, payload.bbox_max]).astype(np.float32)
+    files = {
+        "t.npz": npz_bytes([("t", t)], table_method, level),
+        "dc.npz": npz_bytes([("dc", payload.dc)], table_method, level),
+    }
+    extra: dict = {}
+    if version == 2:
+        ac_weight = build_plan(torch.from_numpy(payload.coords), payload.depth).ac_weight.numpy()
+        files["ac.npz"], ac_components, models = encode_ac_v2(payload, ac_weight)
+        files["geometry.npz"] = encode_geometry_v2(payload, bbox)
+        extra = {"entropy": dict(ENTROPY_DESCRIPTION, ac_channel_models=models)}
+    else:
+        files["ac.npz"], ac_components = encode_ac_v1(payload, level)
+        files["geometry.npz"] = encode_geometry_v1(payload, bbox, level)
+        extra = {"code_packing": "quant.packing (LSB first)" if payload.bits < 8 else "none",
+                 "ac_layout": "per channel group, channel-major: codes of RAHT slots 1..N-1 of each channel"}
+    components = {"geometry": len(files["geometry.npz"]), "quant_table": len(files["t.npz"]), "dc": len(files["dc.npz"]),
+                  **ac_components}
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": version,
+        "n_gaussians": payload.n_gaussians,
+        "n_channels": layout.n_channels,
+        "sh_degree": payload.sh_degree,
+        "channel_names": layout.channel_names(),
+        "channel_groups": {g: [s.start, s.stop] for g, s in layout.group_slices().items()},
+        "bits": payload.bits,
+        "n_block": payload.n_block,
+        "depth": payload.depth,
+        "quantizer": payload.quantizer,
+        "codec": payload.codec,
+        "code_dtype": np.dtype(code_dtype(payload.bits)).name,
+        "block_split": "quant.split_length(N - 1, n_block): contiguous, first (N-1) mod B blocks one longer",
+        "bbox_layout": "min_x, min_y, min_z, max_x, max_y, max_z (float32)",
+        "positions": "voxel centres: min + (c + 0.5) * (max - min) / 2^depth in float32",
+        "rotation": "Euler ZYX [phi, theta, psi] radians, R = Rz(psi) Ry(theta) Rx(phi)",
+        "configuration": jsonable(payload.config),
+        "input_ply_bytes": payload.input_ply_bytes,
+        **extra,
+    }
+    return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in DATA_FILES}}, components
+
+
+def save_npz(payload: CompressedPayload, pc_dir: str, *, level: Optional[int] = DEFAULT_LEVEL, write_bundle: bool = True) -> SaveReport:
+    """Write ``payload`` into the directory ``pc_dir`` (normally ``.../iteration_<k>/pc_npz``)
+    and the bundle ``pc_dir + ".bundle"``, atomically (``codec/container.py``).
+
+    Args:
+        payload: the compressed model (validated first); ``payload.codec`` picks the version.
+        pc_dir: target directory; replaced as a whole if it exists.
+        level: zip level of the zip-compressed members (deflate 0–9, bzip2 1–9; ignored by
+            lzma/store). Default 1: on raw RAHT codes (v1) deflate level 6 is ~1 % smaller but
+            ~2.4× slower (scripts/bench_codec.py).
+        write_bundle: also write the single-file bundle.
+
+    Returns:
+        :class:`SaveReport` with the sizes.
+    """
+    files, components = encode_files(payload, level)
+    pc_dir = os.path.abspath(pc_dir)
+    bundle_bytes = write_model_files(files, pc_dir, write_bundle)
+    file_bytes = {name: len(data) for name, data in files.items()}
+    report = SaveReport(
+        pc_dir=pc_dir,
+        bundle_path=pc_dir + BUNDLE_SUFFIX if write_bundle else "",
+        n_gaussians=payload.n_gaussians,
+        file_bytes=file_bytes,
+        component_bytes=components,
+        dir_bytes=sum(file_bytes.values()),
+        bundle_bytes=bundle_bytes or sum(file_bytes.values()),
+        input_ply_bytes=payload.input_ply_bytes,
+    )
+    logger.info("save_npz %s: %s", pc_dir, report.summary())
+    return report
+
+
+def _require_int(manifest: dict, key: str, where: str, lo: int, hi: int) -> int:
+    v = manifest.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise CompressedFormatError(f"{where}: {key} must be an integer in [{lo}, {hi}], got {v!r}")
+    return v
+
+
+def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedModel:
+    """Read, validate and decode a compressed model (format version 1 or 2).
+
+    Args:
+        path: a ``pc_npz`` directory, a ``pc_npz.bundle`` file or an ``iteration_<k>`` folder.
+        device: torch device for the inverse RAHT and the returned tensors (default CPU).
+
+    Returns:
+        :class:`DecodedModel`. Raises ``FileNotFoundError`` when nothing is there and
+        :class:`CompressedFormatError` (``ValueError``) naming the file and the problem otherwise.
+    """
+    path = find_compressed(path)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    raw = read_model_files(path)
+    label = path
+    manifest = parse_manifest(raw[MANIFEST], label)
+    raw = verified_files(raw, manifest, DATA_FILES, label)
+    mwhere = member_label(label, MANIFEST)
+    version = manifest["format_version"]
+
+    depth = _require_int(manifest, "depth", mwhere, 1, MAX_DEPTH)
+    n_block = _require_int(manifest, "n_block", mwhere, 1, 1 << 31)
+    bits = _require_int(manifest, "bits", mwhere, 1, 16)
+    sh_degree = _require_int(manifest, "sh_degree", mwhere, 0, 3)
+    n = _require_int(manifest, "n_gaussians", mwhere, 1, 1 << 40)
+    layout = layout_for_sh_degree(sh_degree)
+    c = layout.n_channels
+    if manifest.get("n_channels") != c or manifest.get("channel_names") != layout.channel_names():
+        raise CompressedFormatError(f"{mwhere}: channel layout does not match SH degree {sh_degree} "
+                                    f"(n_channels {manifest.get('n_channels')!r}, expected {c})")
+    codec = manifest.get("codec", "deflate")
+    if _version_of(codec) != version or (version == 1 and codec not in ZIP_CODECS):
+        raise CompressedFormatError(f"{mwhere}: codec {codec!r} does not belong to format_version {version}")
+
+    where = member_label(label, "t.npz")
+    t = load_npz_arrays(raw["t.npz"], where, ["t"])["t"]
+    if t.dtype != np.float64 or t.shape != (2 + 2 * c * n_block,):
+        raise CompressedFormatError(f"{where}: t must be float64 [{2 + 2 * c * n_block}] (2 + 2·C·B with C = {c}, "
+                                    f"B = {n_block}), got {t.dtype} {list(t.shape)}")
+    if t[0] != depth or t[1] != n_block:
+        raise CompressedFormatError(f"{where}: depth/n_block ({t[0]}, {t[1]}) disagree with the manifest ({depth}, {n_block})")
+    pairs = t[2:].reshape(c, n_block, 2)
+    scale = pairs[..., 0].astype(np.float32)
+    zero_point = pairs[..., 1].astype(np.float32)
+    if not (np.array_equal(scale.astype(np.float64), pairs[..., 0]) and np.array_equal(zero_point.astype(np.float64), pairs[..., 1])):
+        raise CompressedFormatError(f"{where}: quantizer parameters are not float32 values (corrupted table)")
+
+    where = member_label(label, "dc.npz")
+    dc = load_npz_arrays(raw["dc.npz"], where, ["dc"])["dc"]
+    if dc.dtype != np.float32 or dc.shape != (c,):
+        raise CompressedFormatError(f"{where}: dc must be float32 [{c}], got {dc.dtype} {list(dc.shape)}")
+
+    where = member_label(label, "geometry.npz")
+    decode_geometry = decode_geometry_v2 if version == 2 else decode_geometry_v1
+    bbox, coords = decode_geometry(raw["geometry.npz"], where, depth, n)
+    if bbox.dtype != np.float32 or bbox.shape != (6,):
+        raise CompressedFormatError(f"{where}: bbox must be float32 [6], got {bbox.dtype} {list(bbox.shape)}")
+
+    where = member_label(label, "ac.npz")
+    plan = build_plan(coords.to(device), depth)
+    if version == 2:
+        ac_codes = decode_ac_v2(raw["ac.npz"], where, layout, zero_point, plan.ac_weight.cpu().numpy(), n_block, bits)
+    else:
+        ac_codes = decode_ac_v1(raw["ac.npz"], where, layout, n, bits)
+
+    payload = CompressedPayload(
+        depth=depth,
+        n_block=n_block,
+        bits=bits,
+        sh_degree=sh_degree,
+        quantizer=str(manifest.get("quantizer", "vanilla")),
+        scale=scale,
+        zero_point=zero_point,
+        dc=dc,
+        ac_codes=ac_codes,
+        coords=coords.numpy().astype(np.int64),
+        bbox_min=bbox[:3].copy(),
+        bbox_max=bbox[3:].copy(),
+        config=manifest.get("configuration", {}),
+        input_ply_bytes=manifest.get("input_ply_bytes"),
+        codec=codec,
+    )
+    payload.validate(where=label)
+    attributes, means = decode_payload(payload, device, plan=plan)
+    return DecodedModel(payload=payload, manifest=manifest, attributes=attributes, means=means, source=path)

@@ -1,0 +1,204 @@
+"""What a compressed model holds (:class:`CompressedPayload`) and how it becomes Gaussians again.
+
+The payload is format-independent: ``codec/format_v1.py`` and ``codec/format_v2.py`` turn it into
+files and back; :func:`decode_payload` is the one decoding formula (dequantize → inverse RAHT)
+used by ``load_npz`` and matched bit for bit by the training forward.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from quant.banks import dequantize_blocks
+from quant.core import code_range
+from raht import RahtPlan, build_plan, raht_inverse, voxel_centers
+from utils.rotations import euler_to_quat
+
+from .channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
+from .container import CompressedFormatError
+
+__all__ = ["CODECS", "ZIP_CODECS", "ENTROPY_CODEC", "MAX_DEPTH", "CompressedPayload", "DecodedModel",
+           "quant_table", "decode_payload", "code_dtype"]
+
+#: the entropy-coded format (version 2, the default)
+ENTROPY_CODEC = "range"
+#: zip methods of the ``.npz`` members of format version 1 (raw codes; all readable by ``np.load``)
+ZIP_CODECS = {"deflate": zipfile.ZIP_DEFLATED, "store": zipfile.ZIP_STORED, "bzip2": zipfile.ZIP_BZIP2, "lzma": zipfile.ZIP_LZMA}
+#: every value of ``CompressedPayload.codec`` / ``--codec``: ``range`` writes v2, the others v1
+CODECS = (ENTROPY_CODEC,) + tuple(ZIP_CODECS)
+MAX_DEPTH = 21
+
+
+def code_dtype(bits: int):
+    """Storage dtype of b-bit codes: uint8 up to 8 bits, uint16 above."""
+    return np.uint8 if bits <= 8 else np.uint16
+
+
+@dataclass
+class CompressedPayload:
+    """Everything stored in a compressed model (numpy, CPU).
+
+    Attributes:
+        depth: octree depth d (1..21).
+        n_block: B, quantizer blocks per channel over the N − 1 AC coefficients.
+        bits: code bit width b (1..16).
+        sh_degree: SH degree of the model (C = 10 + 3·((deg+1)² − 1) channels).
+        quantizer: ``"vanilla"`` or ``"lsq"`` (informational; the decoder formula is the same).
+        scale, zero_point: [C, B] float32 per (channel, block), exactly as used in training.
+        dc: [C] float32 RAHT DC coefficients.
+        ac_codes: [N − 1, C] integer codes in [0, 2^b − 1] (uint8 for b ≤ 8, uint16 above).
+        coords: [N, 3] int64 voxel coordinates in Morton order (the row order of all arrays).
+        bbox_min, bbox_max: [3] float32 grid bounding box.
+        config: JSON-serialisable settings of the run (stored in the manifest).
+        input_ply_bytes: size of the uncompressed input PLY (for the ratio), or None.
+        codec: ``"range"`` (format v2, entropy-coded) or a zip method of format v1 (``ZIP_CODECS``).
+    """
+
+    depth: int
+    n_block: int
+    bits: int
+    sh_degree: int
+    quantizer: str
+    scale: np.ndarray
+    zero_point: np.ndarray
+    dc: np.ndarray
+    ac_codes: np.ndarray
+    coords: np.ndarray
+    bbox_min: np.ndarray
+    bbox_max: np.ndarray
+    config: dict = field(default_factory=dict)
+    input_ply_bytes: Optional[int] = None
+    codec: str = ENTROPY_CODEC
+
+    @property
+    def layout(self) -> ChannelLayout:
+        return layout_for_sh_degree(self.sh_degree)
+
+    @property
+    def n_gaussians(self) -> int:
+        return int(self.coords.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return self.layout.n_channels
+
+    def validate(self, where: str = "payload") -> None:
+        """Check shapes, dtypes and ranges; raises :class:`CompressedFormatError`."""
+
+        def bad(msg):
+            raise CompressedFormatError(f"{where}: {msg}")
+
+        if not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
+            bad(f"depth must be an integer in 1..{MAX_DEPTH}, got {self.depth!r}")
+        if not isinstance(self.n_block, int) or self.n_block < 1:
+            bad(f"n_block must be a positive integer, got {self.n_block!r}")
+        if not isinstance(self.bits, int) or not 1 <= self.bits <= 16:
+            bad(f"bits must be an integer in 1..16, got {self.bits!r}")
+        if self.codec not in CODECS:
+            bad(f"codec must be one of {sorted(CODECS)}, got {self.codec!r}")
+        layout = self.layout
+        c, b = layout.n_channels, self.n_block
+        n = self.n_gaussians
+        if n < 1:
+            bad("the model has no Gaussians")
+        if self.coords.shape != (n, 3):
+            bad(f"coords must have shape [N, 3], got {self.coords.shape}")
+        for name, arr, shape in (
+            ("scale", self.scale, (c, b)),
+            ("zero_point", self.zero_point, (c, b)),
+            ("dc", self.dc, (c,)),
+            ("bbox_min", self.bbox_min, (3,)),
+            ("bbox_max", self.bbox_max, (3,)),
+        ):
+            if arr.shape != shape or arr.dtype != np.float32:
+                bad(f"{name} must be float32 {list(shape)}, got {arr.dtype} {list(arr.shape)}")
+            if not np.isfinite(arr).all():
+                bad(f"{name} contains NaN or inf")
+        if not (self.scale > 0).all():
+            bad("every quantizer scale must be > 0")
+        qmax = code_range(self.bits)[1]
+        if (self.zero_point < 0).any() or (self.zero_point > qmax).any():
+            bad(f"zero points must lie in [0, {qmax}] for {self.bits}-bit codes")
+        if not (self.bbox_min <= self.bbox_max).all():
+            bad(f"bbox min {self.bbox_min.tolist()} exceeds max {self.bbox_max.tolist()}")
+        if self.ac_codes.shape != (n - 1, c):
+            bad(f"ac_codes must have shape [N-1, C] = [{n - 1}, {c}], got {list(self.ac_codes.shape)}")
+        if self.ac_codes.size and (int(self.ac_codes.min()) < 0 or int(self.ac_codes.max()) > qmax):
+            bad(f"AC codes must lie in [0, {qmax}] for {self.bits}-bit codes, got "
+                f"[{int(self.ac_codes.min())}, {int(self.ac_codes.max())}]")
+
+
+def quant_table(depth: int, n_block: int, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """The ``t.npz`` vector: float64 [2 + 2·C·B] = [d, B, s₀₀, z₀₀, s₀₁, z₀₁, …] (channel-major)."""
+    pairs = np.stack([scale.astype(np.float64), zero_point.astype(np.float64)], axis=-1)  # [C, B, 2]
+    return np.concatenate([np.array([depth, n_block], dtype=np.float64), pairs.reshape(-1)])
+
+
+@dataclass
+class DecodedModel:
+    """A decoded compressed model.
+
+    Attributes:
+        payload: the stored content (save_npz(payload) rewrites identical files).
+        manifest: the parsed manifest.
+        attributes: [N, C] float32 decoded attribute matrix (codec/channel_layout.py order),
+            the inverse RAHT of [DC; dequantized AC] — what the training forward rendered.
+        means: [N, 3] float32 voxel centres.
+        source: the path read.
+    """
+
+    payload: CompressedPayload
+    manifest: dict
+    attributes: torch.Tensor
+    means: torch.Tensor
+    source: str
+
+    @property
+    def sh_degree(self) -> int:
+        return self.payload.sh_degree
+
+    @property
+    def n_gaussians(self) -> int:
+        return self.payload.n_gaussians
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Gaussians in the ply_io dict layout (float32 numpy): ``means`` (voxel centres),
+        ``quats`` (unit wxyz from the Euler angles), ``scales`` (log), ``opacities`` (logit),
+        ``sh0`` [N,1,3], ``shN`` [N,K−1,3]."""
+        parts = unpack_attributes(self.attributes.detach(), self.payload.layout)
+        out = {
+            "means": self.means,
+            "quats": euler_to_quat(parts["euler"]),
+            "scales": parts["log_scales"],
+            "opacities": parts["logit_opacities"],
+            "sh0": parts["sh0"],
+            "shN": parts["shN"],
+        }
+        return {k: np.ascontiguousarray(v.detach().cpu().numpy().astype(np.float32)) for k, v in out.items()}
+
+
+def decode_payload(payload: CompressedPayload, device: Optional[torch.device | str] = None,
+                   plan: Optional[RahtPlan] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attributes [N, C] float32, means [N, 3] float32) of a payload.
+
+    attributes = raht_inverse([dc; dequantize_blocks(codes, scale, zero_point)]), on ``device``;
+    ``plan``: ``raht.build_plan(coords, depth)`` when the caller has it already.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    coords = torch.from_numpy(payload.coords).to(device)
+    plan = build_plan(coords, payload.depth) if plan is None else plan.to(device)
+    codes = torch.from_numpy(payload.ac_codes.astype(np.int64)).to(device)
+    scale = torch.from_numpy(payload.scale).to(device)
+    zero_point = torch.from_numpy(payload.zero_point).to(device)
+    if codes.shape[0] > 0:
+        ac = dequantize_blocks(codes, scale, zero_point)
+    else:  # a single voxel: DC only
+        ac = torch.zeros((0, payload.n_channels), dtype=torch.float32, device=device)
+    coeffs = torch.cat([torch.from_numpy(payload.dc).to(device).unsqueeze(0), ac.to(torch.float32)], dim=0)
+    attributes = raht_inverse(coeffs, plan)
+    means = voxel_centers(coords, torch.from_numpy(payload.bbox_min), torch.from_numpy(payload.bbox_max), payload.depth)
+    return attributes, means.to(device)

@@ -1,0 +1,116 @@
+"""Format versions and damage: a committed v1 file still loads; every mutation of a v1 or v2 file
+(bit flip, byte overwrite, truncation, insertion) is refused with one CompressedFormatError naming
+the file, or leaves the decoded scene bit-identical; interrupted saves leave no litter."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from codec import CompressedFormatError, load_npz, save_npz
+from tests.compression_helpers import one_thread, synthetic_quantized
+
+_one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v1")
+
+
+@pytest.mark.parametrize("bits,path", [(8, "bits8/pc_npz"), (8, "bits8/pc_npz.bundle"), (4, "bits4/pc_npz.bundle")])
+def test_committed_v1_fixture_still_loads(bits, path):
+    """Written by the code of commit 12573d9 (scripts/make_v1_fixture.py), before codec/ existed."""
+    dec = load_npz(os.path.join(FIXTURES, path))
+    expected = np.load(os.path.join(FIXTURES, f"expected_{bits}.npz"))
+    assert dec.manifest["format_version"] == 1 and dec.manifest["codec"] == "deflate" and dec.payload.bits == bits
+    assert np.array_equal(dec.payload.ac_codes, expected["ac_codes"])
+    assert np.array_equal(dec.attributes.numpy(), expected["attributes"])
+    assert np.array_equal(dec.means.numpy(), expected["means"])
+
+
+def test_v1_fixture_rewritten_as_v2_decodes_identically(tmp_path):
+    dec = load_npz(os.path.join(FIXTURES, "bits8", "pc_npz.bundle"))
+    dec.payload.codec = "range"
+    save_npz(dec.payload, str(tmp_path / "pc_npz"))
+    v2 = load_npz(str(tmp_path / "pc_npz.bundle"))
+    assert v2.manifest["format_version"] == 2
+    assert torch.equal(v2.attributes, dec.attributes) and torch.equal(v2.means, dec.means)
+
+
+@pytest.fixture(scope="module", params=["range", "deflate"])
+def original(tmp_path_factory, request):
+    model = synthetic_quantized(n=150, sh_degree=1, n_block=4, seed=21)
+    d = tmp_path_factory.mktemp(request.param) / "pc_npz"
+    save_npz(model.encode(codec=request.param), str(d))
+    ref = load_npz(str(d))
+    files = {name: open(os.path.join(d, name), "rb").read() for name in os.listdir(d)}
+    return str(d), files, open(str(d) + ".bundle", "rb").read(), ref
+
+
+def _mutations(data: bytes, rng, count: int):
+    n = len(data)
+    for _ in range(count):
+        i = int(rng.integers(0, n))
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << int(rng.integers(0, 8))
+        yield "bit flip", bytes(flipped)
+        over = bytearray(data)
+        over[i] = (over[i] + int(rng.integers(1, 256))) % 256
+        yield "byte overwrite", bytes(over)
+        yield "truncation", data[:i]
+        yield "insertion", data[:i] + bytes(rng.integers(0, 256, size=int(rng.integers(1, 9))).astype(np.uint8)) + data[i:]
+
+
+def _check(path, label, kind, ref):
+    try:
+        dec = load_npz(path)
+    except CompressedFormatError as exc:
+        assert label in str(exc), f"{kind}: message does not name the file: {exc}"
+        assert "\n" not in str(exc)
+        return "refused"
+    same = torch.equal(dec.attributes, ref.attributes) and torch.equal(dec.means, ref.means)
+    assert same, f"{kind} decoded to a different scene without an error"
+    return "harmless"
+
+
+def test_mutated_bundle_is_refused_or_harmless(original, tmp_path):
+    _, _, bundle, ref = original
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / "pc_npz.bundle")
+    outcomes = []
+    for kind, data in _mutations(bundle, rng, 25):
+        open(path, "wb").write(data)
+        outcomes.append(_check(path, "pc_npz.bundle", kind, ref))
+    assert outcomes.count("refused") >= 0.8 * len(outcomes)
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "t.npz", "ac.npz", "geometry.npz"])
+def test_mutated_file_in_directory_is_refused_or_harmless(original, tmp_path, name):
+    d, files, _, ref = original
+    rng = np.random.default_rng(2)
+    target = str(tmp_path / "pc_npz")
+    shutil.copytree(d, target)
+    for kind, data in _mutations(files[name], rng, 8):
+        open(os.path.join(target, name), "wb").write(data)
+        # a damaged manifest may be reported through the file whose entry it damaged
+        outcome = _check(target, name if name != "manifest.json" else target, kind, ref)
+        if name != "manifest.json":
+            assert outcome == "refused", f"{kind} of {name} was not detected"
+
+
+def test_stale_temporary_folders_are_removed_by_the_next_save(tmp_path):
+    model = synthetic_quantized(n=60, sh_degree=0, n_block=2, seed=22)
+    parent = tmp_path / "iteration_3"
+    parent.mkdir()
+    stale = parent / "pc_npz.tmp-abcd1234"  # what mkdtemp leaves when a save is killed
+    stale.mkdir()
+    (stale / "t.npz").write_bytes(b"half")
+    old = parent / "pc_npz.old-x_y9Z0k1"
+    old.mkdir()
+    keep = [parent / "pc_npz.tmp-notmine", parent / "other.tmp-abcd1234", parent / "notes.txt"]
+    keep[0].mkdir()
+    keep[1].mkdir()
+    keep[2].write_text("user file")
+    save_npz(model.encode(), str(parent / "pc_npz"))
+    names = sorted(os.listdir(parent))
+    assert "pc_npz.tmp-abcd1234" not in names and "pc_npz.old-x_y9Z0k1" not in names
+    assert all(p.exists() for p in keep)
+    assert {"pc_npz", "pc_npz.bundle"} <= set(names)
