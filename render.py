@@ -102,9 +102,9 @@ def render_split(
         os.makedirs(os.path.join(out_dir, "gt"), exist_ok=True)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from training.console import progress_bar
 
-        bar = tqdm(total=len(cameras), desc=f"render {split}", dynamic_ncols=True)
+        bar = progress_bar(len(cameras), f"render {split}", unit="view")
     lpips_values: list[float] = []
 
     def on_view(i: int, cam: Any, image: torch.Tensor, gt: torch.Tensor) -> None:

@@ -164,6 +164,13 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, s
     from training.run_dir import check_output_dir
     from utils.general import set_seed
 
+    if cfg.model.init_ply and not cfg.run.start_checkpoint:  # header only: fails before anything is read
+        from scene.ply_io import check_gaussian_ply
+
+        try:
+            check_gaussian_ply(cfg.model.init_ply)
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(f"--init_ply: {exc}") from None
     check_output_dir(cfg.model.model_path, cfg.model.source_path)
     device = resolve_device(cfg.pipe.device)
     backend = resolve_backend(cfg.pipe.backend, device)
@@ -186,9 +193,9 @@ class ProgressBar:
         self.ema_loss: Optional[float] = None
         self.ema_psnr: Optional[float] = None
         if enabled and total > initial:
-            from tqdm import tqdm
+            from training.console import progress_bar
 
-            self.bar = tqdm(total=total, initial=initial, desc="training", dynamic_ncols=True)
+            self.bar = progress_bar(total, "training", initial=initial)
 
     def __call__(self, stats: Any) -> None:
         if self.bar is None:

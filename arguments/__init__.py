@@ -50,8 +50,8 @@ class ModelParams:
     white_background: bool = False  # composite NeRF-synthetic RGBA on white (else black) and render on white
     eval: bool = False  # hold out every 8th image (sorted by name) as the test split
     sh_degree: int = 3  # maximum spherical-harmonics degree of the Gaussians (0-3)
-    init_ply: Optional[str] = None  # start from this INRIA 3DGS point_cloud.ply instead of the scene points
-    sanitize: bool = False  # with --init_ply: drop rows with NaN/Inf values instead of failing
+    init_ply: Optional[str] = None  # start from this Gaussian PLY (INRIA 3DGS point_cloud.ply or SuperSplat .compressed.ply) instead of the scene points
+    sanitize: bool = False  # with --init_ply: drop rows with NaN/Inf values instead of failing (infinite opacity logits are clamped to +/-20 anyway)
 
 
 @dataclass

@@ -16,15 +16,27 @@ K = (d+1)² for SH degree d ∈ {0, 1, 2, 3}, so there are 0, 9, 24 or 45 ``f_re
 Raw (pre-activation) values are stored; a write followed by a read is bit-exact.
 Files without normals (e.g. ``gsplat.export_splats(format="ply")``) and files with the
 properties in another order are read too; missing or unexpected properties are an error.
+
+Reading also accepts SuperSplat / PlayCanvas compressed PLY (``*.compressed.ply``: elements
+``chunk``, ``vertex`` with ``packed_*``, optional ``sh``), decoded by ``scene.compressed_ply``
+into the same arrays. The layout is chosen by property names; an unknown one is an error that
+lists the properties found and both layouts expected. Logit opacities of ±inf (written by 8-bit
+opacity decoders for α = 1 / 0) are clamped to ±20 with a warning; NaN anywhere and ±inf in any
+other property stay an error (or are dropped with ``sanitize=True``). ``check_gaussian_ply``
+checks a file from its header alone, before heavy work.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from scene import compressed_ply
+from scene.ply_header import PlyElementInfo, binary_data_bytes, read_ply_header
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +44,18 @@ GAUSSIAN_KEYS = ("means", "quats", "scales", "opacities", "sh0", "shN")
 _SCALAR_PROPS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
                  "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
 _NORMAL_PROPS = ["nx", "ny", "nz"]
+OPACITY_LOGIT_LIMIT = 20.0  # ±inf logit opacities are read as ±this (sigmoid(20) = 1 in float32)
+LAYOUT_INRIA = "inria"
+LAYOUT_COMPRESSED = "compressed"
+
+
+@dataclass(frozen=True)
+class PlyInfo:
+    """What a Gaussian PLY header says: ``layout`` (``"inria"`` or ``"compressed"``), count, SH degree."""
+
+    layout: str
+    n_gaussians: int
+    sh_degree: int
 
 
 def sh_degree_from_rest(n_rest: int) -> int:
@@ -86,7 +110,8 @@ def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
 
     float32, binary little endian, normals 0. The file is written to a temporary name in the
     same folder and renamed, so a reader never sees a half-written file. Non-finite values are
-    written as they are (with a warning): ``read_gaussian_ply(..., sanitize=True)`` drops them."""
+    written as they are (with a warning): ``read_gaussian_ply`` clamps ±inf opacities and, with
+    ``sanitize=True``, drops the other rows."""
     path = Path(path)
     n, n_rest_coeffs = _check_arrays(arrays)
     a = {k: _as_float32(arrays[k]) for k in GAUSSIAN_KEYS}
@@ -100,8 +125,8 @@ def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
     assert table.shape[1] == len(names)
     bad = int((~np.isfinite(table).all(axis=1)).sum())
     if bad:
-        logger.warning("%s: writing %d Gaussians with NaN/Inf values; read the file back with "
-                       "sanitize=True to drop them", path, bad)
+        logger.warning("%s: writing %d Gaussians with NaN/Inf values; reading clamps +/-inf "
+                       "opacities and needs sanitize=True to drop the other rows", path, bad)
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     header += [f"property float {name}" for name in names] + ["end_header"]
     data = ("\n".join(header) + "\n").encode("ascii") + np.ascontiguousarray(table).tobytes()
@@ -116,15 +141,119 @@ def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
             tmp.unlink()
 
 
+def _inria_degree(vertex: PlyElementInfo | None, elements: list[PlyElementInfo], path) -> int:
+    """Validate the INRIA layout of the ``vertex`` element by property names; returns the SH degree."""
+    alternative = f"or a SuperSplat/PlayCanvas compressed PLY ({compressed_ply.layout_description()})"
+    if vertex is None:
+        raise ValueError(f"{path}: PLY has no 'vertex' element (elements: {[e.name for e in elements]}); "
+                         f"expected an INRIA 3DGS PLY (vertex with {property_names(3)}) {alternative}")
+    props = vertex.names
+    n_rest = len([p for p in props if p.startswith("f_rest_")])
+    try:
+        degree = sh_degree_from_rest(n_rest)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    expected = set(_SCALAR_PROPS) | {f"f_rest_{i}" for i in range(n_rest)}
+    missing = sorted(expected - set(props))
+    unexpected = sorted(set(props) - expected - set(_NORMAL_PROPS))
+    if missing or unexpected:
+        raise ValueError(f"{path}: not a Gaussian splat PLY: vertex properties {props}: missing "
+                         f"properties {missing}, unexpected properties {unexpected}; expected the "
+                         f"INRIA 3DGS layout {property_names(degree)} (normals optional) {alternative}")
+    return degree
+
+
+def identify_layout(elements: list[PlyElementInfo], path: str | os.PathLike) -> PlyInfo:
+    """Which Gaussian layout a PLY with these elements holds (by property names), or ValueError
+    naming the file, the properties found and those expected; zero Gaussians is an error too."""
+    if compressed_ply.looks_compressed(elements):
+        n, degree = compressed_ply.check_layout(elements, path)
+        layout = LAYOUT_COMPRESSED
+    else:
+        vertex = next((e for e in elements if e.name == "vertex"), None)
+        degree = _inria_degree(vertex, elements, path)
+        n, layout = vertex.count, LAYOUT_INRIA
+    if n == 0:
+        raise ValueError(f"{path}: the PLY has zero vertices; nothing to load")
+    return PlyInfo(layout=layout, n_gaussians=n, sh_degree=degree)
+
+
+def check_gaussian_ply(path: str | os.PathLike) -> PlyInfo:
+    """Header-only check that ``path`` is a Gaussian splat PLY :func:`read_gaussian_ply` can load.
+
+    Reads at most the header (and the file size), so it costs milliseconds whatever the file's
+    size: existence (``FileNotFoundError``), PLY header, layout by property names, at least one
+    Gaussian, and for binary files a size that holds all the rows (``ValueError`` naming the file).
+    Values (NaN, …) are checked only by the full read."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; pass a Gaussian splat PLY (a 3DGS "
+                                "point_cloud.ply or a SuperSplat .compressed.ply)")
+    header = read_ply_header(path)
+    info = identify_layout(list(header.elements), path)
+    need = binary_data_bytes(header)
+    have = path.stat().st_size - header.data_offset
+    if need is not None and have < need:
+        raise ValueError(f"{path}: truncated PLY: the header declares {need} bytes of data, the file "
+                         f"holds {have}; copy or export the file again")
+    return info
+
+
+def _clamp_infinite_opacities(opacities: np.ndarray, path) -> None:
+    """Replace ±inf logit opacities in place by ±OPACITY_LOGIT_LIMIT and log how many.
+
+    Decoders of 8-bit opacity (SuperSplat's compressed PLY, converted by splat-transform) write
+    logit(1) = +inf for fully opaque Gaussians (and logit(0) = −inf); sigmoid(±20) is 1 / 0 to
+    float32 precision, so the clamp keeps what they render and keeps training finite."""
+    infinite = np.isinf(opacities)
+    n_inf = int(infinite.sum())
+    if not n_inf:
+        return
+    n_pos = int((opacities[infinite] > 0).sum())
+    opacities[infinite] = np.copysign(OPACITY_LOGIT_LIMIT, opacities[infinite])
+    logger.warning("%s: %d of %d Gaussians have an infinite logit opacity (%d +inf = opaque, %d -inf "
+                   "= transparent, as 8-bit opacity decoders write them); clamped to +/-%g",
+                   path, n_inf, len(opacities), n_pos, n_inf - n_pos, OPACITY_LOGIT_LIMIT)
+
+
+def _inria_arrays(data: np.ndarray, n: int, n_rest: int) -> dict[str, np.ndarray]:
+    """The ``vertex`` structured array of an INRIA PLY → the Gaussian dict (float32 copies)."""
+
+    def cols(names: list[str]) -> np.ndarray:
+        if not names:
+            return np.zeros((n, 0), np.float32)
+        return np.stack([np.asarray(data[name], dtype=np.float32) for name in names], axis=1)
+
+    rest = cols([f"f_rest_{i}" for i in range(n_rest)])  # [N, 3*(K-1)] channel-major
+    return {
+        "means": cols(["x", "y", "z"]),
+        "quats": cols([f"rot_{i}" for i in range(4)]),
+        "scales": cols([f"scale_{i}" for i in range(3)]),
+        "opacities": cols(["opacity"])[:, 0].copy(),
+        "sh0": cols([f"f_dc_{i}" for i in range(3)]).reshape(n, 1, 3),
+        "shN": rest.reshape(n, 3, n_rest // 3).transpose(0, 2, 1),
+    }
+
+
+def _element_info(element) -> PlyElementInfo:
+    """plyfile's ``PlyElement`` → :class:`PlyElementInfo` (the header parser's description)."""
+    props = tuple((p.name, "list" if hasattr(p, "len_dtype") else
+                   f"{np.dtype(p.val_dtype).kind}{np.dtype(p.val_dtype).itemsize}")
+                  for p in element.properties)
+    return PlyElementInfo(element.name, int(element.count), props)
+
+
 def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[str, np.ndarray]:
-    """Read an INRIA 3DGS PLY into float32 arrays (raw values, see the module table).
+    """Read a Gaussian splat PLY (INRIA 3DGS, or SuperSplat/PlayCanvas compressed) into float32
+    arrays (raw values, see the module table).
 
     Returns ``{"means" [N,3], "quats" [N,4] (raw wxyz), "scales" [N,3] (log),
     "opacities" [N] (logit), "sh0" [N,1,3], "shN" [N,K−1,3]}`` (coefficient-major).
 
-    Errors (ValueError naming the file): not a PLY, no ``vertex`` element, missing or unexpected
-    properties, an ``f_rest`` count that is no SH degree, zero vertices, rows with NaN/Inf (unless
-    ``sanitize=True``, which drops those rows and logs how many).
+    ±inf logit opacities are clamped to ±20 with a warning. Errors (ValueError naming the file):
+    not a PLY, an unknown layout (the message lists the properties found and those expected), an
+    ``f_rest`` count that is no SH degree, zero vertices, rows with NaN anywhere or ±inf in another
+    property (unless ``sanitize=True``, which drops those rows and logs how many).
     """
     from plyfile import PlyData  # lazy: only needed when reading
 
@@ -135,45 +264,14 @@ def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[s
         ply = PlyData.read(str(path))
     except Exception as exc:  # plyfile raises several types for corrupt input
         raise ValueError(f"{path}: not a readable PLY file ({type(exc).__name__}: {exc})") from exc
-    try:
-        vertex = ply["vertex"]
-    except KeyError:
-        raise ValueError(f"{path}: PLY has no 'vertex' element "
-                         f"(elements: {[e.name for e in ply.elements]})") from None
-    props = [p.name for p in vertex.properties]
-    rest_names = [p for p in props if p.startswith("f_rest_")]
-    n_rest = len(rest_names)
-    try:
-        degree = sh_degree_from_rest(n_rest)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    expected = set(_SCALAR_PROPS) | {f"f_rest_{i}" for i in range(n_rest)}
-    missing = sorted(expected - set(props))
-    unexpected = sorted(set(props) - expected - set(_NORMAL_PROPS))
-    if missing or unexpected:
-        raise ValueError(f"{path}: not an INRIA 3DGS Gaussian PLY: missing properties {missing}, "
-                         f"unexpected properties {unexpected}; expected "
-                         f"{property_names(degree)} (normals optional)")
-    n = int(vertex.count)
-    if n == 0:
-        raise ValueError(f"{path}: the PLY has zero vertices; nothing to load")
-    data = vertex.data
-
-    def cols(names: list[str]) -> np.ndarray:
-        if not names:
-            return np.zeros((n, 0), np.float32)
-        return np.stack([np.asarray(data[name], dtype=np.float32) for name in names], axis=1)
-
-    n_coeffs = n_rest // 3
-    rest = cols([f"f_rest_{i}" for i in range(n_rest)])  # [N, 3*(K-1)] channel-major
-    out = {
-        "means": cols(["x", "y", "z"]),
-        "quats": cols([f"rot_{i}" for i in range(4)]),
-        "scales": cols([f"scale_{i}" for i in range(3)]),
-        "opacities": cols(["opacity"])[:, 0],
-        "sh0": cols([f"f_dc_{i}" for i in range(3)]).reshape(n, 1, 3),
-        "shN": rest.reshape(n, 3, n_coeffs).transpose(0, 2, 1),
-    }
+    info = identify_layout([_element_info(e) for e in ply.elements], path)
+    n, degree = info.n_gaussians, info.sh_degree
+    if info.layout == LAYOUT_COMPRESSED:
+        sh = ply["sh"].data if any(e.name == "sh" for e in ply.elements) else None
+        out = compressed_ply.decode(ply["chunk"].data, ply["vertex"].data, sh)
+    else:
+        out = _inria_arrays(ply["vertex"].data, n, 3 * ((degree + 1) ** 2 - 1))
+    _clamp_infinite_opacities(out["opacities"], path)
     finite = np.ones(n, dtype=bool)
     for value in out.values():
         finite &= np.isfinite(value.reshape(n, -1)).all(axis=1)
@@ -187,5 +285,6 @@ def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[s
         logger.warning("%s: dropped %d of %d Gaussians with NaN/Inf values (sanitize)",
                        path, n_bad, n)
         out = {k: v[finite] for k, v in out.items()}
-    logger.debug("%s: read %d Gaussians, SH degree %d", path, int(finite.sum()), degree)
+    logger.debug("%s: read %d Gaussians (%s), SH degree %d", path, int(finite.sum()), info.layout,
+                 degree)
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}

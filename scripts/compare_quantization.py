@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args) -> Dict[str, Any]:
     import numpy as np
     import torch
-    from tqdm import tqdm
 
+    from training.console import progress_bar
     from vggt_ext.compare import (evaluate_model, fidelity_metrics, format_summary, method_file_name,
                                   parse_method, plot_comparison, quantize_save_reload, recommend)
     from vggt_ext.quantized_io import save_quantized
@@ -212,7 +212,7 @@ def run(args) -> Dict[str, Any]:
     os.makedirs(models_dir, exist_ok=True)
     results: Dict[str, Dict[str, Any]] = {}
     predictions: Dict[str, np.ndarray] = {}
-    bar = tqdm(total=1 + len(methods), desc="methods", unit="model", disable=args.no_progress)
+    bar = progress_bar(1 + len(methods), "methods", unit="model", disable=args.no_progress)
     try:
         bar.set_postfix_str("fp32")
         fp_path = os.path.join(models_dir, "fp32.safetensors")

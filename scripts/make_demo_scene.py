@@ -38,13 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n_views, args.size, args.supersample, args.n_points = 16, 64, 1, 500
 
-    from tqdm import tqdm
-
     from scene.demo_scene import make_demo_scene
+    from training.console import progress_bar
 
     start = time.perf_counter()
     try:
-        with tqdm(total=args.n_views, desc="ray casting views", unit="view") as bar:
+        with progress_bar(args.n_views, "ray casting views", unit="view") as bar:
             out = make_demo_scene(args.out, fmt=args.format, seed=args.seed,
                                   n_views=args.n_views, size=args.size,
                                   supersample=args.supersample, n_points=args.n_points,

@@ -128,21 +128,56 @@ def test_non_finite_rows(tmp_path, caplog):
     arrays = random_arrays(20, 2)
     arrays["means"][3, 1] = np.nan
     arrays["shN"][7, 4, 2] = np.inf
-    arrays["opacities"][11] = -np.inf
+    arrays["opacities"][11] = np.nan
+    arrays["scales"][13, 0] = -np.inf  # inf is clamped only in the opacity
+    arrays["opacities"][15] = np.inf  # clamped, not dropped
     path = tmp_path / "bad.ply"
     with caplog.at_level(logging.WARNING, logger="scene.ply_io"):
         write_gaussian_ply(path, arrays)
-    assert any("3 Gaussians with NaN/Inf" in r.getMessage() for r in caplog.records)
-    with pytest.raises(ValueError, match="3 of 20 Gaussians have NaN/Inf") as err:
+    assert any("5 Gaussians with NaN/Inf" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="4 of 20 Gaussians have NaN/Inf") as err:
         read_gaussian_ply(path)
     assert str(path) in str(err.value) and "sanitize" in str(err.value)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scene.ply_io"):
         back = read_gaussian_ply(path, sanitize=True)
-    assert any("dropped 3 of 20" in r.getMessage() for r in caplog.records)
-    keep = np.setdiff1d(np.arange(20), [3, 7, 11])
+    assert any("dropped 4 of 20" in r.getMessage() for r in caplog.records)
+    keep = np.setdiff1d(np.arange(20), [3, 7, 11, 13])
+    expected = dict(arrays, opacities=np.where(np.isinf(arrays["opacities"]), 20.0,
+                                               arrays["opacities"]).astype(np.float32))
     for key in GAUSSIAN_KEYS:
-        assert np.array_equal(back[key], arrays[key][keep]), key
+        assert np.array_equal(back[key], expected[key][keep]), key
+
+
+def test_infinite_opacities_are_clamped(tmp_path, caplog):
+    """logit(1) = +inf / logit(0) = -inf from 8-bit opacity decoders: clamped to ±20, counted."""
+    arrays = random_arrays(30, 1, seed=4)
+    arrays["opacities"][[2, 5, 9]] = np.inf
+    arrays["opacities"][17] = -np.inf
+    path = tmp_path / "opaque.ply"
+    write_gaussian_ply(path, arrays)
+    with caplog.at_level(logging.WARNING, logger="scene.ply_io"):
+        back = read_gaussian_ply(path)
+    messages = [r.getMessage() for r in caplog.records if "infinite logit opacity" in r.getMessage()]
+    assert len(messages) == 1 and "4 of 30" in messages[0] and "3 +inf" in messages[0] \
+        and "1 -inf" in messages[0] and str(path) in messages[0]
+    assert back["opacities"][[2, 5, 9]].tolist() == [20.0, 20.0, 20.0]
+    assert back["opacities"][17] == -20.0
+    others = np.setdiff1d(np.arange(30), [2, 5, 9, 17])
+    assert np.array_equal(back["opacities"][others], arrays["opacities"][others])
+    for key in ("means", "quats", "scales", "sh0", "shN"):
+        assert np.array_equal(back[key], arrays[key]), key
+    assert torch.sigmoid(torch.tensor(back["opacities"][2])) == 1.0  # fully opaque as before
+    # through the model as train.py loads --init_ply: every Gaussian kept, all finite
+    from scene.gaussian_model import GaussianModel
+
+    model = GaussianModel.from_ply(path)
+    assert model.num_gaussians == 30 and torch.isfinite(model.params["opacities"]).all()
+    # NaN opacity stays an error
+    arrays["opacities"][3] = np.nan
+    write_gaussian_ply(path, arrays)
+    with pytest.raises(ValueError, match="1 of 30 Gaussians have NaN/Inf"):
+        read_gaussian_ply(path)
 
 
 def test_all_rows_bad(tmp_path):
@@ -217,3 +252,41 @@ def test_write_is_atomic_and_validates(tmp_path):
     # torch tensors are accepted as well
     write_gaussian_ply(path, {k: torch.from_numpy(v) for k, v in arrays.items()})
     assert path.read_bytes() == before
+
+
+def test_header_check_without_reading_the_data(tmp_path):
+    from plyfile import PlyData
+
+    from scene.ply_io import check_gaussian_ply
+
+    path = tmp_path / "g.ply"
+    write_gaussian_ply(path, random_arrays(40, 2))
+    info = check_gaussian_ply(path)
+    assert (info.layout, info.n_gaussians, info.sh_degree) == ("inria", 40, 2)
+    text = tmp_path / "ascii.ply"  # ASCII files pass too (no size check possible)
+    PlyData(PlyData.read(str(path)).elements, text=True).write(str(text))
+    assert check_gaussian_ply(text).n_gaussians == 40
+    raw = path.read_bytes()
+    (tmp_path / "short.ply").write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match="truncated PLY") as err:
+        check_gaussian_ply(tmp_path / "short.ply")
+    assert "short.ply" in str(err.value)
+    (tmp_path / "cut.ply").write_bytes(raw[:30])  # inside the header
+    with pytest.raises(ValueError, match="end_header"):
+        check_gaussian_ply(tmp_path / "cut.ply")
+    (tmp_path / "typo.ply").write_bytes(raw.replace(b"property float opacity", b"property flaot opacity"))
+    with pytest.raises(ValueError, match="flaot") as err:
+        check_gaussian_ply(tmp_path / "typo.ply")
+    assert "line" in str(err.value)
+    (tmp_path / "png.ply").write_bytes(b"\x89PNG\r\n\x1a\n" + raw)
+    with pytest.raises(ValueError, match="not a PLY file"):
+        check_gaussian_ply(tmp_path / "png.ply")
+    with pytest.raises(FileNotFoundError, match="nope.ply"):
+        check_gaussian_ply(tmp_path / "nope.ply")
+    # the same layout errors as the full reader
+    _write_custom_ply(tmp_path / "missing.ply", [p for p in property_names(1) if p != "rot_3"], 3)
+    with pytest.raises(ValueError, match="rot_3"):
+        check_gaussian_ply(tmp_path / "missing.ply")
+    _write_custom_ply(tmp_path / "empty.ply", property_names(0), 0)
+    with pytest.raises(ValueError, match="zero vertices"):
+        check_gaussian_ply(tmp_path / "empty.ply")

@@ -239,6 +239,62 @@ def test_missing_or_unreadable_init_ply(tiny_scene, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_init_ply_is_checked_before_the_scene_is_read(tiny_scene, tmp_path, capsys, monkeypatch):
+    """A bad --init_ply fails from its header alone: one line, exit 2, the images never read."""
+    from plyfile import PlyData, PlyElement
+
+    from compressed_ply_encoder import write_compressed_ply
+    from scene.ply_io import property_names, write_gaussian_ply
+
+    def no_scene(*args, **kwargs):
+        raise ValueError("SCENE-WAS-READ")
+
+    monkeypatch.setattr(train_script, "load_training_scene", no_scene)
+    rng = np.random.default_rng(0)
+    arrays = {"means": rng.normal(size=(5, 3)), "quats": rng.normal(size=(5, 4)),
+              "scales": rng.normal(size=(5, 3)), "opacities": rng.normal(size=5),
+              "sh0": rng.normal(size=(5, 1, 3)), "shN": np.zeros((5, 3, 3))}
+    good = tmp_path / "good.ply"
+    write_gaussian_ply(good, arrays)
+    truncated = tmp_path / "truncated.ply"
+    truncated.write_bytes(good.read_bytes()[:-7])
+    empty = tmp_path / "empty.ply"
+    PlyData([PlyElement.describe(np.zeros(0, dtype=[(p, "<f4") for p in property_names(1)]), "vertex")]).write(str(empty))
+    points = tmp_path / "points.ply"
+    PlyData([PlyElement.describe(np.zeros(3, dtype=[(p, "<f4") for p in ("x", "y", "z", "red")]), "vertex")]).write(str(points))
+    (tmp_path / "text.ply").write_text("hello\n")
+    out = tmp_path / "run"
+    cases = {"typo.ply": "does not exist", "truncated.ply": "truncated", "empty.ply": "zero vertices",
+             "points.ply": "'red'", "text.ply": "not a PLY file"}
+    for name, needle in cases.items():
+        code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--init_ply", str(tmp_path / name), "--quiet"], capsys)
+        assert code == 2 and len(err) == 1, (name, err)
+        assert err[0].startswith("train.py: error: --init_ply:") and name in err[0] and needle in err[0], err
+        assert not out.exists()
+    # good files (INRIA and SuperSplat compressed) pass the check and reach the scene loader
+    compressed = tmp_path / "good.compressed.ply"
+    write_compressed_ply(compressed, {k: v.astype(np.float32) for k, v in arrays.items()})
+    for path in (good, compressed):
+        code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--init_ply", str(path), "--quiet"], capsys)
+        assert code == 2 and "SCENE-WAS-READ" in err[-1], err
+
+
+def test_init_ply_typo_from_the_command_line(tiny_scene, tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, os.path.join(root, "train.py"), "-s", tiny_scene, "-m", str(out),
+                           "--init_ply", str(tmp_path / "point_clud.ply")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"train.py: error: --init_ply: {tmp_path / 'point_clud.ply'} does not exist; pass a Gaussian splat PLY "
+        "(a 3DGS point_cloud.ply or a SuperSplat .compressed.ply)"]
+    assert not out.exists()
+
+
 def test_missing_or_unreadable_checkpoint(tiny_scene, tmp_path, capsys):
     out = tmp_path / "run"
     code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--start_checkpoint", str(tmp_path / "c.pth")], capsys)

@@ -2,15 +2,71 @@
 
 Log records go through ``tqdm.write`` when a progress bar may be on screen, so they do not tear it.
 User errors (``ValueError`` / ``FileNotFoundError``) become one line on stderr and exit status 2.
+Every progress bar comes from :func:`progress_bar`: a live tqdm bar on a terminal, and about
+:data:`PROGRESS_LINES` plain lines per bar (one every 5 %) when its stream is not a terminal
+(CI, ``> log 2>&1``, ``nohup``), instead of thousands of carriage-return updates.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
-from typing import Callable, Sequence
+from typing import IO, Any, Callable, Optional, Sequence
 
 USER_ERROR_EXIT = 2
+PROGRESS_LINES = 20  # lines a bar writes to a stream that is not a terminal (one every 5 %)
+UNKNOWN_TOTAL_INTERVAL_S = 30.0  # ... and at most one line per this many seconds without a total
+
+
+class _LineStream:
+    """Wraps a non-terminal stream for tqdm: each refresh becomes one whole line (no ``\\r``)."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").rstrip()
+        if line:
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        flush = getattr(self.stream, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def progress_bar(total: Optional[int], desc: str, *, initial: int = 0, unit: str = "it",
+                 disable: bool = False, file: Optional[IO[str]] = None,
+                 interactive: Optional[bool] = None) -> Any:
+    """A tqdm bar for the scripts (the one place that decides how bars look).
+
+    ``file`` defaults to ``sys.stderr``; ``interactive`` (default: whether ``file`` is a terminal)
+    selects a live bar (``dynamic_ncols``), else plain ASCII lines, one each time the count has
+    advanced by 1/:data:`PROGRESS_LINES` of the remaining work (plus the first and the last), with
+    the same fields (count, percent, rate, elapsed, remaining, postfix)."""
+    from tqdm import tqdm
+
+    stream = file if file is not None else sys.stderr
+    if interactive is None:
+        interactive = _is_terminal(stream)
+    if interactive:
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=disable,
+                    file=stream, dynamic_ncols=True)
+    remaining = (total - initial) if total else 0
+    every = max(1, math.ceil(remaining / PROGRESS_LINES)) if remaining > 0 else 1
+    interval = 0.0 if remaining > 0 else UNKNOWN_TOTAL_INTERVAL_S  # no total: a line per interval
+    # miniters fixed and maxinterval infinite: tqdm's monitor thread never lowers miniters
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=disable,
+                file=_LineStream(stream), ascii=True, miniters=every, mininterval=interval,
+                maxinterval=float("inf"))
 
 
 class _TqdmHandler(logging.Handler):
