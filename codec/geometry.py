@@ -31,7 +31,8 @@ __all__ = ["encode_geometry", "decode_geometry", "occupancy_levels"]
 
 N_CONTEXTS = 9
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-_CHILD_BITS = np.arange(8, dtype=np.int64)
+# _SET_BITS[b, i]: index of the i-th set bit of byte b (ascending)
+_SET_BITS = np.array([[k for k in range(8) if b >> k & 1] + [0] * (8 - bin(b).count("1")) for b in range(256)], dtype=np.int64)
 
 
 def occupancy_levels(coords, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -49,10 +50,11 @@ def occupancy_levels(coords, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
 def _expand(nodes: np.ndarray, byte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Children (sorted prefixes) of ``nodes`` with occupancy ``byte``, and each child's context
     (its parent's child count)."""
-    occupied = ((byte[:, None] >> _CHILD_BITS[None, :]) & 1).astype(bool)
-    children = ((nodes[:, None] << 3) | _CHILD_BITS[None, :])[occupied]
-    context = np.repeat(_POPCOUNT[byte], _POPCOUNT[byte])
-    return children, context
+    count = _POPCOUNT[byte]
+    parent = np.repeat(np.arange(nodes.size), count)
+    rank = np.arange(parent.size) - np.repeat(np.cumsum(count) - count, count)  # i-th set bit of the parent
+    children = (nodes[parent] << 3) | _SET_BITS[byte[parent], rank]
+    return children, count[parent]
 
 
 def _context_runs(context: np.ndarray):

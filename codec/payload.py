@@ -191,14 +191,15 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
     device = torch.device(device) if device is not None else torch.device("cpu")
     coords = torch.from_numpy(payload.coords).to(device)
     plan = build_plan(coords, payload.depth) if plan is None else plan.to(device)
-    codes = torch.from_numpy(payload.ac_codes.astype(np.int64)).to(device)
+    # uint8 codes go to the float conversion as they are; uint16 (no torch arithmetic) via int32
+    codes_np = payload.ac_codes if payload.ac_codes.dtype == np.uint8 else payload.ac_codes.astype(np.int32)
+    codes = torch.from_numpy(codes_np).to(device)
     scale = torch.from_numpy(payload.scale).to(device)
     zero_point = torch.from_numpy(payload.zero_point).to(device)
-    if codes.shape[0] > 0:
-        ac = dequantize_blocks(codes, scale, zero_point)
-    else:  # a single voxel: DC only
-        ac = torch.zeros((0, payload.n_channels), dtype=torch.float32, device=device)
-    coeffs = torch.cat([torch.from_numpy(payload.dc).to(device).unsqueeze(0), ac.to(torch.float32)], dim=0)
+    coeffs = torch.empty((payload.n_gaussians, payload.n_channels), dtype=torch.float32, device=device)
+    coeffs[0] = torch.from_numpy(payload.dc).to(device)
+    if codes.shape[0] > 0:  # a single voxel has the DC only
+        dequantize_blocks(codes, scale, zero_point, out=coeffs[1:])
     attributes = raht_inverse(coeffs, plan)
     means = voxel_centers(coords, torch.from_numpy(payload.bbox_min), torch.from_numpy(payload.bbox_max), payload.depth)
     return attributes, means.to(device)

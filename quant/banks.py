@@ -189,17 +189,23 @@ def quantize_blocks(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tens
     return q if dtype is None else q.to(dtype)
 
 
-def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> torch.Tensor:
+def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+                      out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-block reconstruction ``x̂[i, c] = scale[c, j(i)] · (codes[i, c] − zero_point[c, j(i)])``.
 
     ``codes [L, C]`` any integer (or integer-valued float) dtype; ``scale, zero_point [C, B]``;
-    returns ``[L, C]`` in the dtype of ``scale`` (float32 for stored parameters).
+    returns ``[L, C]`` in the dtype of ``scale`` (float32 for stored parameters), written into
+    ``out`` when given (a contiguous-rows ``[L, C]`` tensor of that dtype, e.g. a row slice).
     """
     _check_stream(codes, None, "codes")
     _check_params(scale, zero_point, codes.shape[1])
     B = scale.shape[1]
     s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
-    out = torch.empty(codes.shape, dtype=scale.dtype, device=scale.device)
+    if out is None:
+        out = torch.empty(codes.shape, dtype=scale.dtype, device=scale.device)
+    elif out.shape != codes.shape or out.dtype != scale.dtype or out.device != scale.device:
+        raise ValueError(f"out must be {scale.dtype} {tuple(codes.shape)} on {scale.device}, got {out.dtype} "
+                         f"{tuple(out.shape)} on {out.device}")
     for p in _parts(codes, B):
         ov = part_view(out, p)
         ov.copy_(part_view(codes, p))  # exact integer → float conversion, as in ``dequantize``

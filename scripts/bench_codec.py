@@ -1,19 +1,22 @@
-"""Benchmark of the compression codec (issue 6 item 9) on synthetic Gaussians, CPU.
+"""Benchmark of the compression codec on synthetic Gaussians, CPU: format v2 (range) beside v1 (deflate).
 
 Stages, each timed on ``--threads`` torch threads (default 2, the target machine):
 - setup (importance excluded): prune → voxelize + merge → quaternion → Euler → RAHT plan →
   quantizer bank + calibration (``compression.setup.build_quantized``);
-- save: ``encode()`` (RAHT forward + codes) + ``save_npz`` (pc_npz/ + bundle);
-- load: ``load_npz`` of the bundle (validate, dequantize, plan, inverse RAHT);
+- save: ``encode()`` (RAHT forward + codes) + ``save_npz`` (pc_npz/ + bundle), for format v2
+  (``--codec range``: entropy coding of the AC codes and the octree included) and v1 (``deflate``);
+- load: ``load_npz`` of the bundle (validate, entropy-decode, dequantize, plan, inverse RAHT), both versions;
 - attribute pass: RAHT forward + bank + inverse, forward + backward (one QAT iteration's share).
 Peak memory = the process's peak RSS after each stage (ru_maxrss, monotonic). Sizes: bytes per
-component, bits per Gaussian, and the ``.npz`` member codecs compared (deflate / store always;
-lzma / bzip2 with ``--all_codecs``).
+component of both versions, bits per Gaussian, and the v1 ``.npz`` member codecs compared
+(deflate / store always; lzma / bzip2 with ``--all_codecs``).
 
 Synthetic data: N_in = N/(1 − percent) Gaussians uniformly in a 10 × 6 × 4 box, attributes =
 smooth functions of position + noise (so the RAHT ACs are compressible as in real scenes), SH
-degree 3 (55 channels), depth 20, 57 blocks, 8 bits. Targets at N = 1M: save ≤ 5 s, load ≤ 5 s,
-attribute pass ≤ 2 s.
+degree 3 (55 channels), depth 20, 57 blocks, 8 bits. Targets at N = 1M: save ≤ 5 s, load ≤ 5 s
+(both including entropy coding and geometry), attribute pass ≤ 2 s. Uniform random positions are
+the worst case for the octree coder (no structure to learn); real captures are in
+scripts/bench_geometry.py.
 
     python scripts/bench_codec.py [--quick] [--n 1000000] [--out bench_out/bench_codec.json]
 """
@@ -65,7 +68,8 @@ def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed
     t0 = time.perf_counter()
     w_raw, w_means, w_scores = synthetic_raw(2000, 3, seed + 1)
     w_model, _ = build_quantized(w_raw, w_means, w_scores, 3, depth=depth, percent=percent, n_block=8)
-    w_model.encode()
+    with tempfile.TemporaryDirectory() as tmp:  # constriction / scipy imports of the v2 coder
+        load_npz(save_npz(w_model.encode(), os.path.join(tmp, "pc_npz")).bundle_path)
     w_model.quantized_attributes().sum().backward()
     warmup_s = time.perf_counter() - t0
     n_in = int(math.ceil(n / (1.0 - percent)))
@@ -83,22 +87,21 @@ def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed
     rows.append({"stage": "setup (no importance)", "seconds": t_setup, "peak_rss_mib": peak_rss_mib(), "target_s": ""})
 
     with tempfile.TemporaryDirectory() as tmp:
-        pc_dir = os.path.join(tmp, "iteration_0", "pc_npz")
-
-        def save():
-            return save_npz(model.encode(), pc_dir)
-
-        report, t_save = timed(save)
-        rows.append({"stage": "save (encode + save_npz)", "seconds": t_save, "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
-        decoded, t_load = timed(lambda: load_npz(pc_dir + ".bundle"))
-        rows.append({"stage": "load_npz", "seconds": t_load, "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
-        model.eval()
-        with torch.no_grad():
-            same = bool(torch.equal(decoded.attributes, model.quantized_attributes()))
-        model.train()
-        res["decoded_equals_training_forward"] = same
-        del decoded
-        res["sizes"] = report.as_dict()
+        res["sizes"] = {}
+        res["decoded_equals_training_forward"] = {}
+        for codec, version in (("range", "v2"), ("deflate", "v1")):
+            pc_dir = os.path.join(tmp, codec, "iteration_0", "pc_npz")
+            report, t_save = timed(lambda: save_npz(model.encode(codec=codec), pc_dir))
+            rows.append({"stage": f"save {version} --codec {codec} (encode + save_npz)", "seconds": t_save,
+                         "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
+            decoded, t_load = timed(lambda: load_npz(pc_dir + ".bundle"))
+            rows.append({"stage": f"load_npz {version}", "seconds": t_load, "peak_rss_mib": peak_rss_mib(), "target_s": 5.0})
+            model.eval()
+            with torch.no_grad():
+                res["decoded_equals_training_forward"][version] = bool(torch.equal(decoded.attributes, model.quantized_attributes()))
+            model.train()
+            del decoded
+            res["sizes"][version] = report.as_dict()
         codecs = {}
         for codec in (("deflate", "store", "lzma", "bzip2") if all_codecs else ("deflate", "store")):
             d = os.path.join(tmp, codec, "pc_npz")
@@ -157,11 +160,15 @@ def main(argv=None):
     print(f"## codec benchmark: N = {res['n_gaussians']} Gaussians (from {res['n_input']}), depth {args.depth}, "
           f"{args.n_block} blocks, 55 channels, {args.threads} threads\n")
     print(table(res["rows"]))
-    s = res["sizes"]
-    print(f"\nbundle {s['bundle_bytes']} B = {s['bits_per_gaussian']:.2f} bits/Gaussian; components (bytes):")
-    print(table([{"component": k, "bytes": v, "bits_per_gaussian": 8.0 * v / res["n_gaussians"]}
-                 for k, v in s["component_bytes"].items()]))
-    print("\ncodec of the .npz members:")
+    v1, v2 = res["sizes"]["v1"], res["sizes"]["v2"]
+    print(f"\nbundle v2 {v2['bundle_bytes']} B = {v2['bits_per_gaussian']:.2f} bits/Gaussian, "
+          f"v1 {v1['bundle_bytes']} B = {v1['bits_per_gaussian']:.2f} bits/Gaussian "
+          f"(v2/v1 = {v2['bundle_bytes'] / v1['bundle_bytes']:.3f}); components (bytes):")
+    names = list(dict.fromkeys(list(v2["component_bytes"]) + list(v1["component_bytes"])))
+    print(table([{"component": k, "v2_bytes": v2["component_bytes"].get(k, 0), "v1_bytes": v1["component_bytes"].get(k, 0),
+                  "v2_bits_per_gaussian": 8.0 * v2["component_bytes"].get(k, 0) / res["n_gaussians"],
+                  "v1_bits_per_gaussian": 8.0 * v1["component_bytes"].get(k, 0) / res["n_gaussians"]} for k in names]))
+    print("\nv1: zip codec of the .npz members:")
     print(table([{"codec": k, **v} for k, v in res["codecs"].items()]))
     print("\nsetup steps (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["setup_steps_s"].items()))
     print(f"warm-up (one-time imports, excluded above): {res['warmup_s']:.2f} s")
