@@ -55,6 +55,7 @@ def test_outputs_layout(run):
     # 150 pre-training iterations never raise the SH degree above 0: only the bands in use are coded
     man = json.load(open(os.path.join(out, "point_cloud", "iteration_20", "pc_npz", "manifest.json")))
     assert man["sh_degree"] == 0 and man["n_channels"] == 10
+    assert man["format_version"] == 2 and man["codec"] == "range"  # the closed loop below runs on v2 files
     setup = json.load(open(os.path.join(out, "compression_setup.json")))
     assert [s["name"] for s in setup["steps"]][0] == "importance"
     size = metrics["20"]["size"]
