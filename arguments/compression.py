@@ -23,12 +23,17 @@ __all__ = [
     "MERGE_MODES",
     "CODECS",
     "configs_dir",
+    "parse_size",
+    "DEFAULT_BITS",
     "scene_preset_name",
     "load_preset",
     "resolve_compression_params",
 ]
 
-QUANTIZERS = ("vanilla", "lsq")
+QUANTIZERS = ("rd", "vanilla", "lsq")
+#: default code width per quantizer when neither the command line nor a preset sets --bits
+#: (rd: 16-bit codes so that fine steps never clip; the entropy coder makes the width free)
+DEFAULT_BITS = {"rd": 16, "vanilla": 8, "lsq": 8}
 MERGE_MODES = ("mean", "importance", "first")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
@@ -42,8 +47,11 @@ class CompressionParams:
     pretrain_iterations: int = 30_000  # without --init_ply: 3DGS iterations trained first (unless -m already holds point_cloud/iteration_*/point_cloud.ply)
     finetune_iterations: Optional[int] = None  # fine-tuning iterations when --iterations is not given [preset]
     n_block: Optional[int] = None  # quantizer blocks per channel over the N-1 RAHT AC coefficients (--per_block_quant) [preset]
-    quantizer: Optional[str] = None  # vanilla (running min/max envelope) or lsq (learned step per block) [preset]
-    bits: Optional[int] = None  # bits per AC code, 1-16 (uint8 storage up to 8, uint16 above) [preset]
+    quantizer: Optional[str] = None  # rd (steps from measured sensitivity and --quality/--target_size, zero point mid-range), vanilla (the seed's running min/max envelope per block) or lsq (learned step per block) [preset]
+    bits: Optional[int] = None  # bits per AC code, 1-16 (uint8 storage up to 8, uint16 above; default 16 for rd, 8 otherwise) [preset]
+    quality: Optional[float] = None  # --quantizer rd: quality Q; the step of an average-sensitivity quantizer is 2^(-Q/8) (+8 halves every step: about +6 dB quantization SNR, +1 bit per significant coefficient) [preset]
+    target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
+    target_bpg: Optional[float] = None  # --quantizer rd: like --target_size, in bits per Gaussian of the compressed model
     depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 [preset]
     percent: Optional[float] = None  # fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
@@ -65,6 +73,7 @@ PRESET_FIELDS = (
     "n_block",
     "quantizer",
     "bits",
+    "quality",
     "depth",
     "percent",
     "beta",
@@ -78,6 +87,24 @@ PRESET_FIELDS = (
     "lsq_lr",
     "codec",
 )
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes of ``650KB``, ``2.5MB``, ``1MiB``, ``700000`` (KB/MB/GB = 10^3/10^6/10^9, KiB/MiB/GiB = 2^10/2^20/2^30)."""
+    raw = str(text).strip()
+    number = raw.rstrip("BbKkMmGgIi ")
+    unit = raw[len(number):].strip().upper()
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if unit not in _SIZE_UNITS or not 0 < value < 1e18:
+        raise ValueError(f"--target_size {text!r} is not a size; write bytes or a number with KB, MB, GB, KiB, MiB or GiB "
+                         f"(e.g. 650KB, 2.5MB)")
+    return int(value * _SIZE_UNITS[unit])
 
 
 def configs_dir() -> str:
@@ -121,8 +148,19 @@ def _validate(p: CompressionParams) -> None:
     need(isinstance(p.n_block, int) and p.n_block >= 1, f"--n_block must be a positive integer, got {p.n_block!r}")
     need(p.quantizer in QUANTIZERS, f"--quantizer must be one of {QUANTIZERS}, got {p.quantizer!r}")
     need(isinstance(p.bits, int) and 1 <= p.bits <= 16, f"--bits must be an integer in 1..16, got {p.bits!r}")
-    if p.quantizer == "lsq":
-        need(p.bits >= 2, f"--quantizer lsq needs --bits >= 2 (signed range), got {p.bits}")
+    if p.quantizer in ("lsq", "rd"):
+        need(p.bits >= 2, f"--quantizer {p.quantizer} needs --bits >= 2 (signed range), got {p.bits}")
+    need(isinstance(p.quality, (int, float)) and -200 <= p.quality <= 200,
+         f"--quality must be a number in [-200, 200], got {p.quality!r}")
+    targets = [f for f in ("target_size", "target_bpg") if getattr(p, f) is not None]
+    need(len(targets) <= 1, "--target_size and --target_bpg exclude each other; give one")
+    if targets:
+        need(p.quantizer == "rd", f"--{targets[0]} needs --quantizer rd (the min/max and LSQ quantizers have no "
+                                  f"quality knob), got --quantizer {p.quantizer}")
+    if p.target_size is not None:
+        parse_size(p.target_size)  # raises a clear ValueError
+    if p.target_bpg is not None:
+        need(isinstance(p.target_bpg, (int, float)) and p.target_bpg > 0, f"--target_bpg must be > 0, got {p.target_bpg!r}")
     need(isinstance(p.depth, int) and 1 <= p.depth <= 21, f"--depth must be an integer in 1..21, got {p.depth!r}")
     need(isinstance(p.percent, (int, float)) and 0.0 <= p.percent < 1.0, f"--percent must lie in [0, 1), got {p.percent!r}")
     need(isinstance(p.beta, (int, float)), f"--beta must be a number, got {p.beta!r}")
@@ -178,6 +216,8 @@ def resolve_compression_params(
         if cli.n_block not in (None, 1):
             raise ValueError(f"--per_channel_quant means one block per channel; drop --n_block {cli.n_block}")
         values["n_block"], provenance["n_block"] = 1, "--per_channel_quant"
+    if values["bits"] is None and values["quantizer"] in DEFAULT_BITS:
+        values["bits"], provenance["bits"] = DEFAULT_BITS[values["quantizer"]], f"default for --quantizer {values['quantizer']}"
     for f in ("n_block", "bits", "depth", "finetune_iterations"):
         if isinstance(values[f], float) and values[f].is_integer():
             values[f] = int(values[f])

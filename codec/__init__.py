@@ -47,7 +47,7 @@ from .container import (
     CompressedFormatError,
     find_compressed,
 )
-from .io import DATA_FILES, DEFAULT_LEVEL, SaveReport, encode_files, load_npz, save_npz
+from .io import DATA_FILES, DEFAULT_LEVEL, SaveReport, bundle_size, encode_files, load_npz, save_npz
 from .payload import CODECS, ENTROPY_CODEC, ZIP_CODECS, CompressedPayload, DecodedModel, decode_payload, quant_table
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "PC_DIR_NAME",
     "SaveReport",
     "ZIP_CODECS",
+    "bundle_size",
     "decode_payload",
     "encode_files",
     "find_compressed",

@@ -44,6 +44,7 @@ __all__ = [
     "zip_bytes",
     "write_file_atomic",
     "write_model_files",
+    "bundle_bytes",
     "find_compressed",
     "read_model_files",
     "parse_manifest",
@@ -155,9 +156,14 @@ def write_model_files(files: dict[str, bytes], pc_dir: str, write_bundle: bool =
             shutil.rmtree(old, ignore_errors=True)
     if not write_bundle:
         return 0
-    bundle = zip_bytes([(name, data, zipfile.ZIP_STORED) for name, data in files.items()], comment=BUNDLE_MAGIC)
+    bundle = bundle_bytes(files)
     write_file_atomic(pc_dir + BUNDLE_SUFFIX, bundle)
     return len(bundle)
+
+
+def bundle_bytes(files: dict[str, bytes]) -> bytes:
+    """The single-file bundle of ``files``: a zip of stored members with the comment ``BUNDLE_MAGIC``."""
+    return zip_bytes([(name, data, zipfile.ZIP_STORED) for name, data in files.items()], comment=BUNDLE_MAGIC)
 
 
 def jsonable(obj: Any) -> Any:

@@ -8,6 +8,7 @@ manifest's SHA-256 before it reaches a decoder.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -16,13 +17,14 @@ from typing import Optional
 import numpy as np
 import torch
 
-from raht import build_plan
+from raht import RahtPlan, build_plan
 
 from .channel_layout import layout_for_sh_degree
 from .container import (
     FORMAT_NAME,
     MANIFEST,
     BUNDLE_SUFFIX,
+    bundle_bytes,
     CompressedFormatError,
     find_compressed,
     jsonable,
@@ -41,7 +43,7 @@ from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, De
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_FILES", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files"]
+__all__ = ["DATA_FILES", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
 
 DATA_FILES = ("t.npz", "dc.npz", "ac.npz", "geometry.npz")
 #: default deflate level of the v1 members and of t.npz / dc.npz (see save_npz)
@@ -101,8 +103,14 @@ def _version_of(codec: str) -> int:
     return 2 if codec == ENTROPY_CODEC else 1
 
 
-def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL) -> tuple[dict[str, bytes], dict[str, int]]:
-    """All file contents of ``pc_npz/`` (manifest first) plus the bytes of each component."""
+def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL, *,
+                 plan: Optional[RahtPlan] = None, cache: Optional[dict] = None) -> tuple[dict[str, bytes], dict[str, int]]:
+    """All file contents of ``pc_npz/`` (manifest first) plus the bytes of each component.
+
+    ``plan``: ``raht.build_plan(coords, depth)`` when the caller has it (v2 needs its ``ac_weight``);
+    ``cache``: a dict kept between calls on the same voxels (rate control) — the geometry member and
+    the plan's weights are encoded once per set of voxels, keyed by a hash of coords, bbox and depth.
+    """
     payload.validate()
     layout = payload.layout
     version = _version_of(payload.codec)
@@ -114,16 +122,26 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
         "dc.npz": npz_bytes([("dc", payload.dc)], table_method, level),
     }
     extra: dict = {}
+    cache = {} if cache is None else cache
+    key = (version, level, payload.codec, payload.depth, hashlib.sha1(payload.coords.tobytes() + bbox.tobytes()).hexdigest())
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
     if version == 2:
-        ac_weight = build_plan(torch.from_numpy(payload.coords), payload.depth).ac_weight.numpy()
-        files["ac.npz"], ac_components, models = encode_ac_v2(payload, ac_weight)
-        files["geometry.npz"] = encode_geometry_v2(payload, bbox)
+        if "ac_weight" not in cache:
+            plan = plan if plan is not None else build_plan(torch.from_numpy(payload.coords), payload.depth)
+            cache["ac_weight"] = plan.ac_weight.cpu().numpy()
+        if "geometry" not in cache:
+            cache["geometry"] = encode_geometry_v2(payload, bbox)
+        files["ac.npz"], ac_components, models = encode_ac_v2(payload, cache["ac_weight"])
         extra = {"entropy": dict(ENTROPY_DESCRIPTION, ac_channel_models=models)}
     else:
+        if "geometry" not in cache:
+            cache["geometry"] = encode_geometry_v1(payload, bbox, level)
         files["ac.npz"], ac_components = encode_ac_v1(payload, level)
-        files["geometry.npz"] = encode_geometry_v1(payload, bbox, level)
         extra = {"code_packing": "quant.packing (LSB first)" if payload.bits < 8 else "none",
                  "ac_layout": "per channel group, channel-major: codes of RAHT slots 1..N-1 of each channel"}
+    files["geometry.npz"] = cache["geometry"]
     components = {"geometry": len(files["geometry.npz"]), "quant_table": len(files["t.npz"]), "dc": len(files["dc.npz"]),
                   **ac_components}
     manifest = {
@@ -151,7 +169,15 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
     return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in DATA_FILES}}, components
 
 
-def save_npz(payload: CompressedPayload, pc_dir: str, *, level: Optional[int] = DEFAULT_LEVEL, write_bundle: bool = True) -> SaveReport:
+def bundle_size(payload: CompressedPayload, *, plan: Optional[RahtPlan] = None, cache: Optional[dict] = None,
+                level: Optional[int] = DEFAULT_LEVEL) -> int:
+    """Exact bytes of the bundle ``save_npz(payload)`` would write, without writing anything."""
+    files, _ = encode_files(payload, level, plan=plan, cache=cache)
+    return len(bundle_bytes(files))
+
+
+def save_npz(payload: CompressedPayload, pc_dir: str, *, level: Optional[int] = DEFAULT_LEVEL, write_bundle: bool = True,
+             plan: Optional[RahtPlan] = None, cache: Optional[dict] = None) -> SaveReport:
     """Write ``payload`` into the directory ``pc_dir`` (normally ``.../iteration_<k>/pc_npz``)
     and the bundle ``pc_dir + ".bundle"``, atomically (``codec/container.py``).
 
@@ -162,11 +188,12 @@ def save_npz(payload: CompressedPayload, pc_dir: str, *, level: Optional[int] = 
             lzma/store). Default 1: on raw RAHT codes (v1) deflate level 6 is ~1 % smaller but
             ~2.4× slower (scripts/bench_codec.py).
         write_bundle: also write the single-file bundle.
+        plan, cache: see :func:`encode_files` (speed only; the bytes are the same).
 
     Returns:
         :class:`SaveReport` with the sizes.
     """
-    files, components = encode_files(payload, level)
+    files, components = encode_files(payload, level, plan=plan, cache=cache)
     pc_dir = os.path.abspath(pc_dir)
     bundle_bytes = write_model_files(files, pc_dir, write_bundle)
     file_bytes = {name: len(data) for name, data in files.items()}

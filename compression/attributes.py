@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from quant.banks import LsqQuanBank, VanillaQuanBank
+from quant.banks import LsqQuanBank, RdQuanBank, VanillaQuanBank, clipped_counts
 from raht import build_plan, raht_forward, raht_inverse, voxel_centers
 from codec import CompressedPayload
 from codec.channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
@@ -34,7 +34,11 @@ from utils.rotations import euler_to_quat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QuantizedGaussians", "activate_attributes", "render_attributes", "GROUP_PARAMS"]
+__all__ = ["QuantizedGaussians", "activate_attributes", "render_attributes", "GROUP_PARAMS", "QUANTIZER_BANKS"]
+
+#: ``--quantizer`` → bank class: min/max envelope (the seed's VanillaQuan), learned step (LSQ),
+#: rate–distortion steps from sensitivities and a quality knob (quant.rate_distortion)
+QUANTIZER_BANKS = {"vanilla": VanillaQuanBank, "lsq": LsqQuanBank, "rd": RdQuanBank}
 
 #: (parameter name, layout group) in column order.
 GROUP_PARAMS = (("opacity", "opacity"), ("euler", "euler"), ("f_dc", "f_dc"), ("f_rest", "f_rest"), ("log_scale", "scale"))
@@ -92,7 +96,7 @@ class QuantizedGaussians(nn.Module):
         bbox_min, bbox_max: [3] float32 grid box; depth: octree depth.
         sh_degree: SH degree (sets C).
         n_block: blocks per channel over the N − 1 AC coefficients (reduced to N − 1 with a
-            warning when larger); bits: code width; quantizer: ``"vanilla"`` or ``"lsq"``;
+            warning when larger); bits: code width; quantizer: a key of ``QUANTIZER_BANKS``;
             plan: a prebuilt ``raht.build_plan(coords, depth)`` (built here when None).
 
     Parameters (one per group so each gets its own learning rate): ``opacity [N,1]``,
@@ -132,8 +136,8 @@ class QuantizedGaussians(nn.Module):
         if n_block > n - 1:
             logger.warning("n_block %d exceeds the %d AC coefficients per channel; using n_block = %d", n_block, n - 1, n - 1)
             n_block = n - 1
-        if quantizer not in ("vanilla", "lsq"):
-            raise ValueError(f"quantizer must be 'vanilla' or 'lsq', got {quantizer!r}")
+        if quantizer not in QUANTIZER_BANKS:
+            raise ValueError(f"quantizer must be one of {sorted(QUANTIZER_BANKS)}, got {quantizer!r}")
         self.depth = int(depth)
         self.sh_degree = int(sh_degree)
         self.n_block = int(n_block)
@@ -147,7 +151,7 @@ class QuantizedGaussians(nn.Module):
         self.register_buffer("bbox_max", torch.as_tensor(bbox_max, dtype=torch.float32).reshape(3).clone().to(attributes.device))
         self.register_buffer("means", voxel_centers(coords, self.bbox_min, self.bbox_max, self.depth))
         c = self.layout.n_channels
-        self.bank = VanillaQuanBank(c, self.n_block, self.bits) if quantizer == "vanilla" else LsqQuanBank(c, self.n_block, self.bits)
+        self.bank = QUANTIZER_BANKS[quantizer](c, self.n_block, self.bits)
         self.bank.to(attributes.device)
         self.plan = (plan if plan is not None else build_plan(coords, self.depth)).to(coords.device)
         if self.plan.n != n:
@@ -206,6 +210,13 @@ class QuantizedGaussians(nn.Module):
         """Explicit calibration: set the bank's ranges / LSQ steps from the current AC coefficients."""
         coeffs = raht_forward(self.attributes().detach(), self.plan)
         self.bank.calibrate(coeffs[1:])
+
+    @torch.no_grad()
+    def clipped_codes(self) -> torch.Tensor:
+        """[C, B] int64 AC coefficients whose code is clamped to an end of the range with the current
+        (eval-mode) quantizer parameters — zero after an rd calibration, possibly not after fine-tuning."""
+        coeffs = raht_forward(self.attributes().detach(), self.plan)
+        return clipped_counts(coeffs[1:], *self.bank.qparams(), self.bits)
 
     @torch.no_grad()
     def quantization_error(self) -> torch.Tensor:

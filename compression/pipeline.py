@@ -15,14 +15,18 @@ TensorBoard tags (under ``<out>/tb``): ``compress/train_loss``, ``compress/train
 ``compress/train_psnr``, ``compress/iter_time``; at each test iteration ``compress/<split>_psnr``,
 ``compress/<split>_ssim``, ``compress/bytes`` (bundle), ``compress/bits_per_gaussian``,
 ``compress/ratio`` (input PLY / bundle), ``compress_bytes/<component>`` (geometry, quant_table,
-dc, ac_opacity, ac_euler, ac_f_dc, ac_f_rest, ac_scale), ``quant_rmse/<group>`` and
-``quant_rmse_channel/<channel>`` (RMS of AC − Q(AC) per channel), and images
+dc, ac_opacity, ac_euler, ac_f_dc, ac_f_rest, ac_scale, ac_tables: the rate of each channel group),
+``compress/clipped_codes`` (in the saved file) and ``compress/clipped_codes_before_save`` (with the
+steps training used), ``--quantizer rd``: ``compress/rd_quality``, ``compress/rd_kappa``, with a
+target ``compress/target_bytes`` and ``compress/rate_control_probes``; ``quant_rmse/<group>`` and
+``quant_rmse_channel/<channel>`` (RMS of AC − Q(AC) per channel: the distortion of each group), and images
 ``compress_view_<i>/render_gt``. Setup steps: ``compress_setup/psnr_<step>``, ``compress_setup/seconds_<step>``.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,19 +34,31 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from arguments.compression import parse_size
 from compression.evaluate import evaluate_quantized
 from compression.finetune import FinetuneStats, FineTuner
+from compression.rate_control import fit_to_target
 from compression.setup import SetupResult, compression_setup
+from quant.rate_distortion import kappa_to_quality
 from scene.compressed_format import PC_DIR_NAME, SaveReport, save_npz
 from training.evaluate import evenly_spaced
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CompressionResult", "run_compression", "pc_dir", "list_npz_iterations", "METRICS_FILE", "SETUP_FILE"]
+__all__ = ["CompressionResult", "run_compression", "pc_dir", "target_bytes", "list_npz_iterations", "METRICS_FILE", "SETUP_FILE"]
 
 METRICS_FILE = "compression_metrics.json"
 SETUP_FILE = "compression_setup.json"
 N_TRAIN_EVAL_VIEWS = 5
+
+
+def target_bytes(params: Any, n_gaussians: int) -> Optional[int]:
+    """The size every save is fitted to: ``--target_size`` in bytes, or ``--target_bpg`` × N / 8; None without a target."""
+    if getattr(params, "target_size", None) is not None:
+        return parse_size(params.target_size)
+    if getattr(params, "target_bpg", None) is not None:
+        return int(math.floor(params.target_bpg * n_gaussians / 8.0))
+    return None
 
 
 def pc_dir(out_dir: str, iteration: int) -> str:
@@ -153,7 +169,7 @@ def run_compression(
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
-        background=background, backend=backend, evaluate=params.setup_eval,
+        quality=params.quality, background=background, backend=backend, evaluate=params.setup_eval,
     )
     model = setup.model
     setup_info = setup.as_dict()
@@ -173,6 +189,13 @@ def run_compression(
                                n_input=n_input, n_gaussians=model.n_gaussians)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
     channel_names = model.layout.channel_names()
+    target = target_bytes(params, model.n_gaussians)
+    if target is not None:
+        logger.info("rate control: every save is fitted to %d B (%.2f bits per Gaussian)", target, 8.0 * target / model.n_gaussians)
+
+    def make_payload(m, k: int):
+        rd = {"rd_kappa": float(m.bank.kappa), "rd_quality": kappa_to_quality(float(m.bank.kappa))} if m.quantizer == "rd" else {}
+        return m.encode(config={**config, "iteration": k, **rd}, input_ply_bytes=input_ply_bytes, codec=params.codec)
 
     def evaluate_and_save(k: int) -> None:
         tb_views = set(range(min(tb_images, len(eval_cams)))) if tb is not None else set()
@@ -181,13 +204,28 @@ def run_compression(
             if i in tb_views:
                 tb.image_pair(f"compress_view_{i}/render_gt", image, gt, k)
 
+        # the quantizer state is fixed first (rd: steps re-fitted to the current attributes, at the
+        # same quality or searched for the target size); evaluation and file then use the same state
+        rate = None
+        clipped_before = int(model.clipped_codes().sum())
+        if model.quantizer == "rd" and target is not None:
+            rate = fit_to_target(model, target, lambda m: make_payload(m, k))
+            payload = rate.payload
+        else:
+            if model.quantizer == "rd":
+                model.calibrate()
+            payload = make_payload(model, k)
+        clipped = int(model.clipped_codes().sum())
         ev, _ = evaluate_quantized(model, eval_cams, background=background, backend=backend, on_view=on_view)
-        payload = model.encode(config={**config, "iteration": k}, input_ply_bytes=input_ply_bytes, codec=params.codec)
-        report: SaveReport = save_npz(payload, pc_dir(out_dir, k))
+        report: SaveReport = save_npz(payload, pc_dir(out_dir, k), plan=model.plan)
         rmse = model.quantization_error().cpu()
         entry = {"split": eval_split, "PSNR": ev.psnr, "SSIM": ev.ssim, "n_views": len(ev.views),
-                 "size": report.as_dict(),
+                 "size": report.as_dict(), "clipped_codes": clipped, "clipped_codes_before_save": clipped_before,
                  "quant_rmse": {name: float(v) for name, v in zip(channel_names, rmse)}}
+        if model.quantizer == "rd":
+            entry["rd"] = {"kappa": float(model.bank.kappa), "quality": kappa_to_quality(float(model.bank.kappa))}
+        if rate is not None:
+            entry["rate_control"] = rate.as_dict()
         result.evaluations[k] = entry
         _write_json(os.path.join(out_dir, METRICS_FILE), {str(i): e for i, e in sorted(result.evaluations.items())})
         logger.info("[compress iteration %d] %s PSNR %.3f dB, SSIM %.4f; %s", k, eval_split, ev.psnr, ev.ssim, report.summary())
@@ -196,6 +234,14 @@ def run_compression(
             tb.scalar(f"compress/{eval_split}_ssim", ev.ssim, k)
             tb.scalar("compress/bytes", report.bundle_bytes, k)
             tb.scalar("compress/bits_per_gaussian", report.bits_per_gaussian, k)
+            tb.scalar("compress/clipped_codes", clipped, k)
+            tb.scalar("compress/clipped_codes_before_save", clipped_before, k)
+            if "rd" in entry:
+                tb.scalar("compress/rd_quality", entry["rd"]["quality"], k)
+                tb.scalar("compress/rd_kappa", entry["rd"]["kappa"], k)
+            if rate is not None:
+                tb.scalar("compress/target_bytes", rate.target, k)
+                tb.scalar("compress/rate_control_probes", len(rate.probes), k)
             if report.ratio:
                 tb.scalar("compress/ratio", report.ratio, k)
             for comp, nbytes in report.component_bytes.items():

@@ -7,7 +7,9 @@ c. voxelize at depth d and merge the Gaussians of each voxel     (raht.voxelize 
    positions := voxel centres, frozen from here on
 d. quaternion → Euler ZYX (utils/rotations.py, NaN-safe)
 e. RAHT plan, built once for the whole run
-f. quantizer bank (C channels × n_block blocks) + one explicit no-grad calibration pass
+f. quantizer bank (C channels × n_block blocks) + one explicit no-grad calibration pass; with
+   ``--quantizer rd`` first the sensitivity of every attribute on the training views
+   (compression/sensitivity.py) and the quality, which set the steps (quant/rate_distortion.py)
 
 Each step records its time, the Gaussian count before/after and, when ``evaluate`` is on, the
 test PSNR after it (the input model's PSNR is recorded first). The result is a
@@ -25,6 +27,8 @@ import torch
 from compression.attributes import QuantizedGaussians
 from compression.evaluate import evaluate_gaussians, evaluate_quantized, source_gaussians
 from compression.importance import importance_scores, prune_mask
+from compression.sensitivity import attribute_sensitivity, block_sensitivity
+from quant.rate_distortion import quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
 from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
 
@@ -101,6 +105,8 @@ def build_quantized(
     n_block: int = 57,
     bits: int = 8,
     quantizer: str = "vanilla",
+    quality: float = 40.0,
+    sensitivity_of: Optional[Callable[[QuantizedGaussians], torch.Tensor]] = None,
     psnr_of: Optional[Callable[[dict], float]] = None,
     psnr_quantized: Optional[Callable[[QuantizedGaussians], float]] = None,
     record: Optional[Callable[[SetupStep], None]] = None,
@@ -110,6 +116,9 @@ def build_quantized(
     Args:
         raw: [N, 10 + 3(K−1) + 1] raw columns (logit opacity, quaternion wxyz, f_dc, f_rest in PLY
             order, log-scales); means: [N, 3]; scores: [N] importance (float64).
+        quality: ``--quantizer rd``: the quality knob (κ = quant.quality_to_kappa(quality));
+        sensitivity_of: ``--quantizer rd``: ``model -> F [N, C]`` (compression/sensitivity.py); without it
+            every quantizer has the same sensitivity (uniform steps);
         psnr_of: optional ``gaussians dict -> test PSNR`` after prune / merge;
         psnr_quantized: optional ``model -> test PSNR`` after calibration; record: step callback.
     """
@@ -159,16 +168,24 @@ def build_quantized(
     plan = build_plan(vox.coords.to(device), depth)
     _record(SetupStep("raht_plan", time.perf_counter() - t0, n2, n2, None, {"levels": plan.n_levels}))
 
-    # f. bank + calibration
-    t0 = time.perf_counter()
+    # f. bank (+ rd: sensitivity and quality) + calibration
     model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
                                n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
+    if quantizer == "rd":
+        if sensitivity_of is not None:
+            t0 = time.perf_counter()
+            fisher = sensitivity_of(model)
+            model.bank.set_sensitivity(block_sensitivity(fisher, model.n_block))
+            _record(SetupStep("sensitivity", time.perf_counter() - t0, n2, n2, None,
+                              {"never_seen_voxels": int((fisher.sum(dim=1) == 0).sum())}))
+        model.bank.set_kappa(quality_to_kappa(quality))
+    t0 = time.perf_counter()
     model.calibrate()
     dt = time.perf_counter() - t0
     psnr_q = psnr_quantized(model) if psnr_quantized is not None else None
     _record(SetupStep("quantizer_bank+calibration", dt, n2, n2, psnr_q,
                      {"quantizers": model.layout.n_channels * model.n_block, "n_block": model.n_block, "bits": bits,
-                      "quantizer": quantizer}))
+                      "quantizer": quantizer, **({"quality": float(quality)} if quantizer == "rd" else {})}))
     return model, steps
 
 
@@ -184,6 +201,7 @@ def compression_setup(
     n_block: int = 57,
     bits: int = 8,
     quantizer: str = "vanilla",
+    quality: float = 40.0,
     background: Optional[torch.Tensor] = None,
     backend: str = "auto",
     evaluate: bool = True,
@@ -193,7 +211,8 @@ def compression_setup(
     Args:
         source: the pre-trained Gaussians (not modified).
         train_cameras: views for the importance score; test_cameras: views for the PSNR log.
-        depth, percent, beta, merge, n_block, bits, quantizer: see arguments/compression.py.
+        depth, percent, beta, merge, n_block, bits, quantizer, quality: see arguments/compression.py
+            (``rd``: the sensitivity is measured on ``train_cameras``).
         background: [3] render background (default black); backend: renderer backend.
         evaluate: log the test PSNR after each step (needs ``test_cameras``).
     """
@@ -235,7 +254,9 @@ def compression_setup(
 
     model, _ = build_quantized(
         raw_columns(source, sh_degree), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
-        n_block=n_block, bits=bits, quantizer=quantizer, psnr_of=psnr_of if do_eval else None,
+        n_block=n_block, bits=bits, quantizer=quantizer, quality=quality,
+        sensitivity_of=lambda m: attribute_sensitivity(m, train_cameras, background=background, backend=backend),
+        psnr_of=psnr_of if do_eval else None,
         psnr_quantized=(lambda m: evaluate_quantized(m, test_cameras, background=background, backend=backend)[0].psnr)
         if do_eval else None,
         record=record)

@@ -17,7 +17,9 @@ gradients, being sums, agree to float rounding).
   ``quant.modules.VanillaQuan``), ``initialized``.
 - ``LsqQuanBank``: ``step [C, B]`` nn.Parameter (and ``offset [C, B]`` with LSQ+),
   ``initialized``; signed range, storage form scale = step, zero_point = 2^(b−1) − offset/step.
-- Both: ``forward(x [L, C]) -> x̂ [L, C]``, ``qparams() -> (scale [C, B], zero_point [C, B])``,
+- ``RdQuanBank``: buffers ``sensitivity, step [C, B]``, ``kappa``: fixed steps from rate–distortion
+  allocation (``quant.rate_distortion``), zero point 2^(b−1).
+- All: ``forward(x [L, C]) -> x̂ [L, C]``, ``qparams() -> (scale [C, B], zero_point [C, B])``,
   ``quantize_codes(x) -> codes [L, C]`` with ``dequantize_blocks(codes, *qparams()) == forward(x)``
   bit for bit in eval mode, ``calibrate(x)``, state dicts that round-trip.
 
@@ -25,6 +27,7 @@ Banks compute in float32 (the precision of the stored parameters); other float i
 """
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Tuple
 
 import torch
@@ -34,8 +37,9 @@ from .core import asymmetric_qparams, check_bits, dequantize_, quantize, ste_mas
 from .granularity import block_parts, chunk_parts, part_rows, part_view
 from .lsq import MIN_STEP, lsq_fake_quantize_blocks, lsq_init_step, lsq_qparams, lsq_range
 from .modules import NOT_CALIBRATED, envelope_covers
+from .rate_distortion import rd_steps
 
-__all__ = ["VanillaQuanBank", "LsqQuanBank", "quantize_blocks", "dequantize_blocks", "block_minmax"]
+__all__ = ["VanillaQuanBank", "LsqQuanBank", "RdQuanBank", "clipped_counts", "quantize_blocks", "dequantize_blocks", "block_minmax"]
 
 
 #: Elements per chunk of the CPU code paths (about 4 MB of float32): the per-block work is done in
@@ -213,6 +217,21 @@ def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torc
     return out
 
 
+@torch.no_grad()
+def clipped_counts(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bits: int) -> torch.Tensor:
+    """[C, B] int64 number of values of ``x [L, C]`` whose code ``zp + x/scale`` leaves
+    [−½, 2^b − ½], i.e. is clamped to an end of the code range (per-block ``scale, zero_point [C, B]``)."""
+    x = _float32_stream(x, scale.shape[0]).detach()
+    _check_params(scale, zero_point, x.shape[1])
+    s_bc, z_bc = scale.t().contiguous(), zero_point.t().contiguous()
+    qmax = float((1 << bits) - 1)
+    counts = []
+    for p in _parts(x, scale.shape[1]):
+        v = part_view(x, p) / part_rows(s_bc, p) + part_rows(z_bc, p)
+        counts.append(((v < -0.5) | (v > qmax + 0.5)).sum(dim=1))
+    return torch.cat(counts).t().to(torch.int64)
+
+
 class _BankBase(nn.Module):
     def __init__(self, n_channels: int, n_blocks: int, bits: int):
         super().__init__()
@@ -378,3 +397,76 @@ class LsqQuanBank(_BankBase):
         off_bc = self.offset.t().contiguous() if self.offset is not None else None
         return lsq_fake_quantize_blocks(x, step_bc, off_bc, self.bits, _parts(x, self.n_blocks),
                                         self.min_step)
+
+
+class RdQuanBank(_BankBase):
+    """C × B fixed-step quantizers whose steps come from rate–distortion allocation (``quant.rate_distortion``).
+
+    - buffers ``sensitivity [C, B]`` (set with :meth:`set_sensitivity`; ones until then),
+      ``kappa`` (the quality knob, :meth:`set_kappa`), ``step [C, B]``, ``initialized``;
+    - :meth:`calibrate` (x [L, C]) sets ``step = rd_steps(sensitivity, kappa, max|x| per block, b)``:
+      Δ ∝ κ/√s, widened where needed so no code of ``x`` clips; the forward never changes a step;
+    - ``qparams()``: scale = step, zero_point = 2^(b−1) (the code of 0, mid-range), decoded like
+      the other banks: x̂ = scale·(code − zero_point);
+    - forward: fake quantization with the straight-through gradient (0 where a value clips —
+      :meth:`clipped_counts` says how many do, e.g. after fine-tuning moved the attributes).
+    """
+
+    def __init__(self, n_channels: int, n_blocks: int, bits: int = 16, kappa: float = 2.0 ** -5):
+        lsq_range(bits)
+        super().__init__(n_channels, n_blocks, bits)
+        self.register_buffer("sensitivity", torch.ones(self.n_channels, self.n_blocks, dtype=torch.float32))
+        self.register_buffer("kappa", torch.tensor(float(kappa), dtype=torch.float64))
+        self.register_buffer("step", torch.ones(self.n_channels, self.n_blocks, dtype=torch.float32))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", kappa={float(self.kappa):.4g}"
+
+    @torch.no_grad()
+    def set_sensitivity(self, sensitivity: torch.Tensor) -> None:
+        """Per-quantizer weights [C, B] ≥ 0 (only ratios matter); takes effect at the next calibrate."""
+        s = torch.as_tensor(sensitivity, dtype=torch.float32, device=self.step.device)
+        if s.shape != self.step.shape or not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
+            raise ValueError(f"sensitivity must be finite, >= 0 and of shape {tuple(self.step.shape)}, got {tuple(s.shape)}")
+        self.sensitivity.copy_(s)
+
+    @torch.no_grad()
+    def set_kappa(self, kappa: float) -> None:
+        """The step at average sensitivity (``quality_to_kappa(Q)``); takes effect at the next calibrate."""
+        if not kappa > 0 or not math.isfinite(kappa):
+            raise ValueError(f"kappa must be a finite number > 0, got {kappa!r}")
+        self.kappa.fill_(float(kappa))
+
+    @torch.no_grad()
+    def block_absmax(self, x: torch.Tensor) -> torch.Tensor:
+        """[C, B] float32 largest |x| of each block of ``x [L, C]``."""
+        lo, hi = block_minmax(_float32_stream(x, self.n_channels), self.n_blocks)
+        return torch.maximum(lo.abs(), hi.abs())
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Steps from the sensitivity, κ and the block ranges of ``x [L, C]``."""
+        x = _float32_stream(x, self.n_channels).detach()
+        if not _all_finite(x, self.n_blocks):
+            raise ValueError("RdQuanBank got NaN or Inf input; the steps need finite values")
+        self.step.copy_(rd_steps(self.sensitivity, float(self.kappa), self.block_absmax(x), self.bits))
+        self.initialized.fill_(True)
+
+    def qparams(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(scale [C, B], zero_point [C, B])`` float32: the steps and 2^(b−1)."""
+        self._require_init()
+        return self.step.clone(), torch.full_like(self.step, float(1 << (self.bits - 1)))
+
+    def clipped_counts(self, x: torch.Tensor) -> torch.Tensor:
+        """[C, B] int64 number of values of ``x [L, C]`` that clip with the current steps."""
+        return clipped_counts(x, *self.qparams(), self.bits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantize ``x [L, C]`` with the current steps (straight-through gradient)."""
+        x = _float32_stream(x, self.n_channels)
+        if self.training and not bool(self.initialized):
+            self.calibrate(x)
+        s, z = self.qparams()
+        x = x.contiguous()
+        return _BlocksFakeQuantSTE.apply(x, s.t().contiguous(), z.t().contiguous(), self.bits,
+                                         _parts(x, self.n_blocks), True)

@@ -40,7 +40,10 @@ def test_precedence_cli_over_preset_over_default():
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True), "/data/tandt/truck/")
     assert scene_preset_name("/data/tandt/truck/") == "truck"
     assert (p.n_block, p.depth, p.percent) == (57, 20, 0.4)
-    assert prov["depth"] == "preset truck" and prov["bits"] == "default" and p.bits == 8
+    assert prov["depth"] == "preset truck" and p.quantizer == "rd" and p.quality == 40
+    assert prov["bits"] == "default for --quantizer rd" and p.bits == 16  # rd: 16-bit codes unless set
+    p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, quantizer="vanilla"), "/data/truck")
+    assert p.bits == 8 and prov["bits"] == "default for --quantizer vanilla"
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, depth=12, bits=6), "/data/truck")
     assert p.depth == 12 and prov["depth"] == "command line" and p.bits == 6
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True), "/data/unknown_scene")
@@ -61,6 +64,9 @@ def test_per_channel_quant_means_one_block():
     ({"n_block": 0}, "--n_block"), ({"bits": 17}, "--bits"), ({"depth": 22}, "--depth"),
     ({"percent": 1.0}, "--percent"), ({"quantizer": "vq"}, "--quantizer"), ({"merge": "max"}, "--merge"),
     ({"codec": "zstd"}, "--codec"), ({"quantizer": "lsq", "bits": 1}, "--bits >= 2"),
+    ({"quality": float("nan")}, "--quality"), ({"target_size": "big"}, "--target_size 'big' is not a size"),
+    ({"target_size": "1MB", "target_bpg": 8.0}, "exclude each other"), ({"target_bpg": -1.0}, "--target_bpg"),
+    ({"target_size": "650KB", "quantizer": "vanilla"}, "--target_size needs --quantizer rd"),
 ])
 def test_invalid_values_name_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
@@ -77,3 +83,12 @@ def test_bad_preset_files(tmp_path):
         resolve_compression_params(CompressionParams(preset="broken"), "x", folder=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="missing"):
         resolve_compression_params(CompressionParams(preset="missing"), "x", folder=str(tmp_path))
+
+
+def test_parse_size_units():
+    from arguments.compression import parse_size
+    assert parse_size("650KB") == 650_000 and parse_size("2.5MB") == 2_500_000 and parse_size("1MiB") == 1 << 20
+    assert parse_size("7000") == 7000 and parse_size("7000B") == 7000 and parse_size(" 3 kib ") == 3072
+    for bad in ("", "KB", "-1MB", "5XB", "1e400"):
+        with pytest.raises(ValueError, match="not a size"):
+            parse_size(bad)

@@ -29,27 +29,30 @@ def _setup(scene, params):
     model, train, test, _ = scene
     return compression_setup(model, train, test, depth=params.depth, percent=params.percent, beta=params.beta,
                              merge=params.merge, n_block=params.n_block, bits=params.bits,
-                             quantizer=params.quantizer, background=BG, backend="torch")
+                             quantizer=params.quantizer, quality=params.quality, background=BG, backend="torch")
 
 
-def test_setup_steps_are_logged_in_order(scene):
-    res = _setup(scene, _params())
+@pytest.mark.parametrize("quantizer", ["vanilla", "rd"])
+def test_setup_steps_are_logged_in_order(scene, quantizer):
+    res = _setup(scene, _params(quantizer=quantizer))
     names = [s.name for s in res.steps]
-    assert names == ["importance", "prune", "voxelize+merge", "quaternion->euler", "raht_plan", "quantizer_bank+calibration"]
+    rd = ["sensitivity"] if quantizer == "rd" else []
+    assert names == ["importance", "prune", "voxelize+merge", "quaternion->euler", "raht_plan"] + rd + ["quantizer_bank+calibration"]
     assert res.steps[1].count_before == 400 and res.steps[1].count_after == 320
     assert res.steps[2].count_after == res.model.n_gaussians <= 320
     assert res.steps[3].notes["max_rotation_matrix_error"] < 1e-5
     assert all(s.seconds >= 0 for s in res.steps)
     assert res.input_psnr is not None and res.steps[-1].psnr_after is not None
-    # 8-bit quantization of the calibrated model costs little next to the merged float model
+    # 8-bit quantization (rd: quality 40) of the calibrated model costs little next to the merged float model
     assert res.steps[-1].psnr_after > res.steps[2].psnr_after - 1.0
     # positions are voxel centres and frozen (a buffer, not a parameter)
     names = {n for n, _ in res.model.named_parameters()}
     assert "means" not in names and names == {"opacity", "euler", "f_dc", "f_rest", "log_scale"}
 
 
-def test_finetune_raises_quantized_psnr_and_closed_loop(scene, tmp_path):
-    params = _params()
+@pytest.mark.parametrize("quantizer", ["rd", "vanilla"])
+def test_finetune_raises_quantized_psnr_and_closed_loop(scene, tmp_path, quantizer):
+    params = _params(quantizer=quantizer)
     res = _setup(scene, params)
     q = res.model
     _, train, test, _ = scene
