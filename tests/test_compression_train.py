@@ -159,7 +159,54 @@ def test_tensorboard_compression_tags(run):
     scalars = set(acc.Tags()["scalars"])
     for tag in ("compress/test_psnr", "compress/test_ssim", "compress/bytes", "compress/bits_per_gaussian",
                 "compress/ratio", "compress_bytes/geometry", "compress_bytes/ac_f_dc", "quant_rmse/euler",
-                "quant_rmse_channel/opacity", "compress/train_loss", "compress_setup/psnr_prune"):
+                "quant_rmse_channel/opacity", "compress/train_loss", "compress_setup/psnr_prune",
+                "compress/clipped_codes", "compress/rd_quality", "compress/rd_kappa", "compress_bytes/ac_tables"):
         assert tag in scalars, tag
     assert {0, 10, 20} <= {e.step for e in acc.Scalars("compress/test_psnr")}
     assert any(t.startswith("compress_view_0") for t in acc.Tags()["images"])
+
+
+@pytest.fixture(scope="module")
+def target_run(run, tiny_scene, tmp_path_factory):
+    """The same pre-trained PLY compressed with --target_size 115 % of the default run's last file (a tiny
+    model's files are mostly manifest and tables, so the room below the default is small)."""
+    out, metrics = run
+    ply = os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply")
+    target = int(1.15 * metrics["20"]["size"]["bundle_bytes"])
+    out2 = str(tmp_path_factory.mktemp("runs") / "target")
+    argv = ["-s", tiny_scene, "-m", out2, "--per_block_quant", "--init_ply", ply, "--iterations", "10",
+            "--test_iterations", "5", "--target_size", f"{target}B", "--no-setup_eval"] + COMMON
+    assert train_script.main(argv) == 0
+    with open(os.path.join(out2, "compression_metrics.json")) as fh:
+        return out2, json.load(fh), target
+
+
+def test_target_size_every_save_within_three_percent_below(target_run):
+    out, metrics, target = target_run
+    assert sorted(int(k) for k in metrics) == [0, 5, 10]
+    for k, entry in metrics.items():
+        size = entry["size"]["bundle_bytes"]
+        assert 0.97 * target <= size <= target, (k, size, target)
+        assert size == os.path.getsize(os.path.join(out, "point_cloud", f"iteration_{k}", "pc_npz.bundle"))
+        assert entry["rate_control"]["target"] == target and entry["clipped_codes"] == 0
+        man = json.load(open(os.path.join(out, "point_cloud", f"iteration_{k}", "pc_npz", "manifest.json")))
+        assert man["quantizer"] == "rd" and man["configuration"]["rd_quality"] == pytest.approx(entry["rd"]["quality"])
+
+
+def test_closed_loop_with_target_size(target_run):
+    out, metrics, _ = target_run
+    for k in (5, 10):
+        _render(["-m", out, "--iteration", str(k), "--skip_train", "--no_images", "--quiet"])
+        entry = json.load(open(os.path.join(out, "results.json")))[f"ours_{k}"]
+        assert abs(entry["test"]["PSNR"] - metrics[str(k)]["PSNR"]) < 0.01
+        assert entry["size"]["bundle_bytes"] == metrics[str(k)]["size"]["bundle_bytes"]
+
+
+def test_unreachable_target_is_one_clear_error(run, tiny_scene, tmp_path, capsys):
+    out, _ = run
+    ply = os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply")
+    argv = ["-s", tiny_scene, "-m", str(tmp_path / "tiny_target"), "--per_block_quant", "--init_ply", ply,
+            "--iterations", "0", "--target_size", "300B", "--no-setup_eval"] + COMMON
+    code = run_cli(train_script.main, argv, "train.py")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "below the smallest file" in err[-1] and "--depth" in err[-1]
