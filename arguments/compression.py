@@ -53,6 +53,7 @@ class CompressionParams:
     target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
     target_bpg: Optional[float] = None  # --quantizer rd: like --target_size, in bits per Gaussian of the compressed model
     search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
+    search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
     depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 [preset]
     percent: Optional[float] = None  # fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
@@ -162,10 +163,15 @@ def _validate(p: CompressionParams) -> None:
         parse_size(p.target_size)  # raises a clear ValueError
     if p.target_bpg is not None:
         need(isinstance(p.target_bpg, (int, float)) and p.target_bpg > 0, f"--target_bpg must be > 0, got {p.target_bpg!r}")
+    for flag in ("search_prune", "search_depth"):
+        if getattr(p, flag) is not None:
+            need(p.target_size is not None, f"--{flag} needs --target_size (candidates are compared at one size in bytes)")
     if p.search_prune is not None:
-        need(p.target_size is not None, "--search_prune needs --target_size (candidates are compared at one size in bytes)")
         need(len(p.search_prune) > 0 and all(isinstance(v, (int, float)) and 0.0 <= v < 1.0 for v in p.search_prune),
              f"--search_prune takes fractions in [0, 1), got {p.search_prune!r}")
+    if p.search_depth is not None:
+        need(len(p.search_depth) > 0 and all(isinstance(v, int) and 1 <= v <= 21 for v in p.search_depth),
+             f"--search_depth takes depths in 1..21, got {p.search_depth!r}")
     need(isinstance(p.depth, int) and 1 <= p.depth <= 21, f"--depth must be an integer in 1..21, got {p.depth!r}")
     need(isinstance(p.percent, (int, float)) and 0.0 <= p.percent < 1.0, f"--percent must lie in [0, 1), got {p.percent!r}")
     need(isinstance(p.beta, (int, float)), f"--beta must be a number, got {p.beta!r}")

@@ -38,7 +38,7 @@ import torch
 from arguments.compression import parse_size
 from compression.evaluate import evaluate_quantized
 from compression.finetune import FinetuneStats, FineTuner
-from compression.knob_search import search_prune_fraction
+from compression.knob_search import search_knobs
 from compression.rate_control import fit_to_target
 from compression.setup import SetupResult, compression_setup
 from quant.rate_distortion import kappa_to_quality
@@ -167,11 +167,11 @@ def run_compression(
     if not test_cams:
         logger.info("no test split (train without --eval): evaluating %d training views instead", len(eval_cams))
     n_input = source.num_gaussians
-    prune_search = None
-    if getattr(params, "search_prune", None):
-        chosen, prune_search = search_prune_fraction(source, scene.train_cameras, params, parse_size(params.target_size),
-                                                     background=background, backend=backend)
-        params = dataclasses.replace(params, percent=chosen)
+    knob_search = None
+    if getattr(params, "search_prune", None) or getattr(params, "search_depth", None):
+        chosen, knob_search = search_knobs(source, scene.train_cameras, params, parse_size(params.target_size),
+                                           background=background, backend=backend)
+        params = dataclasses.replace(params, **chosen)
 
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
@@ -181,8 +181,8 @@ def run_compression(
     model = setup.model
     setup_info = setup.as_dict()
     setup_info.update({"n_input": n_input, "n_gaussians": model.n_gaussians, "eval_split": eval_split})
-    if prune_search is not None:
-        setup_info["prune_search"] = {"chosen_percent": params.percent, "candidates": prune_search}
+    if knob_search is not None:
+        setup_info["knob_search"] = {"percent": params.percent, "depth": params.depth, "candidates": knob_search}
     os.makedirs(out_dir, exist_ok=True)
     _write_json(os.path.join(out_dir, SETUP_FILE), setup_info)
     if tb is not None:
@@ -194,8 +194,8 @@ def run_compression(
             tb.scalar("compress_setup/psnr_input", setup.input_psnr, 0)
 
     config = dict(manifest_config or {})
-    if prune_search is not None:  # the manifest records the fraction the run used
-        config.update(percent=params.percent, prune_search_chosen=params.percent)
+    if knob_search is not None:  # the manifest records the values the run used
+        config.update(percent=params.percent, depth=params.depth)
     result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
                                n_input=n_input, n_gaussians=model.n_gaussians)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
