@@ -30,10 +30,10 @@ __all__ = [
     "resolve_compression_params",
 ]
 
-QUANTIZERS = ("rd", "vanilla", "lsq")
+QUANTIZERS = ("rd", "rdlsq", "vanilla", "lsq")
 #: default code width per quantizer when neither the command line nor a preset sets --bits
 #: (rd: 16-bit codes so that fine steps never clip; the entropy coder makes the width free)
-DEFAULT_BITS = {"rd": 16, "vanilla": 8, "lsq": 8}
+DEFAULT_BITS = {"rd": 16, "rdlsq": 16, "vanilla": 8, "lsq": 8}
 MERGE_MODES = ("mean", "importance", "first")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
@@ -47,7 +47,7 @@ class CompressionParams:
     pretrain_iterations: int = 30_000  # without --init_ply: 3DGS iterations trained first (unless -m already holds point_cloud/iteration_*/point_cloud.ply)
     finetune_iterations: Optional[int] = None  # fine-tuning iterations when --iterations is not given [preset]
     n_block: Optional[int] = None  # quantizer blocks per channel over the N-1 RAHT AC coefficients (--per_block_quant) [preset]
-    quantizer: Optional[str] = None  # rd (steps from measured sensitivity and --quality/--target_size, zero point mid-range), vanilla (the seed's running min/max envelope per block) or lsq (learned step per block) [preset]
+    quantizer: Optional[str] = None  # rd (steps from measured sensitivity and --quality/--target_size, zero point mid-range), rdlsq (rd steps times a gain per block learned in fine-tuning against a rate term: rate-aware LSQ), vanilla (the seed's running min/max envelope per block) or lsq (learned step per block) [preset]
     bits: Optional[int] = None  # bits per AC code, 1-16 (uint8 storage up to 8, uint16 above; default 16 for rd, 8 otherwise) [preset]
     quality: Optional[float] = None  # --quantizer rd: quality Q; the step of an average-sensitivity quantizer is 2^(-Q/8) (+8 halves every step: about +6 dB quantization SNR, +1 bit per significant coefficient) [preset]
     target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
@@ -64,6 +64,7 @@ class CompressionParams:
     ft_f_dc_lr: Optional[float] = None  # fine-tuning Adam lr of the SH DC coefficients, before x lr_multiplier [preset]
     ft_f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
     ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
+    rd_gain_lr: Optional[float] = None  # --quantizer rdlsq: Adam lr of the learned log gains of the steps (0.01: a step can change by about 1 percent per iteration) [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
     codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
@@ -87,6 +88,7 @@ PRESET_FIELDS = (
     "ft_f_rest_lr",
     "ft_scaling_lr",
     "lsq_lr",
+    "rd_gain_lr",
     "codec",
 )
 
@@ -150,14 +152,14 @@ def _validate(p: CompressionParams) -> None:
     need(isinstance(p.n_block, int) and p.n_block >= 1, f"--n_block must be a positive integer, got {p.n_block!r}")
     need(p.quantizer in QUANTIZERS, f"--quantizer must be one of {QUANTIZERS}, got {p.quantizer!r}")
     need(isinstance(p.bits, int) and 1 <= p.bits <= 16, f"--bits must be an integer in 1..16, got {p.bits!r}")
-    if p.quantizer in ("lsq", "rd"):
+    if p.quantizer in ("lsq", "rd", "rdlsq"):
         need(p.bits >= 2, f"--quantizer {p.quantizer} needs --bits >= 2 (signed range), got {p.bits}")
     need(isinstance(p.quality, (int, float)) and -200 <= p.quality <= 200,
          f"--quality must be a number in [-200, 200], got {p.quality!r}")
     targets = [f for f in ("target_size", "target_bpg") if getattr(p, f) is not None]
     need(len(targets) <= 1, "--target_size and --target_bpg exclude each other; give one")
     if targets:
-        need(p.quantizer == "rd", f"--{targets[0]} needs --quantizer rd (the min/max and LSQ quantizers have no "
+        need(p.quantizer in ("rd", "rdlsq"), f"--{targets[0]} needs --quantizer rd or rdlsq (the min/max and LSQ quantizers have no "
                                   f"quality knob), got --quantizer {p.quantizer}")
     if p.target_size is not None:
         parse_size(p.target_size)  # raises a clear ValueError
@@ -179,7 +181,7 @@ def _validate(p: CompressionParams) -> None:
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
          f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
-    for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr"):
+    for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr", "rd_gain_lr"):
         v = getattr(p, name)
         need(isinstance(v, (int, float)) and v >= 0, f"--{name} must be a number >= 0, got {v!r}")
     need(p.pretrain_iterations >= 0, f"--pretrain_iterations must be >= 0, got {p.pretrain_iterations}")

@@ -49,7 +49,7 @@ def search_knobs(source: Any, train_cameras: Sequence[Any], params: Any, target:
         t0 = time.perf_counter()
         model, _ = build_quantized(
             raw, source.means, scores, sh_degree, depth=int(depth), percent=float(percent), merge=params.merge,
-            n_block=params.n_block, bits=params.bits, quantizer="rd", quality=params.quality,
+            n_block=params.n_block, bits=params.bits, quantizer=params.quantizer, quality=params.quality,
             sensitivity_of=lambda m: attribute_sensitivity(m, train_cameras, background=background, backend=backend))
         row = {"percent": float(percent), "depth": int(depth), "gaussians": model.n_gaussians}
         try:

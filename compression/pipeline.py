@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from arguments.compression import parse_size
+from compression.attributes import RD_QUANTIZERS
 from compression.evaluate import evaluate_quantized
 from compression.finetune import FinetuneStats, FineTuner
 from compression.knob_search import search_knobs
@@ -205,7 +206,7 @@ def run_compression(
         logger.info("rate control: every save is fitted to %d B (%.2f bits per Gaussian)", target, 8.0 * target / model.n_gaussians)
 
     def make_payload(m, k: int):
-        rd = {"rd_kappa": float(m.bank.kappa), "rd_quality": kappa_to_quality(float(m.bank.kappa))} if m.quantizer == "rd" else {}
+        rd = {"rd_kappa": float(m.bank.kappa), "rd_quality": kappa_to_quality(float(m.bank.kappa))} if m.quantizer in RD_QUANTIZERS else {}
         return m.encode(config={**config, "iteration": k, **rd}, input_ply_bytes=input_ply_bytes, codec=params.codec)
 
     def evaluate_and_save(k: int) -> None:
@@ -219,11 +220,11 @@ def run_compression(
         # same quality or searched for the target size); evaluation and file then use the same state
         rate = None
         clipped_before = int(model.clipped_codes().sum())
-        if model.quantizer == "rd" and target is not None:
+        if model.quantizer in RD_QUANTIZERS and target is not None:
             rate = fit_to_target(model, target, lambda m: make_payload(m, k))
             payload = rate.payload
         else:
-            if model.quantizer == "rd":
+            if model.quantizer in RD_QUANTIZERS:
                 model.calibrate()
             payload = make_payload(model, k)
         clipped = int(model.clipped_codes().sum())
@@ -233,7 +234,7 @@ def run_compression(
         entry = {"split": eval_split, "PSNR": ev.psnr, "SSIM": ev.ssim, "n_views": len(ev.views),
                  "size": report.as_dict(), "clipped_codes": clipped, "clipped_codes_before_save": clipped_before,
                  "quant_rmse": {name: float(v) for name, v in zip(channel_names, rmse)}}
-        if model.quantizer == "rd":
+        if model.quantizer in RD_QUANTIZERS:
             entry["rd"] = {"kappa": float(model.bank.kappa), "quality": kappa_to_quality(float(model.bank.kappa))}
         if rate is not None:
             entry["rate_control"] = rate.as_dict()

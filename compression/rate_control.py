@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from codec import CompressedPayload, bundle_size
-from compression.attributes import QuantizedGaussians
+from compression.attributes import RD_QUANTIZERS, QuantizedGaussians
 from quant.rate_distortion import kappa_to_quality
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def fit_to_target(model: QuantizedGaussians, target: int, make_payload: Callable
     When the finest steps (no clipping, full code range) stay below the window, they are used and
     ``note`` says so.
     """
-    if model.quantizer != "rd":
+    if model.quantizer not in RD_QUANTIZERS:
         raise ValueError(f"rate control needs --quantizer rd, the model uses {model.quantizer!r}")
     if not target > 0:
         raise ValueError(f"the target size must be > 0 bytes, got {target!r}")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from compression.attributes import QuantizedGaussians
+from compression.attributes import RD_QUANTIZERS, QuantizedGaussians
 from compression.evaluate import evaluate_gaussians, evaluate_quantized, source_gaussians
 from compression.importance import importance_scores, prune_mask
 from compression.sensitivity import attribute_sensitivity, block_sensitivity
@@ -171,7 +171,7 @@ def build_quantized(
     # f. bank (+ rd: sensitivity and quality) + calibration
     model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
                                n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
-    if quantizer == "rd":
+    if quantizer in RD_QUANTIZERS:
         if sensitivity_of is not None:
             t0 = time.perf_counter()
             fisher = sensitivity_of(model)
@@ -185,7 +185,7 @@ def build_quantized(
     psnr_q = psnr_quantized(model) if psnr_quantized is not None else None
     _record(SetupStep("quantizer_bank+calibration", dt, n2, n2, psnr_q,
                      {"quantizers": model.layout.n_channels * model.n_block, "n_block": model.n_block, "bits": bits,
-                      "quantizer": quantizer, **({"quality": float(quality)} if quantizer == "rd" else {})}))
+                      "quantizer": quantizer, **({"quality": float(quality)} if quantizer in RD_QUANTIZERS else {})}))
     return model, steps
 
 
