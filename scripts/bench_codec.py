@@ -6,7 +6,8 @@ Stages, each timed on ``--threads`` torch threads (default 2, the target machine
 - save: ``encode()`` (RAHT forward + codes) + ``save_npz`` (pc_npz/ + bundle), for format v2
   (``--codec range``: entropy coding of the AC codes and the octree included) and v1 (``deflate``);
 - load: ``load_npz`` of the bundle (validate, entropy-decode, dequantize, plan, inverse RAHT), both versions;
-- attribute pass: RAHT forward + bank + inverse, forward + backward (one QAT iteration's share).
+- attribute pass: RAHT forward + bank + inverse, forward + backward (one QAT iteration's share);
+- rate control (``--target_size``) of the same model with the rd quantizer: probes and seconds per probe.
 Peak memory = the process's peak RSS after each stage (ru_maxrss, monotonic). Sizes: bytes per
 component of both versions, bits per Gaussian, and the v1 ``.npz`` member codecs compared
 (deflate / store always; lzma / bzip2 with ``--all_codecs``).
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from compression.setup import build_quantized  # noqa: E402
+from codec import bundle_size  # noqa: E402
 from scene.compressed_format import load_npz, save_npz  # noqa: E402
 
 
@@ -110,6 +112,23 @@ def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed
                              "save_s": t}
         res["codecs"] = codecs
 
+    # rate control at 1M: the same voxels and attributes with the rd quantizer (uniform sensitivity:
+    # no cameras here), fitted to 80 % of its quality-40 size; every probe = recalibrate + encode
+    from compression.attributes import QuantizedGaussians
+    from compression.rate_control import fit_to_target
+
+    rd = QuantizedGaussians(model.attributes().detach(), model.coords, model.bbox_min, model.bbox_max, model.depth,
+                            model.sh_degree, n_block=model.n_block, bits=16, quantizer="rd", plan=model.plan)
+    rd.bank.set_kappa(2.0 ** -5)
+    rd.calibrate()
+    full = bundle_size(rd.encode(), plan=rd.plan)
+    rate, t_rc = timed(lambda: fit_to_target(rd, int(0.8 * full), lambda m: m.encode()))
+    res["rate_control"] = {"start_bytes": full, "target": rate.target, "bytes": rate.bytes, "probes": len(rate.probes),
+                           "seconds": t_rc, "seconds_per_probe": t_rc / len(rate.probes)}
+    rows.append({"stage": f"rate control to 80 % of the size ({len(rate.probes)} probes)", "seconds": t_rc,
+                 "peak_rss_mib": peak_rss_mib(), "target_s": ""})
+    del rd
+
     def attribute_pass():
         attrs_hat = model.quantized_attributes()
         attrs_hat.square().sum().backward()
@@ -173,6 +192,9 @@ def main(argv=None):
     print("\nsetup steps (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["setup_steps_s"].items()))
     print(f"warm-up (one-time imports, excluded above): {res['warmup_s']:.2f} s")
     print(f"decoded attributes == training forward: {res['decoded_equals_training_forward']}")
+    rc = res["rate_control"]
+    print(f"rate control: {rc['start_bytes']} B -> target {rc['target']} B: {rc['bytes']} B in {rc['probes']} probes, "
+          f"{rc['seconds_per_probe']:.2f} s per probe")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=2)

@@ -267,8 +267,12 @@ def run_scene(name, source_path, ply, resolution, args, exe):
     if exe is not None:
         with tempfile.TemporaryDirectory() as work:
             res["competitors"].append(competitor(exe, "SPZ", ply, work, ".spz", [], args.sog_timeout, test, refs))
-            sog = competitor(exe, "SOG", ply, work, ".sog", ["-g", "cpu"], args.sog_timeout, test, refs)
-            if "skipped" in sog and sh > 2:
+            if args.sog_harmonics is not None and args.sog_harmonics < sh:
+                sog = competitor(exe, f"SOG (SH {args.sog_harmonics})", ply, work, ".sog",
+                                 ["-g", "cpu", "-H", str(args.sog_harmonics)], args.sog_timeout, test, refs)
+            else:
+                sog = competitor(exe, "SOG", ply, work, ".sog", ["-g", "cpu"], args.sog_timeout, test, refs)
+            if "skipped" in sog and sh > 2 and args.sog_harmonics is None:
                 sog_h2 = competitor(exe, "SOG (SH 2)", ply, work, ".sog", ["-g", "cpu", "-H", "2"], args.sog_timeout, test, refs)
                 res["competitors"].append(sog)
                 sog = sog_h2
@@ -396,6 +400,8 @@ def main(argv=None):
     ap.add_argument("--depth", type=int, default=None, help="octree depth (default: the scene's preset)")
     ap.add_argument("--percent", type=float, default=None, help="pruned fraction (default: the scene's preset)")
     ap.add_argument("--sog_timeout", type=int, default=300, help="seconds for each splat-transform call")
+    ap.add_argument("--sog_harmonics", type=int, default=None,
+                    help="write SOG at this SH degree only (-H n; default: the model's, then 2 if that times out)")
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
     ap.add_argument("--tool_dir", default=os.path.join(ROOT, "bench_out", "tools"), help="npm install folder of splat-transform")
     ap.add_argument("--demo_dir", default=os.path.join(ROOT, "output", "demo"), help="where scripts/demo.py keeps the built-in scene")
