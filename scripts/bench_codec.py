@@ -127,7 +127,6 @@ def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed
                            "seconds": t_rc, "seconds_per_probe": t_rc / len(rate.probes)}
     rows.append({"stage": f"rate control to 80 % of the size ({len(rate.probes)} probes)", "seconds": t_rc,
                  "peak_rss_mib": peak_rss_mib(), "target_s": ""})
-    del rd
 
     def attribute_pass():
         attrs_hat = model.quantized_attributes()
