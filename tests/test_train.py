@@ -300,9 +300,12 @@ def test_missing_or_unreadable_checkpoint(tiny_scene, tmp_path, capsys):
     code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--start_checkpoint", str(tmp_path / "c.pth")], capsys)
     assert code == 2 and "c.pth" in err[-1] and not out.exists()
     junk = tmp_path / "junk.pth"
-    junk.write_bytes(os.urandom(256))
-    code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--start_checkpoint", str(junk)], capsys)
-    assert code == 2 and "junk.pth" in err[-1] and not out.exists()
+    # random bytes (once they made the unpickler raise IndexError) and a pickle that stops mid-tuple
+    for data in [os.urandom(256)] + [np.random.default_rng(s).integers(0, 256, 256).astype(np.uint8).tobytes()
+                                     for s in range(20)] + [b"\x80\x02(K\x01\x86."]:
+        junk.write_bytes(data)
+        code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--start_checkpoint", str(junk)], capsys)
+        assert code == 2 and "junk.pth" in err[-1] and not out.exists()
     other = tmp_path / "other.pth"
     torch.save({"hello": torch.zeros(2)}, other)
     code, err = _run_train(["-s", tiny_scene, "-m", str(out), "--start_checkpoint", str(other)], capsys)
