@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-from quant.core import code_range
+from quant.core import code_range, zero_codes
 from quant.granularity import split_length
 
 from .entropy import K_MAX, K_MIN, RangeReader, RangeWriter, adaptive_decode, adaptive_encode, geometric_k, geometric_table
@@ -68,8 +68,8 @@ def weight_classes(ac_weight: np.ndarray, n_classes: int = N_WEIGHT_CLASSES) -> 
 
 
 def code_centres(zero_point: np.ndarray, bits: int) -> np.ndarray:
-    """[C, B] int64 code of a zero coefficient: clip(round(zero_point), 0, 2^b − 1)."""
-    return np.clip(np.rint(zero_point.astype(np.float64)), 0, code_range(bits)[1]).astype(np.int64)
+    """[C, B] int64 code of a zero coefficient (``quant.core.zero_codes``): the centre of the models."""
+    return zero_codes(zero_point, bits)
 
 
 def codes_crc32(codes: np.ndarray) -> int:

@@ -35,6 +35,7 @@ __all__ = [
     "DEGENERATE_RANGE",
     "check_bits",
     "code_range",
+    "zero_codes",
     "asymmetric_qparams",
     "symmetric_qparams",
     "quantize",
@@ -74,6 +75,14 @@ def check_bits(bits: int, mapping: str = "asymmetric") -> int:
     if not low <= bits <= 16:
         raise ValueError(f"bits={bits} is out of range for the {mapping} mapping; use {low}..16")
     return bits
+
+
+def zero_codes(zero_point, bits: int):
+    """Integer code of a zero value for asymmetric b-bit zero points (numpy in, int64 numpy out):
+    clip(round(zero_point), 0, 2^b − 1) — what ``quantize(0, scale, zero_point, bits)`` gives."""
+    import numpy as np
+
+    return np.clip(np.rint(np.asarray(zero_point, dtype=np.float64)), 0, code_range(bits)[1]).astype(np.int64)
 
 
 def code_range(bits: int, mapping: str = "asymmetric") -> Tuple[int, int]:
