@@ -205,8 +205,14 @@ def run_compression(
     if target is not None:
         logger.info("rate control: every save is fitted to %d B (%.2f bits per Gaussian)", target, 8.0 * target / model.n_gaussians)
 
+    def rd_state(m) -> dict:
+        """``{"kappa", "quality"}`` of an rd model's bank ({} for the other quantizers)."""
+        if m.quantizer not in RD_QUANTIZERS:
+            return {}
+        return {"kappa": float(m.bank.kappa), "quality": kappa_to_quality(float(m.bank.kappa))}
+
     def make_payload(m, k: int):
-        rd = {"rd_kappa": float(m.bank.kappa), "rd_quality": kappa_to_quality(float(m.bank.kappa))} if m.quantizer in RD_QUANTIZERS else {}
+        rd = {f"rd_{key}": value for key, value in rd_state(m).items()}
         return m.encode(config={**config, "iteration": k, **rd}, input_ply_bytes=input_ply_bytes, codec=params.codec)
 
     def evaluate_and_save(k: int) -> None:
@@ -235,7 +241,7 @@ def run_compression(
                  "size": report.as_dict(), "clipped_codes": clipped, "clipped_codes_before_save": clipped_before,
                  "quant_rmse": {name: float(v) for name, v in zip(channel_names, rmse)}}
         if model.quantizer in RD_QUANTIZERS:
-            entry["rd"] = {"kappa": float(model.bank.kappa), "quality": kappa_to_quality(float(model.bank.kappa))}
+            entry["rd"] = rd_state(model)
         if rate is not None:
             entry["rate_control"] = rate.as_dict()
         result.evaluations[k] = entry

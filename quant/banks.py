@@ -218,6 +218,13 @@ def dequantize_blocks(codes: torch.Tensor, scale: torch.Tensor, zero_point: torc
 
 
 @torch.no_grad()
+def block_mean_abs(x: torch.Tensor, n_blocks: int) -> torch.Tensor:
+    """[C, B] float32 mean |x| of each block of ``x [L, C]`` (accumulated in float64)."""
+    means = [part_view(x, p).to(torch.float64).abs().mean(dim=1) for p in _parts(x, n_blocks)]
+    return torch.cat(means).t().to(torch.float32)
+
+
+@torch.no_grad()
 def clipped_counts(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bits: int) -> torch.Tensor:
     """[C, B] int64 number of values of ``x [L, C]`` whose code ``zp + x/scale`` leaves
     [−½, 2^b − ½], i.e. is clamped to an end of the code range (per-block ``scale, zero_point [C, B]``)."""
@@ -363,10 +370,7 @@ class LsqQuanBank(_BankBase):
         x = _float32_stream(x, self.n_channels).detach()
         if not _all_finite(x, self.n_blocks):
             raise ValueError("LsqQuanBank got NaN or Inf input; the step initialisation needs finite values")
-        means = [part_view(x, p).to(torch.float64).abs().mean(dim=1)
-                 for p in _parts(x, self.n_blocks)]
-        mean_abs = torch.cat(means).t().to(torch.float32)
-        self.step.copy_(lsq_init_step(mean_abs, self.bits, self.min_step))
+        self.step.copy_(lsq_init_step(block_mean_abs(x, self.n_blocks), self.bits, self.min_step))
         if self.offset is not None:
             self.offset.zero_()
         self.initialized.fill_(True)
@@ -484,8 +488,7 @@ class RdQuanBank(_BankBase):
         if not _all_finite(x, self.n_blocks):
             raise ValueError("RdQuanBank got NaN or Inf input; the steps need finite values")
         self.step.copy_(rd_steps(self.sensitivity, float(self.kappa), self.block_absmax(x), self.bits))
-        self.mean_abs.copy_(torch.cat([part_view(x, p).to(torch.float64).abs().mean(dim=1)
-                                       for p in _parts(x, self.n_blocks)]).t().to(torch.float32))
+        self.mean_abs.copy_(block_mean_abs(x, self.n_blocks))
         self.n_elements.fill_(x.shape[0])
         self.initialized.fill_(True)
 
