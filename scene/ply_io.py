@@ -271,6 +271,19 @@ def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[s
         out = compressed_ply.decode(ply["chunk"].data, ply["vertex"].data, sh)
     else:
         out = _inria_arrays(ply["vertex"].data, n, 3 * ((degree + 1) ** 2 - 1))
+    out = finalize_gaussians(out, path, sanitize)
+    logger.debug("%s: read %d Gaussians (%s), SH degree %d", path, len(out["opacities"]), info.layout,
+                 degree)
+    return out
+
+
+def finalize_gaussians(out: dict[str, np.ndarray], path, sanitize: bool = False) -> dict[str, np.ndarray]:
+    """The value checks every splat reader ends with (PLY here, SPZ / SOG / .splat in
+    ``scene.splat_files``): ±inf logit opacities clamped to ±20 with a warning; rows with NaN
+    anywhere or ±inf elsewhere are a ValueError naming ``path`` (or, with ``sanitize``, dropped
+    with a warning). Returns contiguous float32 arrays."""
+    out = {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+    n = len(out["opacities"])
     _clamp_infinite_opacities(out["opacities"], path)
     finite = np.ones(n, dtype=bool)
     for value in out.values():
@@ -285,6 +298,4 @@ def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[s
         logger.warning("%s: dropped %d of %d Gaussians with NaN/Inf values (sanitize)",
                        path, n_bad, n)
         out = {k: v[finite] for k, v in out.items()}
-    logger.debug("%s: read %d Gaussians (%s), SH degree %d", path, int(finite.sum()), info.layout,
-                 degree)
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}

@@ -12,7 +12,8 @@ when present; or ``-s`` + ``--init_ply``), on the test views of ``--eval``:
   codes channel-major in one npz, the float64 table ``t.npz``; each ``np.savez_compressed``, then all
   zipped together with DEFLATE) — a size reference only, at that model's PSNR;
 - **SPZ** and **SOG** written by PlayCanvas's ``@playcanvas/splat-transform`` (installed into
-  ``--tool_dir`` with ``npm install`` when ``npm`` exists; skipped with one line otherwise), decoded
+  ``--tool_dir`` (default ``~/.cache/splatpress/tools``) with ``npm install`` when ``npm`` exists, by
+  ``scene/splat_transform_tool.py``; skipped with one line otherwise), decoded
   back to PLY by the same tool and rendered by our renderer; SOG gets ``--sog_timeout`` seconds at the
   model's SH degree and, if that is not enough, is tried at ``-H 2`` (labelled so);
 - the **input PLY**.
@@ -36,7 +37,6 @@ import io
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,7 +51,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data")
-TOOL = "@playcanvas/splat-transform@3.7.0"
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -117,22 +116,16 @@ def interpolate_bytes(curve, target_psnr):
 # ------------------------------------------------------------------------------------ splat-transform
 
 
-def splat_transform(tool_dir: str):
-    """Path of the splat-transform CLI, installed into ``tool_dir`` on first use; None without npm."""
-    exe = os.path.join(tool_dir, "node_modules", ".bin", "splat-transform")
-    if os.path.isfile(exe):
-        return exe
-    if shutil.which("npm") is None:
-        log("npm not found: the SPZ and SOG curves are skipped")
+def splat_transform(tool_dir):
+    """Path of the pinned splat-transform CLI (scene/splat_transform_tool.py: installed into ``tool_dir``
+    on first use); None, with one line saying why, without Node.js / npm or when the install fails."""
+    from scene.splat_transform_tool import ToolUnavailable, splat_transform_path
+
+    try:
+        return splat_transform_path(tool_dir)
+    except ToolUnavailable as exc:
+        log(f"{exc}: the SPZ and SOG curves are skipped")
         return None
-    os.makedirs(tool_dir, exist_ok=True)
-    log(f"installing {TOOL} into {tool_dir}")
-    res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", tool_dir, TOOL],
-                         capture_output=True, text=True, timeout=600)
-    if res.returncode != 0 or not os.path.isfile(exe):
-        log(f"npm install {TOOL} failed (exit {res.returncode}): the SPZ and SOG curves are skipped")
-        return None
-    return exe
 
 
 def run_tool(exe, args, timeout):
@@ -403,7 +396,8 @@ def main(argv=None):
     ap.add_argument("--sog_harmonics", type=int, default=None,
                     help="write SOG at this SH degree only (-H n; default: the model's, then 2 if that times out)")
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
-    ap.add_argument("--tool_dir", default=os.path.join(ROOT, "bench_out", "tools"), help="npm install folder of splat-transform")
+    ap.add_argument("--tool_dir", default=None,
+                    help="npm install folder of splat-transform (default: $SPLATPRESS_TOOL_DIR or ~/.cache/splatpress/tools)")
     ap.add_argument("--demo_dir", default=os.path.join(ROOT, "output", "demo"), help="where scripts/demo.py keeps the built-in scene")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench_out", "rd"))
