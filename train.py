@@ -288,6 +288,20 @@ def pretrain_config(ns: argparse.Namespace, cfg: TrainConfig, iterations: int) -
     return TrainConfig(model=model, opt=opt.resolved(), pipe=cfg.pipe, run=run)
 
 
+def shippable_config(params: CompressionParams, provenance: dict, *, source_path: Optional[str], input_file: str,
+                     white_background: bool) -> dict:
+    """The manifest's ``configuration``: the resolved settings with file *names* only (a shipped file
+    must not leak local paths, and the same input and settings must give the same bytes anywhere)."""
+    def name(path: Optional[str]) -> Optional[str]:
+        return os.path.basename(os.path.normpath(path)) if path else None
+
+    values = dataclasses.asdict(params)
+    values.update(given_ply_path=name(params.given_ply_path),
+                  preset=name(params.preset) if params.preset and params.preset.endswith(".json") else params.preset)
+    return {"source_path": name(source_path), "input_ply": name(input_file), "white_background": white_background,
+            **values, "provenance": provenance}
+
+
 def compress(ns: argparse.Namespace, comp: CompressionParams, progress: bool = True) -> tuple[Any, str]:
     """The compression run (see the module docstring); returns
     ``(compression.pipeline.CompressionResult, output folder)``."""
@@ -331,8 +345,8 @@ def compress(ns: argparse.Namespace, comp: CompressionParams, progress: bool = T
         source_ply = ply_path(out, params.pretrain_iterations)
     write_config(out, {**cfg.groups(), "compression": params})
     bg = torch.tensor([1.0, 1.0, 1.0] if cfg.model.white_background else [0.0, 0.0, 0.0])
-    manifest_config = {"source_path": cfg.model.source_path, "input_ply": source_ply, "white_background":
-                       cfg.model.white_background, **dataclasses.asdict(params), "provenance": provenance}
+    manifest_config = shippable_config(params, provenance, source_path=cfg.model.source_path, input_file=source_ply,
+                                       white_background=cfg.model.white_background)
     bar = ProgressBar(iterations, 0, enabled=progress and not cfg.run.quiet)
     tb = TBLogger(out)
     try:

@@ -131,6 +131,7 @@ SHORT_FLAGS = {
     "model_path": ("-m",),
     "resolution": ("-r",),
     "white_background": ("-w",),
+    "output": ("-o",),
 }
 
 CHOICES = {
@@ -168,8 +169,10 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, title: Optional[str] = None) -> None:
-    """Add one flag per field of dataclass ``cls`` to ``parser`` (help = the field's comment).
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, title: Optional[str] = None,
+                       exclude: Sequence[str] = ()) -> None:
+    """Add one flag per field of dataclass ``cls`` to ``parser`` (help = the field's comment), except
+    the fields named in ``exclude`` (they keep their dataclass defaults in :func:`extract`).
 
     bool fields: ``--x`` (store_true) when the default is False, ``--x/--no-x`` when True;
     ``list[int]`` fields take one or more values (``--test_iterations 100 500``) or none.
@@ -179,6 +182,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, title: Option
     hints = typing.get_type_hints(cls)
     helps = _field_comments(cls)
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         tp, optional = _unwrap_optional(hints[f.name])
         flags = (*SHORT_FLAGS.get(f.name, ()), f"--{f.name}")
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

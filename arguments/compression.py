@@ -35,6 +35,7 @@ QUANTIZERS = ("rd", "rdlsq", "vanilla", "lsq")
 #: (rd: 16-bit codes so that fine steps never clip; the entropy coder makes the width free)
 DEFAULT_BITS = {"rd": 16, "rdlsq": 16, "vanilla": 8, "lsq": 8}
 MERGE_MODES = ("mean", "importance", "first")
+SENSITIVITIES = ("fisher", "hutchinson")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
 
@@ -52,6 +53,7 @@ class CompressionParams:
     quality: Optional[float] = None  # --quantizer rd: quality Q; the step of an average-sensitivity quantizer is 2^(-Q/8) (+8 halves every step: about +6 dB quantization SNR, +1 bit per significant coefficient) [preset]
     target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
     target_bpg: Optional[float] = None  # --quantizer rd: like --target_size, in bits per Gaussian of the compressed model
+    sensitivity: Optional[str] = None  # --quantizer rd: how the steps weigh each coefficient: fisher (squared gradient of the loss against the targets; needs a residual) or hutchinson (diagonal of J^T J from random +-1 images, exact per RAHT coefficient; needs no residual: the image-free default) [preset]
     search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
     search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
     depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 [preset]
@@ -77,6 +79,7 @@ PRESET_FIELDS = (
     "quantizer",
     "bits",
     "quality",
+    "sensitivity",
     "depth",
     "percent",
     "beta",
@@ -150,6 +153,7 @@ def _validate(p: CompressionParams) -> None:
             raise ValueError(msg)
 
     need(isinstance(p.n_block, int) and p.n_block >= 1, f"--n_block must be a positive integer, got {p.n_block!r}")
+    need(p.sensitivity in SENSITIVITIES, f"--sensitivity must be one of {SENSITIVITIES}, got {p.sensitivity!r}")
     need(p.quantizer in QUANTIZERS, f"--quantizer must be one of {QUANTIZERS}, got {p.quantizer!r}")
     need(isinstance(p.bits, int) and 1 <= p.bits <= 16, f"--bits must be an integer in 1..16, got {p.bits!r}")
     if p.quantizer in ("lsq", "rd", "rdlsq"):
@@ -209,7 +213,7 @@ def resolve_compression_params(
     preset: dict[str, Any] = {}
     if cli.preset:
         preset = load_preset(cli.preset, folder)
-        preset_label = f"preset {cli.preset}"
+        preset_label = f"preset {os.path.basename(cli.preset)}"
     else:
         name = scene_preset_name(source_path)
         if name and name != "default" and os.path.isfile(os.path.join(folder, name + ".json")):

@@ -20,7 +20,7 @@ import torch
 from compression.evaluate import evaluate_quantized
 from compression.importance import importance_scores
 from compression.rate_control import TargetUnreachable, fit_to_target
-from compression.sensitivity import attribute_sensitivity
+from compression.sensitivity import sensitivity_function
 from compression.setup import build_quantized, raw_columns
 from training.evaluate import evenly_spaced
 
@@ -50,7 +50,8 @@ def search_knobs(source: Any, train_cameras: Sequence[Any], params: Any, target:
         model, _ = build_quantized(
             raw, source.means, scores, sh_degree, depth=int(depth), percent=float(percent), merge=params.merge,
             n_block=params.n_block, bits=params.bits, quantizer=params.quantizer, quality=params.quality,
-            sensitivity_of=lambda m: attribute_sensitivity(m, train_cameras, background=background, backend=backend))
+            sensitivity_of=sensitivity_function(getattr(params, "sensitivity", None) or "fisher", train_cameras,
+                                                background=background, backend=backend))
         row = {"percent": float(percent), "depth": int(depth), "gaussians": model.n_gaussians}
         try:
             rate = fit_to_target(model, target, lambda m: m.encode(codec=params.codec))

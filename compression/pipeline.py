@@ -64,6 +64,21 @@ def target_bytes(params: Any, n_gaussians: int) -> Optional[int]:
     return None
 
 
+#: JSON-longest values of the held-out scores (PSNR is capped at 999.9999 dB: identical renders are inf)
+HELDOUT_PLACEHOLDER_PSNR = 999.9999
+HELDOUT_PLACEHOLDER_SSIM = -0.99999
+
+
+def heldout_record(psnr: float, ssim: float, n_views: int, views: str, split: str) -> dict:
+    """``configuration["heldout"]`` of the manifest: PSNR (dB, 4 decimals, at most 999.9999) and SSIM
+    (5 decimals) of the decoded model on the held-out views, their number and kind ("virtual": renders
+    of the original; "photos": the scene's test photos, or its training photos when ``split`` is train)."""
+    psnr = float(psnr)
+    return {"psnr": round(min(psnr, HELDOUT_PLACEHOLDER_PSNR), 4) if psnr == psnr else None,
+            "ssim": round(float(ssim), 5) if ssim == ssim else None, "n_views": int(n_views), "views": views,
+            "split": split}
+
+
 def pc_dir(out_dir: str, iteration: int) -> str:
     """``<out>/point_cloud/iteration_<k>/pc_npz``."""
     return os.path.join(out_dir, "point_cloud", f"iteration_{iteration}", PC_DIR_NAME)
@@ -102,6 +117,7 @@ class CompressionResult:
     evaluations: dict = field(default_factory=dict)  # iteration -> {"split": ..., "PSNR", "SSIM", "size": {...}}
     losses: dict = field(default_factory=dict)
     seconds: float = 0.0
+    stage_seconds: dict = field(default_factory=dict)  # setup, evaluate+save, fine-tuning
 
     @property
     def final_iteration(self) -> int:
@@ -177,9 +193,11 @@ def run_compression(
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
-        quality=params.quality, background=background, backend=backend, evaluate=params.setup_eval,
+        quality=params.quality, sensitivity=getattr(params, "sensitivity", None) or "fisher", background=background,
+        backend=backend, evaluate=params.setup_eval,
     )
     model = setup.model
+    result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}
     setup_info = setup.as_dict()
     setup_info.update({"n_input": n_input, "n_gaussians": model.n_gaussians, "eval_split": eval_split})
     if knob_search is not None:
@@ -198,7 +216,7 @@ def run_compression(
     if knob_search is not None:  # the manifest records the values the run used
         config.update(percent=params.percent, depth=params.depth)
     result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
-                               n_input=n_input, n_gaussians=model.n_gaussians)
+                               n_input=n_input, n_gaussians=model.n_gaussians, stage_seconds=result_stage)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
     channel_names = model.layout.channel_names()
     target = target_bytes(params, model.n_gaussians)
@@ -211,11 +229,22 @@ def run_compression(
             return {}
         return {"kappa": float(m.bank.kappa), "quality": kappa_to_quality(float(m.bank.kappa))}
 
+    views_kind = "virtual" if getattr(scene, "kind", "") == "virtual" else "photos"
+
     def make_payload(m, k: int):
         rd = {f"rd_{key}": value for key, value in rd_state(m).items()}
-        return m.encode(config={**config, "iteration": k, **rd}, input_ply_bytes=input_ply_bytes, codec=params.codec)
+        # the held-out scores are filled in after the evaluation (heldout_record); the placeholder is at
+        # least as long in JSON, so the size the rate control fitted is an upper bound of the file's
+        heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), views_kind, eval_split)
+        return m.encode(config={**config, "iteration": k, **rd, "heldout": heldout}, input_ply_bytes=input_ply_bytes,
+                        codec=params.codec)
 
     def evaluate_and_save(k: int) -> None:
+        t0 = time.perf_counter()
+        _evaluate_and_save(k)
+        result_stage["evaluate+save"] += time.perf_counter() - t0
+
+    def _evaluate_and_save(k: int) -> None:
         tb_views = set(range(min(tb_images, len(eval_cams)))) if tb is not None else set()
 
         def on_view(i, cam, image, gt):
@@ -235,6 +264,7 @@ def run_compression(
             payload = make_payload(model, k)
         clipped = int(model.clipped_codes().sum())
         ev, _ = evaluate_quantized(model, eval_cams, background=background, backend=backend, on_view=on_view)
+        payload.config["heldout"] = heldout_record(ev.psnr, ev.ssim, len(ev.views), views_kind, eval_split)
         report: SaveReport = save_npz(payload, pc_dir(out_dir, k), plan=model.plan)
         rmse = model.quantization_error().cpu()
         entry = {"split": eval_split, "PSNR": ev.psnr, "SSIM": ev.ssim, "n_views": len(ev.views),
@@ -276,7 +306,9 @@ def run_compression(
         tuner = FineTuner(model, params, scene.train_cameras, background=background, backend=backend, seed=seed,
                           lambda_dssim=lambda_dssim)
         for k in range(1, iterations + 1):
+            t0 = time.perf_counter()
             stats = tuner.step(k)
+            result_stage["fine-tuning"] += time.perf_counter() - t0
             result.losses[k] = stats.loss
             if tb is not None and (k % max(1, log_interval) == 0 or k == iterations):
                 tb.scalar("compress/train_loss", stats.loss, k)

@@ -1,4 +1,20 @@
-"""How much each attribute matters to the image: the diagonal Fisher estimate behind the RD steps.
+"""How much each attribute matters to the image: the sensitivities behind the RD steps.
+
+Two measures (``--sensitivity``):
+
+- ``fisher`` (:func:`attribute_sensitivity`): the squared gradient of the loss against the target
+  images. It needs a residual: with renders of the original model as targets (virtual views) the
+  residual is zero until something is pruned or merged, and so is this measure.
+- ``hutchinson`` (:func:`coefficient_sensitivity`): the diagonal of JᵀJ, J = ∂image/∂coefficients,
+  estimated by back-propagating random ±1 images ε (Hutchinson: E[(Jᵀε)²] = diag JᵀJ). It needs no
+  target at all: the loss increase of a small perturbation δ of the coefficients is, for the
+  squared error, δᵀJᵀJδ, whose diagonal part Σ diag(JᵀJ)·δ² weighs the quantization errors. The
+  gradient with respect to the attributes g = Jₓᵀε is mapped to the RAHT coefficients exactly by
+  one forward RAHT (coefficients = Q·x with Q orthonormal, so ∂/∂coeffs = Q·g), so every AC slot
+  gets its own value and a quantizer block's sensitivity is the mean over exactly the slots it
+  quantizes.
+
+Fisher details:
 
 F[i, c] = mean over training views v of (∂L_v/∂X[i, c])², with L_v the fine-tuning loss
 0.8·L1 + 0.2·(1 − SSIM) of view v rendered from the unquantized attributes X [N, C] (one forward
@@ -20,9 +36,10 @@ import torch
 
 from compression.attributes import QuantizedGaussians, render_attributes
 from quant.granularity import split_length
+from raht import raht_forward
 from utils.image_metrics import l1_loss, ssim
 
-__all__ = ["attribute_sensitivity", "block_sensitivity"]
+__all__ = ["attribute_sensitivity", "coefficient_sensitivity", "block_sensitivity", "sensitivity_function"]
 
 
 def attribute_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
@@ -45,8 +62,44 @@ def attribute_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, 
     return fisher / len(cameras)
 
 
+def coefficient_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
+                            backend: str, probes: int = 1, seed: int = 0) -> torch.Tensor:
+    """S [N, C] float64 in the RAHT coefficient domain (row 0 DC, rows 1..N−1 the AC slots):
+    mean over views and ``probes`` random ±1 images ε of (Q·Jₓᵀε)² (module docstring).
+
+    ε is drawn from a generator seeded with ``seed``, so the result is deterministic on the CPU.
+    One render per view; ``probes`` backward passes through it.
+    """
+    if not cameras:
+        raise ValueError("the sensitivity needs views; there are none")
+    if probes < 1:
+        raise ValueError(f"the Hutchinson sensitivity needs probes >= 1, got {probes}")
+    background = background.to(model.device, torch.float32)
+    acc = torch.zeros(model.n_gaussians, model.layout.n_channels, dtype=torch.float64, device=model.device)
+    base = model.attributes().detach()
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    for cam in cameras:
+        x = base.clone().requires_grad_(True)
+        image = render_attributes(model.gaussians(x), cam, background, backend, model.sh_degree)["image"]
+        for p in range(probes):
+            eps = torch.randint(0, 2, tuple(image.shape), generator=gen).to(image) * 2.0 - 1.0
+            (grad,) = torch.autograd.grad(image, x, grad_outputs=eps, retain_graph=p + 1 < probes)
+            acc += raht_forward(grad.detach(), model.plan).to(torch.float64).square()
+    return acc / (len(cameras) * probes)
+
+
+def sensitivity_function(name: str, cameras: Sequence[Any], *, background: torch.Tensor, backend: str):
+    """``model -> [N, C]`` of the named measure on ``cameras`` (for ``compression.setup.build_quantized``)."""
+    if name == "fisher":
+        return lambda m: attribute_sensitivity(m, cameras, background=background, backend=backend)
+    if name == "hutchinson":
+        return lambda m: coefficient_sensitivity(m, cameras, background=background, backend=backend)
+    raise ValueError(f"unknown sensitivity {name!r}; choose fisher or hutchinson")
+
+
 def block_sensitivity(fisher: torch.Tensor, n_block: int) -> torch.Tensor:
-    """[C, B] float32: mean of F over the voxel rows 1..N−1 of each quantizer block."""
+    """[C, B] float32: mean of F over the rows 1..N−1 of each quantizer block (voxel rows for
+    ``fisher``, approximately the block's slots; AC slots for ``hutchinson``, exactly its slots)."""
     n = fisher.shape[0]
     rows = fisher[1:]
     sizes = split_length(n - 1, n_block)

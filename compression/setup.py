@@ -27,7 +27,7 @@ import torch
 from compression.attributes import RD_QUANTIZERS, QuantizedGaussians
 from compression.evaluate import evaluate_gaussians, evaluate_quantized, source_gaussians
 from compression.importance import importance_scores, prune_mask
-from compression.sensitivity import attribute_sensitivity, block_sensitivity
+from compression.sensitivity import block_sensitivity, sensitivity_function
 from quant.rate_distortion import quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
 from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
@@ -177,7 +177,7 @@ def build_quantized(
             fisher = sensitivity_of(model)
             model.bank.set_sensitivity(block_sensitivity(fisher, model.n_block))
             _record(SetupStep("sensitivity", time.perf_counter() - t0, n2, n2, None,
-                              {"never_seen_voxels": int((fisher.sum(dim=1) == 0).sum())}))
+                              {"zero_sensitivity_rows": int((fisher.sum(dim=1) == 0).sum())}))
         model.bank.set_kappa(quality_to_kappa(quality))
     t0 = time.perf_counter()
     model.calibrate()
@@ -202,6 +202,7 @@ def compression_setup(
     bits: int = 8,
     quantizer: str = "vanilla",
     quality: float = 40.0,
+    sensitivity: str = "fisher",
     background: Optional[torch.Tensor] = None,
     backend: str = "auto",
     evaluate: bool = True,
@@ -213,6 +214,7 @@ def compression_setup(
         train_cameras: views for the importance score; test_cameras: views for the PSNR log.
         depth, percent, beta, merge, n_block, bits, quantizer, quality: see arguments/compression.py
             (``rd``: the sensitivity is measured on ``train_cameras``).
+        sensitivity: ``fisher`` or ``hutchinson`` (compression/sensitivity.py).
         background: [3] render background (default black); backend: renderer backend.
         evaluate: log the test PSNR after each step (needs ``test_cameras``).
     """
@@ -255,7 +257,7 @@ def compression_setup(
     model, _ = build_quantized(
         raw_columns(source, sh_degree), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
         n_block=n_block, bits=bits, quantizer=quantizer, quality=quality,
-        sensitivity_of=lambda m: attribute_sensitivity(m, train_cameras, background=background, backend=backend),
+        sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend),
         psnr_of=psnr_of if do_eval else None,
         psnr_quantized=(lambda m: evaluate_quantized(m, test_cameras, background=background, backend=backend)[0].psnr)
         if do_eval else None,

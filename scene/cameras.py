@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -43,6 +44,9 @@ class Camera:
         intrinsics: [3, 3] float32 K in pixels (pixel centres at +0.5).
         width, height: image size in pixels.
         image_uint8: [H, W, 3] uint8 on the CPU (RGB, already composited on the background).
+        image_float: optional [H, W, 3] float32 target in [0, 1] on the CPU; when set, ``image()``
+            returns it instead of ``image_uint8 / 255`` (virtual views keep their float renders:
+            uint8 would cap PSNR near 59 dB and hide what a codec loses).
     """
 
     name: str
@@ -51,6 +55,7 @@ class Camera:
     width: int
     height: int
     image_uint8: torch.Tensor
+    image_float: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         if tuple(self.world_to_camera.shape) != (4, 4):
@@ -63,9 +68,15 @@ class Camera:
         if tuple(self.image_uint8.shape) != expected or self.image_uint8.dtype != torch.uint8:
             raise ValueError(f"camera {self.name!r}: image must be uint8 {list(expected)}, got "
                              f"{self.image_uint8.dtype} {list(self.image_uint8.shape)}")
+        if self.image_float is not None and (tuple(self.image_float.shape) != expected
+                                             or self.image_float.dtype != torch.float32):
+            raise ValueError(f"camera {self.name!r}: image_float must be float32 {list(expected)}, got "
+                             f"{self.image_float.dtype} {list(self.image_float.shape)}")
 
     def image(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """[H, W, 3] float32 in [0, 1] (= uint8 / 255), on ``device`` (default CPU)."""
+        """[H, W, 3] float32 in [0, 1] (``image_float``, else uint8 / 255), on ``device`` (default CPU)."""
+        if self.image_float is not None:
+            return self.image_float if device is None else self.image_float.to(device)
         img = self.image_uint8
         if device is not None:
             img = img.to(device)

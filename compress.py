@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""Compress any Gaussian-splat file into one bundle — with or without the photos it was trained from.
+
+    python compress.py IN -o OUT.bundle [--quality Q | --target_size S] [-s SCENE] [...]
+
+IN: INRIA 3DGS ``.ply`` (SH 0–3), SuperSplat ``.compressed.ply``, ``.spz``, ``.sog`` (or its
+``meta.json``), ``.splat`` (``scene/splat_files.py``). OUT: the single-file bundle of format
+``raht-gs-npz`` (``decompress.py`` turns it back into a PLY, SPZ, SOG, ...).
+
+Two front ends of one pipeline (``compression.pipeline.run_compression``):
+
+- **with** ``-s SCENE``: the scene's photos and cameras, exactly as ``train.py -s SCENE --per_block_quant
+  --eval --init_ply IN`` (same presets, same steps); the held-out views are the test photos;
+- **without**: virtual views placed from the Gaussians and targets rendered from the splat itself
+  (``compression/views.py``, ``scene/virtual_cameras.py``); settings from ``configs/splat_file.json``
+  (Hutchinson sensitivity, no fixed pruning) and a schedule that scales with the number of Gaussians.
+
+It prints progress per stage and one summary: input → output bytes, ratio, bits per Gaussian,
+Gaussians kept, PSNR/SSIM of the decoded file against the original on held-out views (also stored in
+the file's manifest), seconds per stage. Bad input is one line on stderr, exit code 2, and nothing
+written at ``-o``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any, Optional, Sequence
+
+import torch
+
+from arguments import PipelineParams, add_dataclass_args, extract, given_flags
+from arguments.compress import (
+    EXCLUDED_COMPRESSION_FLAGS,
+    SPLAT_FILE_PRESET,
+    CompressRunParams,
+    VirtualViewParams,
+)
+from arguments.compression import CompressionParams
+
+LOGGER = logging.getLogger("compress")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compress a Gaussian-splat file (.ply, .compressed.ply, .spz, .sog, .splat) into one bundle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("input", help="the splat file to compress")
+    add_dataclass_args(parser, CompressRunParams, "compress.py")
+    add_dataclass_args(parser, VirtualViewParams, "virtual views (without -s)")
+    add_dataclass_args(parser, CompressionParams, "codec (as train.py --per_block_quant)", exclude=EXCLUDED_COMPRESSION_FLAGS)
+    add_dataclass_args(parser, PipelineParams, "renderer")
+    return parser
+
+
+def check_output(path: Optional[str]) -> str:
+    """The absolute output path; its folder must exist and it must not be a folder or the input."""
+    if not path:
+        raise ValueError("-o/--output is required: the bundle file to write (e.g. -o scene.bundle)")
+    out = os.path.abspath(path)
+    if os.path.isdir(out):
+        raise ValueError(f"-o {path!r} is a folder; give a file name (e.g. {os.path.join(path, 'scene.bundle')})")
+    folder = os.path.dirname(out)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"-o {path!r}: folder {folder!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"-o {path!r}: folder {folder!r} is not writable")
+    return out
+
+
+def resolve_device(name: str) -> torch.device:
+    from train import resolve_device as _resolve
+
+    return _resolve(name)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from arguments.compression import resolve_compression_params
+    from compression.pipeline import run_compression
+    from compression.views import photo_views, view_schedule, virtual_views
+    from gaussian_renderer import resolve_backend
+    from scene.gaussian_model import GaussianModel
+    from scene.splat_files import check_splat_file, read_splat
+    from train import ProgressBar, load_training_scene, shippable_config
+    from training.console import setup_logging
+    from utils.general import set_seed
+
+    ns = make_parser().parse_args(argv)
+    given = given_flags(ns)
+    run = extract(ns, CompressRunParams)
+    views_cfg = extract(ns, VirtualViewParams)
+    pipe = extract(ns, PipelineParams)
+    comp = extract(ns, CompressionParams)
+    setup_logging()
+    t_all = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    # every check that can fail on user input, before any heavy work
+    in_path = os.path.abspath(ns.input)
+    out_path = check_output(run.output)
+    if out_path == in_path:
+        raise ValueError(f"-o {run.output!r} is the input file; write the bundle elsewhere")
+    info = check_splat_file(in_path)
+    source_path = os.path.abspath(run.source_path) if run.source_path else None
+    if source_path is None and comp.preset is None:
+        comp.preset = SPLAT_FILE_PRESET
+    params, provenance = resolve_compression_params(comp, source_path or "")
+    if run.iterations is not None and run.iterations < 0:
+        raise ValueError(f"--iterations must be >= 0, got {run.iterations}")
+    device = resolve_device(pipe.device)
+    backend = resolve_backend(pipe.backend, device)
+    set_seed(run.seed)
+    LOGGER.info("input %s: %s, %d Gaussians, SH degree %d, %d B", os.path.basename(in_path), info.format,
+                info.n_gaussians, info.sh_degree, os.path.getsize(in_path))
+
+    t0 = time.perf_counter()
+    source = GaussianModel.from_arrays(read_splat(in_path, sanitize=run.sanitize), device=device)
+    stages["read"] = time.perf_counter() - t0
+
+    background = torch.tensor([1.0, 1.0, 1.0] if run.white_background else [0.0, 0.0, 0.0])
+    t0 = time.perf_counter()
+    if source_path is not None:
+        from types import SimpleNamespace
+
+        scene_cfg = SimpleNamespace(source_path=source_path, resolution=run.resolution,
+                                    white_background=run.white_background, eval=True)
+        views = photo_views(load_training_scene(scene_cfg, run.seed))
+        iterations = run.iterations if run.iterations is not None else int(params.finetune_iterations)
+        LOGGER.info("views: %d training / %d held-out photos of %s", len(views.train_cameras), len(views.test_cameras),
+                    os.path.basename(source_path))
+    else:
+        schedule = view_schedule(source.num_gaussians, n_views=views_cfg.n_views, n_heldout=views_cfg.n_heldout_views,
+                                 long_side=views_cfg.view_size, iterations=run.iterations)
+        views = virtual_views(source, schedule, background=background, backend=backend, layout=views_cfg.views,
+                              fov_deg=views_cfg.fov)
+        iterations = schedule.iterations
+    stages["views"] = time.perf_counter() - t0
+    LOGGER.info("codec settings: %s", ", ".join(f"{k}={getattr(params, k)} ({src})" for k, src in provenance.items()))
+
+    manifest_config = shippable_config(params, provenance, source_path=source_path, input_file=in_path,
+                                       white_background=run.white_background)
+    manifest_config["views"] = views.description
+    work = os.path.abspath(run.work_dir) if run.work_dir else tempfile.mkdtemp(prefix="compress-", dir=os.path.dirname(out_path))
+    tb = None
+    if run.work_dir:
+        from training.tb_logger import TBLogger
+
+        os.makedirs(work, exist_ok=True)
+        tb = TBLogger(work)
+    bar = ProgressBar(iterations, 0, enabled=not run.quiet)
+    try:
+        result = run_compression(
+            scene=views, source=source, params=params, out_dir=work, iterations=iterations, test_iterations=[],
+            device=device, backend=backend, background=background, seed=run.seed,
+            input_ply_bytes=os.path.getsize(in_path), manifest_config=manifest_config, tb=tb, on_iteration=bar)
+        bar.close()
+        from compression.pipeline import pc_dir
+        from codec.container import BUNDLE_SUFFIX, write_file_atomic
+
+        bundle = pc_dir(work, result.final_iteration) + BUNDLE_SUFFIX
+        with open(bundle, "rb") as fh:
+            data = fh.read()
+        write_file_atomic(out_path, data)
+    finally:
+        bar.close()
+        if tb is not None:
+            tb.close()
+        if not run.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    stages.update(result.stage_seconds)
+    stages["total"] = time.perf_counter() - t_all
+    for line in summary_lines(result, in_path, out_path, len(data), views, stages):
+        print(line)
+    return 0
+
+
+def summary_lines(result: Any, in_path: str, out_path: str, out_bytes: int, views: Any, stages: dict) -> list[str]:
+    """The closing summary (sizes, fidelity on held-out views, time per stage)."""
+    in_bytes = os.path.getsize(in_path)
+    last = result.evaluations[result.final_iteration]
+    first = result.evaluations.get(0)
+    what = "virtual views rendered from the input" if views.kind == "virtual" else f"{last['split']} photos"
+    lines = [
+        f"{os.path.basename(in_path)}: {in_bytes} B -> {out_path}: {out_bytes} B "
+        f"({in_bytes / out_bytes:.1f}x smaller, {8.0 * out_bytes / max(1, result.n_gaussians):.1f} bits/Gaussian)",
+        f"Gaussians: {result.n_input} in, {result.n_gaussians} kept",
+        f"fidelity on {last['n_views']} held-out {what}: PSNR {last['PSNR']:.2f} dB, SSIM {last['SSIM']:.4f}"
+        + (f" (input model {result.input_psnr:.2f} dB)" if result.input_psnr is not None and views.kind == "photos" else "")
+        + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""),
+        "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()),
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    from training.console import run_cli
+
+    sys.exit(run_cli(main, None, "compress.py"))
