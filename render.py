@@ -3,6 +3,7 @@
 
     python render.py -m <out> [--iteration k] [--skip_train] [--skip_test]
     python render.py -m <out> [--npz <pc_npz dir or pc_npz.bundle>] [--export_ply decoded.ply] [--ply]
+    python render.py --npz <pc_npz dir or pc_npz.bundle> --export_ply decoded.ply     # no -m: export only
 
 Compressed models (``train.py --per_block_quant``) are rendered by default: when
 ``<out>/point_cloud/iteration_<k>/pc_npz`` exists for the chosen iteration (default: the latest k
@@ -46,7 +47,8 @@ SPLITS = ("train", "test")
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Render the views of a trained model and write results.json.")
-    p.add_argument("-m", "--model_path", required=True, help="output folder of a train.py run")
+    p.add_argument("-m", "--model_path", default=None,
+                   help="output folder of a train.py run (required to render views; --npz X --export_ply OUT works without it)")
     p.add_argument("--iteration", type=int, default=-1, help="iteration of the PLY to render (default: the latest)")
     p.add_argument("--skip_train", action="store_true", help="do not render the training views")
     p.add_argument("--skip_test", action="store_true", help="do not render the test views")
@@ -286,8 +288,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     args = make_parser().parse_args(argv)
     setup_logging()
+    if args.model_path is None:
+        if not (args.npz and args.export_ply):
+            raise ValueError("-m/--model_path is required to render views (only --npz X --export_ply OUT "
+                             "works without it; python decompress.py X -o OUT also writes SPZ/SOG)")
+        export_only(args)
+        return 0
     render_model(args)
     return 0
+
+
+def export_only(args: argparse.Namespace) -> None:
+    """``--npz X --export_ply OUT`` without ``-m``: decode X and write the INRIA PLY, render nothing."""
+    from scene.compressed_format import export_ply, find_compressed, load_npz
+
+    decoded = load_npz(find_compressed(os.path.abspath(args.npz)), device=args.device or "cpu")
+    export_ply(decoded, os.path.abspath(args.export_ply))
+    print(f"exported the decoded Gaussians ({decoded.n_gaussians}) to {os.path.abspath(args.export_ply)}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def write_splat(arrays: dict, path: str | os.PathLike, fmt: Optional[str] = None
         if not os.path.isfile(tmp_out) or os.path.getsize(tmp_out) == 0:
             raise ValueError(f"splat-transform wrote no {ext} file for {path}")
         os.replace(tmp_out, path)
-    logger.info("wrote %s (%s, %d bytes)", path, fmt, path.stat().st_size)
+    logger.debug("wrote %s (%s, %d bytes)", path, fmt, path.stat().st_size)
     return fmt
 
 
