@@ -35,10 +35,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import struct
 import zlib
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["SPZ_MAGIC", "SpzHeader", "read_spz_header", "decode_spz"]
 
@@ -219,6 +222,9 @@ def decode_spz(data: bytes, path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: corrupted SPZ file: version {header.version} must be gzipped")
         blocks = _blocks_v4(data, header, path)
     n, degree = header.n_gaussians, header.sh_degree
+    if header.antialiased:
+        logger.info("%s: SPZ flags a model trained with antialiasing (mip filter); rendered here as a "
+                    "standard 3DGS", path)
     positions, alphas, colours, scales, rotations = blocks[:5]
     u = lambda b: np.frombuffer(b, np.uint8).astype(np.float64)  # noqa: E731
     with np.errstate(divide="ignore"):
