@@ -124,6 +124,8 @@ def info_lines(info: dict) -> list[str]:
     h = info["heldout"]
     if h and all(isinstance(h.get(k), (int, float)) for k in ("psnr", "ssim")):
         views = f"{h.get('n_views', '?')} {h.get('views', '')} views".replace("  ", " ")
+        if h.get("split"):
+            views += f", {h['split']} split"
         lines.append(f"held-out      PSNR {float(h['psnr']):.2f} dB, SSIM {float(h['ssim']):.4f} ({views}, at compression)")
     else:
         lines.append("held-out      PSNR/SSIM not recorded")
