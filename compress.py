@@ -23,6 +23,7 @@ written at ``-o``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -85,6 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from gaussian_renderer import resolve_backend
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import check_splat_file, read_splat
+    from scene.virtual_cameras import LAYOUTS
     from train import ProgressBar, load_training_scene, shippable_config
     from training.console import setup_logging
     from utils.general import set_seed
@@ -104,6 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_path = check_output(run.output)
     if out_path == in_path:
         raise ValueError(f"-o {run.output!r} is the input file; write the bundle elsewhere")
+    if views_cfg.views not in LAYOUTS:
+        raise ValueError(f"--views {views_cfg.views!r} is not a layout; choose one of {', '.join(LAYOUTS)}")
     info = check_splat_file(in_path)
     source_path = os.path.abspath(run.source_path) if run.source_path else None
     if source_path is None and comp.preset is None:
@@ -138,6 +142,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         views = virtual_views(source, schedule, background=background, backend=backend, layout=views_cfg.views,
                               fov_deg=views_cfg.fov)
         iterations = schedule.iterations
+        params = dataclasses.replace(params, finetune_iterations=iterations)
+        provenance["finetune_iterations"] = "command line" if run.iterations is not None else "view schedule"
     stages["views"] = time.perf_counter() - t0
     LOGGER.info("codec settings: %s", ", ".join(f"{k}={getattr(params, k)} ({src})" for k, src in provenance.items()))
 

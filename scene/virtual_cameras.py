@@ -11,7 +11,7 @@ viewer of the capture would see; this module derives them from the Gaussians in 
 
    | layout | when | views |
    |---|---|---|
-   | ``forward`` | a slab (σ_thin/σ_mid < ``slab_ratio``) with a far tail on one side of the thin axis ((q99 − q50)/(q50 − q1) > ``tail_ratio``, or its inverse) | a cone of ``forward_cone_deg`` around the thin axis, on the side *away* from the tail (the tail is the far background), looking at the centre from the distance at which the core's 5–95 % lateral extent fills the field of view |
+   | ``forward`` | a slab (σ_thin/σ_mid < ``slab_ratio``) with a far tail on one side of the thin axis ((q99 − q50)/(q50 − q1) > ``tail_ratio``, or its inverse) | a cone of ``forward_cone_deg`` around the thin axis, on the side *away* from the tail (the tail is the far background), looking at the centre from the distance at which the core's extent across the view (its 1–99 % quantiles) fills the field of view (longest axis along the image's width) |
    | ``orbit`` | one axis clearly longest (σ₁/σ₂ > ``tall_ratio``: statues, people, trees) | a ring of elevations ``orbit_elevations_deg`` around that axis (both signs: the up direction of the file is unknown) |
    | ``sphere`` | otherwise (compact objects: the donut) | Fibonacci directions over the whole sphere |
 
@@ -70,7 +70,7 @@ class SceneFrame:
     core_hi: np.ndarray
     layout: str
     view_axis: np.ndarray  # [3]: forward: the viewing direction; orbit: the axis orbited; sphere: e1
-    lateral_extent: float  # forward: half-width of the core across the view axis (5–95 %)
+    lateral_extent: tuple  # forward: half-widths of the core along e1 and e2 (1–99 % of the core), shown along image x and y
     stats: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
@@ -143,14 +143,16 @@ def scene_frame(means: np.ndarray, opacities: np.ndarray, params: FrameParams = 
         view_axis = axes[:, 0]
     else:
         view_axis = axes[:, 0]
-    lateral = [(xc - centre) @ axes[:, k] for k in (0, 1)]
-    lateral_extent = max(max(abs(_weighted_quantile(v, wc, 0.05)), abs(_weighted_quantile(v, wc, 0.95))) for v in lateral)
+    # forward: half-widths of the core along the two axes across the view (e1 → image x, e2 → image y)
+    lateral_extent = tuple(max(abs(_weighted_quantile(v, wc, 0.01)), abs(_weighted_quantile(v, wc, 0.99)))
+                           for v in ((xc - centre) @ axes[:, 0], (xc - centre) @ axes[:, 1]))
     stats = {"slab_ratio": float(spreads[2] / spreads[1]) if spreads[1] > 0 else 0.0,
              "tall_ratio": float(spreads[0] / spreads[1]) if spreads[1] > 0 else 0.0,
              "tail_ratio": float((q99 - q50) / (q50 - q1)) if q50 > q1 else float("inf"),
              "core_fraction": float(core.mean()), "auto_layout": auto_layout}
     return SceneFrame(centre=centre, axes=axes, spreads=spreads, core_lo=lo, core_hi=hi, layout=chosen,
-                      view_axis=view_axis, lateral_extent=float(lateral_extent), stats=stats)
+                      view_axis=view_axis, lateral_extent=(float(lateral_extent[0]), float(lateral_extent[1])),
+                      stats=stats)
 
 
 def _fibonacci_sphere(n: int, offset: float = 0.5) -> np.ndarray:
@@ -218,11 +220,13 @@ def place_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x_deg:
     fov_min = 2.0 * math.atan(min(width, height) / (2.0 * fx))
     k = np.array([[fx, 0.0, width / 2.0], [0.0, fx, height / 2.0], [0.0, 0.0, 1.0]])
     if frame.layout == "forward":
-        dist = params.margin * max(frame.lateral_extent, 1e-6) / math.tan(fov_x / 2.0)
+        fov_y = 2.0 * math.atan(height / (2.0 * fx))
+        dist = params.margin * max(frame.lateral_extent[0] / math.tan(fov_x / 2.0),
+                                   frame.lateral_extent[1] / math.tan(fov_y / 2.0), 1e-6)
     else:
         radius = 0.5 * float(np.linalg.norm(frame.core_hi - frame.core_lo))
         dist = params.margin * max(radius, 1e-6) / math.sin(fov_min / 2.0)
-    up = frame.axes[:, 0] if frame.layout == "forward" else frame.view_axis
+    up = frame.axes[:, 1] if frame.layout == "forward" else frame.view_axis
     cams = []
     for d in view_directions(frame, n, params, phase):
         hint = up if abs(float(up @ d)) < 0.95 else _basis(d)[0]

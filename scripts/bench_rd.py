@@ -26,6 +26,10 @@ PSNR, log x) and ``bench_rd.md`` (tables). Timing figures need a quiet machine.
     python scripts/bench_rd.py [--scenes demo fern] [-s SCENE --init_ply PLY -r 2] [--qualities 16 24 32 40 48 56]
         [--quantizers rd rdlsq] [--ft_iterations 100] [--no_competitors] [--out bench_out/rd]
 
+``--image_free`` runs the image-free benchmark instead (``scripts/bench_image_free.py``: every file of
+``../shared/data/captures/`` and fern's PLY without photos, held-out virtual views, ``compress.py``'s
+default beside SPZ and SOG).
+
 ``--quantizers rd rdlsq`` adds the rate-aware LSQ curve (learned gains on the rd steps) from the same
 setup, compared point by point with the fixed-step curve at equal PSNR.
 """
@@ -381,6 +385,11 @@ def demo_ply(args) -> tuple[str, str]:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--image_free" in argv:
+        from scripts.bench_image_free import main as image_free_main
+
+        return image_free_main(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", nargs="+", default=["demo", "fern"], help="demo (built-in) and/or fern; ignored with -s")
     ap.add_argument("-s", "--source_path", default=None, help="another scene folder (needs --init_ply)")

@@ -1,0 +1,268 @@
+"""Image-free rate–distortion benchmark (``python scripts/bench_rd.py --image_free`` runs this).
+
+For every splat file of ``../shared/data/captures/`` and for fern's PLY *without its photos*:
+
+- the held-out virtual views of ``compress.py`` (the same placement and size: ``compression/views.py``)
+  with float renders of the original as references;
+- **ours, default**: ``python compress.py IN -o OUT`` with no other flag (run in-process), decoded with
+  ``load_npz`` and rendered: the point the issue's "done when" is about;
+- **ours, curve**: the same setup (importance, Hutchinson sensitivity, voxelization) once, then
+  ``--qualities`` without fine-tuning (save → load → render);
+- **SPZ** and **SOG** by ``@playcanvas/splat-transform`` (encoded from the decoded original as a PLY,
+  decoded back by the tool, rendered by our renderer on the same views);
+- fern only: also PSNR against fern's real test photos (``-r 2``, the 3DGS split), and the photo-based
+  ``compress.py -s`` default point beside it.
+
+Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated). Outputs in
+``--out``: ``bench_image_free.json``, ``bench_image_free.md``, ``bench_image_free_<name>.png``.
+Timings need a quiet machine.
+
+    python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--qualities 24 32 40 48 56] [--out bench_out/image_free]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from scripts.bench_rd import competitor, evaluate, interpolate_bytes, log, splat_transform  # noqa: E402
+
+DATA = os.path.join(ROOT, "..", "shared", "data")
+CAPTURES = os.path.join(DATA, "captures")
+FERN_PLY = os.path.join(DATA, "fern_3dgs", "point_cloud.ply")
+
+
+def default_inputs() -> list[str]:
+    files = []
+    if os.path.isdir(CAPTURES):
+        files += sorted(os.path.join(CAPTURES, f) for f in os.listdir(CAPTURES) if not f.lower().endswith(".md"))
+    else:
+        log(f"{CAPTURES} is absent: the captures are skipped")
+    if os.path.isfile(FERN_PLY):
+        files.append(FERN_PLY)
+    else:
+        log(f"{FERN_PLY} is absent: fern is skipped")
+    return files
+
+
+def short_name(path: str) -> str:
+    if os.path.abspath(path) == os.path.abspath(FERN_PLY):
+        return "fern"
+    base = os.path.basename(path)
+    for ext in (".compressed.ply", ".ply", ".sog", ".spz", ".splat"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def decoded_point(bundle: str, cameras: list, refs=None, photo_cams=None) -> dict:
+    """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
+    from codec import load_npz
+    from compression.attributes import activate_attributes
+
+    decoded = load_npz(bundle)
+    gauss = lambda: activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)  # noqa: E731
+    p, _, _ = evaluate(gauss, decoded.sh_degree, cameras)
+    point = {"bytes": os.path.getsize(bundle), "psnr": p, "n_gaussians": decoded.payload.n_gaussians}
+    if photo_cams is not None:
+        point["psnr_photos"] = evaluate(gauss, decoded.sh_degree, photo_cams)[0]
+    return point
+
+
+def run_input(path: str, args, exe) -> dict:
+    import compress
+    from arguments.compression import CompressionParams, resolve_compression_params
+    from arguments.compress import SPLAT_FILE_PRESET
+    from compression.evaluate import source_gaussians
+    from compression.setup import compression_setup
+    from compression.views import view_schedule, virtual_views
+    from codec import save_npz
+    from quant.rate_distortion import quality_to_kappa
+    from scene.gaussian_model import GaussianModel
+    from scene.ply_io import write_gaussian_ply
+    from scene.splat_files import read_splat
+
+    name = short_name(path)
+    out_dir = os.path.join(args.out, name)
+    os.makedirs(out_dir, exist_ok=True)
+    arrays = read_splat(path)
+    source = GaussianModel.from_arrays(arrays)
+    n, sh = source.num_gaussians, source.max_sh_degree
+    res = {"name": name, "file": os.path.basename(path), "bytes": os.path.getsize(path), "n_gaussians": n,
+           "sh_degree": sh, "ours": [], "competitors": []}
+    schedule = view_schedule(n)
+    views = virtual_views(source, schedule, background=torch.zeros(3), backend="torch")
+    held = views.test_cameras
+    res["views"] = views.description
+    photo_cams = None
+    if name == "fern" and os.path.isdir(os.path.join(DATA, "fern")):
+        from scene.dataset_readers import load_scene
+
+        photo_cams = load_scene(os.path.join(DATA, "fern"), resolution=2, eval=True).test_cameras
+        res["input_psnr_photos"] = evaluate(lambda: source_gaussians(source), sh, photo_cams)[0]
+    log(f"{name}: {n} Gaussians, SH {sh}, {res['bytes']} B; layout {views.description['layout']}")
+
+    # the default compress.py run (the product's own command, no flag)
+    bundle = os.path.join(out_dir, "default.bundle")
+    t0 = time.perf_counter()
+    compress.main([path, "-o", bundle, "--quiet"])
+    res["default"] = dict(decoded_point(bundle, held, photo_cams=photo_cams), seconds=time.perf_counter() - t0)
+    log(f"{name}: compress.py default {res['default']['bytes']} B, PSNR {res['default']['psnr']:.2f} dB, "
+        f"{res['default']['seconds']:.0f} s")
+    if photo_cams is not None:
+        photo_bundle = os.path.join(out_dir, "photos.bundle")
+        compress.main([path, "-o", photo_bundle, "-s", os.path.join(DATA, "fern"), "-r", "2", "--iterations",
+                       str(args.photo_iterations), "--quiet"])
+        res["photo_default"] = decoded_point(photo_bundle, held, photo_cams=photo_cams)
+        res["photo_default"]["iterations"] = args.photo_iterations
+
+    # our curve: one setup, qualities without fine-tuning
+    params, _ = resolve_compression_params(CompressionParams(preset=SPLAT_FILE_PRESET), "")
+    setup = compression_setup(source, views.train_cameras, held, depth=params.depth, percent=params.percent,
+                              beta=params.beta, merge=params.merge, n_block=params.n_block, bits=params.bits,
+                              quantizer="rd", quality=params.quality, sensitivity=params.sensitivity,
+                              background=torch.zeros(3), backend="torch", evaluate=False)
+    for q in args.qualities:
+        model = copy.deepcopy(setup.model)
+        model.bank.set_kappa(quality_to_kappa(q))
+        model.calibrate()
+        model.eval()
+        pc = os.path.join(out_dir, f"q{q:g}", "pc_npz")
+        save_npz(model.encode(codec="range"), pc, plan=model.plan)
+        point = dict(decoded_point(pc + ".bundle", held, photo_cams=photo_cams), quality=q)
+        res["ours"].append(point)
+        log(f"{name}: Q{q:g} {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
+
+    if exe is not None:
+        with tempfile.TemporaryDirectory() as work:
+            ply = os.path.join(work, "original.ply")
+            write_gaussian_ply(ply, arrays)
+            for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", "cpu"])):
+                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, None)
+                c["psnr"] = c.pop("psnr_gt", None)
+                if photo_cams is not None and "bytes" in c:
+                    dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
+                    c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
+                res["competitors"].append(c)
+    curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours"] + [res["default"]]]
+    for c in res["competitors"]:
+        if c.get("bytes"):
+            b = interpolate_bytes(curve, c["psnr"])
+            c["ours_bytes_at_equal_psnr"] = b
+            c["ratio"] = b / c["bytes"] if b else None
+            c["default_smaller_and_better"] = bool(res["default"]["bytes"] < c["bytes"]
+                                                   and res["default"]["psnr"] > c["psnr"])
+    plot(res, os.path.join(args.out, f"bench_image_free_{name}.png"))
+    return res
+
+
+def plot(res, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = sorted(res["ours"], key=lambda p: p["bytes"])
+    ax.plot([p["bytes"] for p in pts], [p["psnr"] for p in pts], "o-", label="ours (no fine-tuning)")
+    ax.plot([res["default"]["bytes"]], [res["default"]["psnr"]], "*", ms=14, label="ours: compress.py default")
+    for c in res["competitors"]:
+        if c.get("bytes"):
+            ax.plot([c["bytes"]], [c["psnr"]], "s", ms=8, label=c["name"])
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes")
+    ax.set_ylabel("PSNR vs original, held-out virtual views (dB)")
+    ax.set_title(f"{res['name']}: {res['n_gaussians']} Gaussians, SH {res['sh_degree']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(results) -> str:
+    lines = ["| input | Gaussians, SH | layout | compress.py default: bytes @ PSNR (time) | SPZ | SOG | ours at SPZ's PSNR / SPZ | ours at SOG's PSNR / SOG | default smaller and better than SPZ / SOG |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        comp = {c["name"]: c for c in r["competitors"]}
+
+        def cell(name):
+            c = comp.get(name)
+            return f"{c['bytes']:,} B @ {c['psnr']:.2f}" if c and c.get("bytes") else "—"
+
+        def ratio(name):
+            c = comp.get(name)
+            return f"{c['ratio']:.3f}×" if c and c.get("ratio") else "—"
+
+        def wins(name):
+            c = comp.get(name)
+            return ("yes" if c["default_smaller_and_better"] else "no") if c and c.get("bytes") else "—"
+
+        d = r["default"]
+        lines.append(f"| {r['file']} | {r['n_gaussians']:,}, {r['sh_degree']} | {r['views']['layout']} | "
+                     f"{d['bytes']:,} B @ {d['psnr']:.2f} dB ({d['seconds']:.0f} s) | {cell('SPZ')} | {cell('SOG')} | "
+                     f"{ratio('SPZ')} | {ratio('SOG')} | {wins('SPZ')} / {wins('SOG')} |")
+    lines.append("")
+    lines.append("Our curve (no fine-tuning), bytes @ PSNR per quality:")
+    lines.append("")
+    for r in results:
+        lines.append(f"- {r['name']}: " + "; ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr']:.2f}" for p in r["ours"]))
+    fern = [r for r in results if "input_psnr_photos" in r]
+    for r in fern:
+        lines.append("")
+        lines.append(f"fern against its real test photos (input PLY {r['input_psnr_photos']:.2f} dB): "
+                     f"image-free default {r['default']['bytes']:,} B @ {r['default']['psnr_photos']:.2f} dB"
+                     + (f"; photo-based ({r['photo_default']['iterations']} iterations) {r['photo_default']['bytes']:,} B @ "
+                        f"{r['photo_default']['psnr_photos']:.2f} dB" if "photo_default" in r else "")
+                     + "".join(f"; {c['name']} {c['bytes']:,} B @ {c['psnr_photos']:.2f} dB"
+                               for c in r["competitors"] if c.get("psnr_photos") is not None)
+                     + "; curve: " + ", ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr_photos']:.2f}" for p in r["ours"]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image_free", action="store_true", help="(accepted: bench_rd.py passes it on)")
+    ap.add_argument("--inputs", nargs="+", default=None, help="splat files (default: ../shared/data/captures/* and fern's PLY)")
+    ap.add_argument("--qualities", type=float, nargs="+", default=[24, 32, 40, 48, 56])
+    ap.add_argument("--photo_iterations", type=int, default=100, help="fern: fine-tuning iterations of the photo-based point")
+    ap.add_argument("--sog_timeout", type=int, default=600, help="seconds for each splat-transform call")
+    ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
+    ap.add_argument("--tool_dir", default=None, help="npm install folder of splat-transform")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join("bench_out", "image_free"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    from training.console import setup_logging
+
+    setup_logging()
+    exe = None if args.no_competitors else splat_transform(args.tool_dir)
+    inputs = args.inputs or default_inputs()
+    results = []
+    for path in inputs:
+        results.append(run_input(path, args, exe))
+        with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
+            json.dump(results, fh, indent=2, default=float)
+    md = markdown(results)
+    with open(os.path.join(args.out, "bench_image_free.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    log(f"wrote {args.out}/bench_image_free.json, .md and the plots")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
