@@ -73,6 +73,17 @@ def check_output(path: Optional[str]) -> str:
     return out
 
 
+def input_bytes(path: str) -> int:
+    """Bytes of the input: a file, or every file of a SOG folder (meta.json + WebP textures)."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+    if os.path.basename(path) == "meta.json":
+        folder = os.path.dirname(path)
+        return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)
+                   if os.path.isfile(os.path.join(folder, f)))
+    return os.path.getsize(path)
+
+
 def resolve_device(name: str) -> torch.device:
     from train import resolve_device as _resolve
 
@@ -119,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     backend = resolve_backend(pipe.backend, device)
     set_seed(run.seed)
     LOGGER.info("input %s: %s, %d Gaussians, SH degree %d, %d B", os.path.basename(in_path), info.format,
-                info.n_gaussians, info.sh_degree, os.path.getsize(in_path))
+                info.n_gaussians, info.sh_degree, input_bytes(in_path))
 
     t0 = time.perf_counter()
     source = GaussianModel.from_arrays(read_splat(in_path, sanitize=run.sanitize), device=device)
@@ -162,7 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = run_compression(
             scene=views, source=source, params=params, out_dir=work, iterations=iterations, test_iterations=[],
             device=device, backend=backend, background=background, seed=run.seed,
-            input_ply_bytes=os.path.getsize(in_path), manifest_config=manifest_config, tb=tb, on_iteration=bar)
+            input_ply_bytes=input_bytes(in_path), manifest_config=manifest_config, tb=tb, on_iteration=bar)
         bar.close()
         from compression.pipeline import pc_dir
         from codec.container import BUNDLE_SUFFIX, write_file_atomic
@@ -186,7 +197,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def summary_lines(result: Any, in_path: str, out_path: str, out_bytes: int, views: Any, stages: dict) -> list[str]:
     """The closing summary (sizes, fidelity on held-out views, time per stage)."""
-    in_bytes = os.path.getsize(in_path)
+    in_bytes = input_bytes(in_path)
     last = result.evaluations[result.final_iteration]
     first = result.evaluations.get(0)
     what = "virtual views rendered from the input" if views.kind == "virtual" else f"{last['split']} photos"

@@ -150,7 +150,7 @@ def run_input(path: str, args, exe) -> dict:
             ply = os.path.join(work, "original.ply")
             write_gaussian_ply(ply, arrays)
             for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", "cpu"])):
-                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, None)
+                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held])
                 c["psnr"] = c.pop("psnr_gt", None)
                 if photo_cams is not None and "bytes" in c:
                     dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
