@@ -73,6 +73,22 @@ def check_output(path: Optional[str]) -> str:
     return out
 
 
+class LazyBar:
+    """A progress bar opened at the first fine-tuning iteration (not before the setup's log lines)."""
+
+    def __init__(self, make):
+        self.make, self.bar = make, None
+
+    def __call__(self, stats) -> None:
+        if self.bar is None:
+            self.bar = self.make()
+        self.bar(stats)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def input_bytes(path: str) -> int:
     """Bytes of the input: a file, or every file of a SOG folder (meta.json + WebP textures)."""
     if os.path.isdir(path):
@@ -168,7 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         os.makedirs(work, exist_ok=True)
         tb = TBLogger(work)
-    bar = ProgressBar(iterations, 0, enabled=not run.quiet)
+    bar = LazyBar(lambda: ProgressBar(iterations, 0, enabled=not run.quiet, desc="fine-tuning"))
     try:
         result = run_compression(
             scene=views, source=source, params=params, out_dir=work, iterations=iterations, test_iterations=[],

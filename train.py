@@ -188,14 +188,14 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, s
 class ProgressBar:
     """tqdm bar with loss / PSNR (exponential moving averages, as 3DGS) and the Gaussian count."""
 
-    def __init__(self, total: int, initial: int, enabled: bool):
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str = "training"):
         self.bar = None
         self.ema_loss: Optional[float] = None
         self.ema_psnr: Optional[float] = None
         if enabled and total > initial:
             from training.console import progress_bar
 
-            self.bar = progress_bar(total, "training", initial=initial)
+            self.bar = progress_bar(total, desc, initial=initial)
 
     def __call__(self, stats: Any) -> None:
         if self.bar is None:

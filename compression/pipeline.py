@@ -167,7 +167,9 @@ def run_compression(
     """Setup, iteration-0 save, QAT fine-tuning with evaluation + save at ``test_iterations``.
 
     Args:
-        scene: ``scene.SceneData`` (train/test cameras); source: ``scene.GaussianModel`` on ``device``.
+        scene: the views — ``scene.SceneData`` (photos) or ``compression.views.ViewSet`` (photos or virtual
+            views): ``train_cameras`` are fitted, ``test_cameras`` held out (their PSNR/SSIM go into every
+            manifest as ``configuration["heldout"]``); source: ``scene.GaussianModel`` on ``device``.
         params: resolved ``arguments.compression.CompressionParams``.
         out_dir: the run folder (``-m``); iterations: fine-tuning iterations N;
         test_iterations: where to evaluate and save (0 and N are always added).
