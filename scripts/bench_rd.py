@@ -226,10 +226,12 @@ def run_scene(name, source_path, ply, resolution, args, exe):
     cli = CompressionParams(per_block_quant=True, quantizer="rd", depth=args.depth, percent=args.percent)
     params, _ = resolve_compression_params(cli, source_path)
     res["settings"] = {k: getattr(params, k) for k in ("depth", "percent", "n_block", "bits", "lr_multiplier")}
+    res["settings"]["sensitivity"] = args.sensitivity
     t0 = time.perf_counter()
     setup = compression_setup(source, train, test, depth=params.depth, percent=params.percent, beta=params.beta,
                               merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer="rd",
-                              quality=params.quality, background=torch.zeros(3), backend="torch", evaluate=False)
+                              quality=params.quality, sensitivity=args.sensitivity, background=torch.zeros(3),
+                              backend="torch", evaluate=False)
     res["setup_s"] = time.perf_counter() - t0
     base = setup.model
     for quantizer in args.quantizers:
@@ -399,6 +401,8 @@ def main(argv=None):
     ap.add_argument("--quantizers", nargs="+", default=["rd"], choices=["rd", "rdlsq"],
                     help="our curves; the first is compared with SPZ/SOG, the others with the first")
     ap.add_argument("--ft_iterations", type=int, default=100, help="fine-tuning iterations per point (the same for every method)")
+    ap.add_argument("--sensitivity", default="fisher", choices=["fisher", "hutchinson"],
+                    help="how the rd steps weigh each coefficient (compression/sensitivity.py)")
     ap.add_argument("--depth", type=int, default=None, help="octree depth (default: the scene's preset)")
     ap.add_argument("--percent", type=float, default=None, help="pruned fraction (default: the scene's preset)")
     ap.add_argument("--sog_timeout", type=int, default=300, help="seconds for each splat-transform call")
