@@ -100,12 +100,6 @@ def input_bytes(path: str) -> int:
     return os.path.getsize(path)
 
 
-def resolve_device(name: str) -> torch.device:
-    from train import resolve_device as _resolve
-
-    return _resolve(name)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from arguments.compression import resolve_compression_params
     from compression.pipeline import run_compression
@@ -114,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import check_splat_file, read_splat
     from scene.virtual_cameras import LAYOUTS
-    from train import ProgressBar, load_training_scene, shippable_config
+    from train import ProgressBar, load_training_scene, resolve_device, shippable_config
     from training.console import setup_logging
     from utils.general import set_seed
 
@@ -190,7 +184,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             scene=views, source=source, params=params, out_dir=work, iterations=iterations, test_iterations=[],
             device=device, backend=backend, background=background, seed=run.seed,
             input_ply_bytes=input_bytes(in_path), manifest_config=manifest_config, tb=tb, on_iteration=bar)
-        bar.close()
         from compression.pipeline import pc_dir
         from codec.container import BUNDLE_SUFFIX, write_file_atomic
 
