@@ -34,7 +34,10 @@ Version history:
 | 1 | ``--codec deflate`` (or store, bzip2, lzma) | raw uint8 / packed / uint16 per channel group in a zip-compressed npz | octree occupancy bytes, zip-compressed |
 | 2 | ``--codec range`` (default) | range-coded per channel: geometric or adaptive model, contexts block × RAHT weight class | range-coded octree, context = parent's child count |
 
-Both versions are read.
+Both versions are read. The version a file gets is its writer's (``codec.io.WRITTEN_VERSION``, by codec
+name); the reader dispatches on ``format_version`` through one table (``codec.io.READERS``), and a frozen
+file of each version (``tests/fixtures/v1``, ``tests/fixtures/v2``, made by ``scripts/make_v1_fixture.py``
+and ``scripts/make_v2_fixture.py``) must keep decoding bit-exactly.
 """
 from .channel_layout import ChannelLayout, layout_for_sh_degree, pack_attributes, unpack_attributes
 from .container import (

@@ -99,8 +99,27 @@ class SaveReport:
                 f"{self.bits_per_gaussian:.2f} bits/Gaussian{ratio}")
 
 
+#: the format version each writer produces, by codec name (the only place that decides what is written)
+WRITTEN_VERSION = {ENTROPY_CODEC: 2, **{name: 1 for name in ZIP_CODECS}}
+
+
 def _version_of(codec: str) -> int:
-    return 2 if codec == ENTROPY_CODEC else 1
+    if codec not in WRITTEN_VERSION:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(WRITTEN_VERSION)}")
+    return WRITTEN_VERSION[codec]
+
+
+def _decode_ac_v1(raw, where, layout, *, n, bits, **_):
+    return decode_ac_v1(raw, where, layout, n, bits)
+
+
+def _decode_ac_v2(raw, where, layout, *, zero_point, ac_weight, n_block, bits, **_):
+    return decode_ac_v2(raw, where, layout, zero_point, ac_weight(), n_block, bits)
+
+
+#: format_version → (geometry decoder, AC decoder): one row per version this code reads; every
+#: version ever written stays here (tests/fixtures/v1, tests/fixtures/v2 are frozen files of each)
+READERS = {1: (decode_geometry_v1, _decode_ac_v1), 2: (decode_geometry_v2, _decode_ac_v2)}
 
 
 def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL, *,
@@ -249,8 +268,12 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         raise CompressedFormatError(f"{mwhere}: channel layout does not match SH degree {sh_degree} "
                                     f"(n_channels {manifest.get('n_channels')!r}, expected {c})")
     codec = manifest.get("codec", "deflate")
-    if _version_of(codec) != version or (version == 1 and codec not in ZIP_CODECS):
+    if version not in READERS:
+        raise CompressedFormatError(f"{mwhere}: format_version {version} is not readable here (readers for "
+                                    f"{sorted(READERS)}); update this code or re-encode the file")
+    if WRITTEN_VERSION.get(codec) != version:
         raise CompressedFormatError(f"{mwhere}: codec {codec!r} does not belong to format_version {version}")
+    decode_geometry, decode_ac = READERS[version]
 
     where = member_label(label, "t.npz")
     t = load_npz_arrays(raw["t.npz"], where, ["t"])["t"]
@@ -271,17 +294,14 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         raise CompressedFormatError(f"{where}: dc must be float32 [{c}], got {dc.dtype} {list(dc.shape)}")
 
     where = member_label(label, "geometry.npz")
-    decode_geometry = decode_geometry_v2 if version == 2 else decode_geometry_v1
     bbox, coords = decode_geometry(raw["geometry.npz"], where, depth, n)
     if bbox.dtype != np.float32 or bbox.shape != (6,):
         raise CompressedFormatError(f"{where}: bbox must be float32 [6], got {bbox.dtype} {list(bbox.shape)}")
 
     where = member_label(label, "ac.npz")
     plan = build_plan(coords.to(device), depth)
-    if version == 2:
-        ac_codes = decode_ac_v2(raw["ac.npz"], where, layout, zero_point, plan.ac_weight.cpu().numpy(), n_block, bits)
-    else:
-        ac_codes = decode_ac_v1(raw["ac.npz"], where, layout, n, bits)
+    ac_codes = decode_ac(raw["ac.npz"], where, layout, n=n, bits=bits, n_block=n_block, zero_point=zero_point,
+                         ac_weight=lambda: plan.ac_weight.cpu().numpy())
 
     payload = CompressedPayload(
         depth=depth,

@@ -26,6 +26,21 @@ def test_committed_v1_fixture_still_loads(bits, path):
     assert np.array_equal(dec.means.numpy(), expected["means"])
 
 
+FIXTURES_V2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v2")
+
+
+@pytest.mark.parametrize("name,quantizer,bits", [("rd16", "rd", 16), ("vanilla8", "vanilla", 8)])
+def test_committed_v2_fixture_still_loads(name, quantizer, bits):
+    """Frozen v2 bytes (scripts/make_v2_fixture.py, written before the reader dispatched per version)."""
+    dec = load_npz(os.path.join(FIXTURES_V2, name, "pc_npz.bundle"))
+    expected = np.load(os.path.join(FIXTURES_V2, f"expected_{name}.npz"))
+    assert dec.manifest["format_version"] == 2 and dec.manifest["codec"] == "range"
+    assert dec.payload.bits == bits and dec.payload.quantizer == quantizer
+    assert np.array_equal(dec.payload.ac_codes, expected["ac_codes"])
+    assert np.array_equal(dec.attributes.numpy(), expected["attributes"])
+    assert np.array_equal(dec.means.numpy(), expected["means"])
+
+
 def test_v1_fixture_rewritten_as_v2_decodes_identically(tmp_path):
     dec = load_npz(os.path.join(FIXTURES, "bits8", "pc_npz.bundle"))
     dec.payload.codec = "range"
