@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from arguments import PipelineParams, add_dataclass_args, extract, given_flags
+from arguments import PipelineParams, add_dataclass_args, extract
 from arguments.compress import (
     EXCLUDED_COMPRESSION_FLAGS,
     SPLAT_FILE_PRESET,
@@ -102,7 +102,8 @@ def input_bytes(path: str) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from arguments.compression import resolve_compression_params
-    from compression.pipeline import run_compression
+    from codec.container import BUNDLE_SUFFIX, write_file_atomic
+    from compression.pipeline import pc_dir, run_compression
     from compression.views import photo_views, view_schedule, virtual_views
     from gaussian_renderer import resolve_backend
     from scene.gaussian_model import GaussianModel
@@ -113,7 +114,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from utils.general import set_seed
 
     ns = make_parser().parse_args(argv)
-    given = given_flags(ns)
     run = extract(ns, CompressRunParams)
     views_cfg = extract(ns, VirtualViewParams)
     pipe = extract(ns, PipelineParams)
@@ -130,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if views_cfg.views not in LAYOUTS:
         raise ValueError(f"--views {views_cfg.views!r} is not a layout; choose one of {', '.join(LAYOUTS)}")
     info = check_splat_file(in_path)
+    in_bytes = input_bytes(in_path)
     source_path = os.path.abspath(run.source_path) if run.source_path else None
     if source_path is None and comp.preset is None:
         comp.preset = SPLAT_FILE_PRESET
@@ -140,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     backend = resolve_backend(pipe.backend, device)
     set_seed(run.seed)
     LOGGER.info("input %s: %s, %d Gaussians, SH degree %d, %d B", os.path.basename(in_path), info.format,
-                info.n_gaussians, info.sh_degree, input_bytes(in_path))
+                info.n_gaussians, info.sh_degree, in_bytes)
 
     t0 = time.perf_counter()
     source = GaussianModel.from_arrays(read_splat(in_path, sanitize=run.sanitize), device=device)
@@ -183,10 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = run_compression(
             scene=views, source=source, params=params, out_dir=work, iterations=iterations, test_iterations=[],
             device=device, backend=backend, background=background, seed=run.seed,
-            input_ply_bytes=input_bytes(in_path), manifest_config=manifest_config, tb=tb, on_iteration=bar)
-        from compression.pipeline import pc_dir
-        from codec.container import BUNDLE_SUFFIX, write_file_atomic
-
+            input_ply_bytes=in_bytes, manifest_config=manifest_config, tb=tb, on_iteration=bar)
         bundle = pc_dir(work, result.final_iteration) + BUNDLE_SUFFIX
         with open(bundle, "rb") as fh:
             data = fh.read()
@@ -199,14 +197,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     stages.update(result.stage_seconds)
     stages["total"] = time.perf_counter() - t_all
-    for line in summary_lines(result, in_path, out_path, len(data), views, stages):
+    for line in summary_lines(result, in_path, in_bytes, out_path, len(data), views, stages):
         print(line)
     return 0
 
 
-def summary_lines(result: Any, in_path: str, out_path: str, out_bytes: int, views: Any, stages: dict) -> list[str]:
+def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_bytes: int, views: Any,
+                  stages: dict) -> list[str]:
     """The closing summary (sizes, fidelity on held-out views, time per stage)."""
-    in_bytes = input_bytes(in_path)
     last = result.evaluations[result.final_iteration]
     first = result.evaluations.get(0)
     what = "virtual views rendered from the input" if views.kind == "virtual" else f"{last['split']} photos"

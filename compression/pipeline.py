@@ -195,7 +195,7 @@ def run_compression(
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
-        quality=params.quality, sensitivity=getattr(params, "sensitivity", None) or "fisher", background=background,
+        quality=params.quality, sensitivity=params.sensitivity, background=background,
         backend=backend, evaluate=params.setup_eval,
     )
     model = setup.model

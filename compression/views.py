@@ -104,14 +104,15 @@ def virtual_views(source: Any, schedule: ViewSchedule, *, background: torch.Tens
     height = max(16, int(round(width * aspect)))
     fit = place_cameras(frame, schedule.n_views, width, height, fov_deg, params, phase=0.5)
     held = place_cameras(frame, schedule.n_heldout, width, height, fov_deg, params, phase=0.0)
-    moved_total = 0
+    # one core check for all cameras (it builds every Gaussian's rotation once)
+    cams_all, moved_total = push_out_of_cores(fit + held, frame, source.means, source.quats_wxyz, source.log_scales,
+                                              opac, params)
+    fit, held = cams_all[:len(fit)], cams_all[len(fit):]
     gauss = source_gaussians(source)
     sh_degree = int(getattr(source, "active_sh_degree", source.max_sh_degree))
     bg = background.to(device, torch.float32)
     sets = []
     for prefix, cams in (("virtual", fit), ("virtual_heldout", held)):
-        cams, moved = push_out_of_cores(cams, frame, source.means, source.quats_wxyz, source.log_scales, opac, params)
-        moved_total += moved
         out = []
         for i, (w2c, k) in enumerate(cams):
             cam = Camera(f"{prefix}_{i:03d}", torch.from_numpy(w2c).float(), torch.from_numpy(k).float(), width, height,

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import torch
@@ -135,14 +134,9 @@ def scene_frame(means: np.ndarray, opacities: np.ndarray, params: FrameParams = 
     q1, q50, q99 = (_weighted_quantile(t, w, q) for q in (0.01, 0.5, 0.99))
     auto_layout, sign = choose_layout(spreads, q50 - q1, q99 - q50, params)
     chosen = auto_layout if layout == "auto" else layout
-    if chosen == "forward":
-        if layout != "auto" and auto_layout != "forward":
-            sign = 1 if (q99 - q50) >= (q50 - q1) else -1
-        view_axis = thin * sign
-    elif chosen == "orbit":
-        view_axis = axes[:, 0]
-    else:
-        view_axis = axes[:, 0]
+    if chosen == "forward" and auto_layout != "forward":  # forced: look towards the longer tail
+        sign = 1 if (q99 - q50) >= (q50 - q1) else -1
+    view_axis = thin * sign if chosen == "forward" else axes[:, 0]
     # forward: half-widths of the core along the two axes across the view (e1 → image x, e2 → image y)
     lateral_extent = tuple(max(abs(_weighted_quantile(v, wc, 0.01)), abs(_weighted_quantile(v, wc, 0.99)))
                            for v in ((xc - centre) @ axes[:, 0], (xc - centre) @ axes[:, 1]))

@@ -8,7 +8,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 
 import compress
 from codec import load_npz
