@@ -414,8 +414,13 @@ def test_cuda_matches_cpu():
     x = torch.randn(coords.shape[0], 55)
     plan = build_plan(coords, 14)
     plan_gpu = build_plan(coords.to(device), 14)
-    for name in ("perm", "left", "right", "a", "b"):
+    for name in ("perm", "left", "right"):
         assert torch.equal(getattr(plan_gpu, name).cpu(), getattr(plan, name))
+    assert plan_gpu.level_ranges == plan.level_ranges
+    # a, b = sqrt(w/total) in float64: CUDA's division/sqrt differ from the CPU's in the last bit
+    # (seen on an H200: ~45 % of them by 1.1e-16), far below the float32 of the attributes
+    for name in ("a", "b"):
+        torch.testing.assert_close(getattr(plan_gpu, name).cpu(), getattr(plan, name), rtol=0, atol=1e-15)
     assert plan.to(device).device.type == "cuda"
     c_cpu = raht_forward(x, plan)
     xg = x.to(device).requires_grad_(True)

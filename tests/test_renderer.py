@@ -465,7 +465,14 @@ def test_torch_backend_matches_gsplat_rasterization_on_cuda():
     ours = render(*tensors[:4], cam_d, sh_coeffs=tensors[4], sh_degree=3, background=bg, backend="torch")
     theirs = render(*tensors[:4], cam_d, sh_coeffs=tensors[4], sh_degree=3, background=bg, backend="gsplat")
     assert ours["alpha"].max() > 0.5
-    assert (ours["image"] - theirs["image"]).abs().max().item() < 1e-3
+    # gsplat evaluates α with the fast __expf: a Gaussian at the α = 1/255 cut-off can fall on the
+    # other side of it in a pixel, which moves that pixel by up to (1/255)·T·|colour| (seen on an
+    # H200: 1 pixel of 7680 off by 0.0034, every other within 1e-4). So: a few pixels may differ
+    # by at most one such flip, the rest agree to float rounding.
+    diff = (ours["image"] - theirs["image"]).abs().amax(-1)
+    assert diff.max().item() < 2.0 / 255.0
+    assert int((diff > 1e-4).sum()) <= max(1, diff.numel() // 1000)
+    assert diff.mean().item() < 1e-5
     assert (ours["alpha"] - theirs["alpha"]).abs().max().item() < 1e-3
     # gsplat's CUDA radii are opacity-aware: never larger than the 3.33σ ones
     assert bool((theirs["radii"] <= ours["radii"]).all())

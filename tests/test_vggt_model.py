@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -30,7 +31,11 @@ from vggt_ext.pose_enc import (
     quat_to_mat,
 )
 
-MANIFEST = "/work/shared/reference/vggt1b_state_dict.json"
+# The VGGT-1B state-dict manifest (names, shapes, dtypes) lives beside the checkout, not in it.
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "reference",
+                        "vggt1b_state_dict.json")
+needs_manifest = pytest.mark.skipif(not os.path.isfile(MANIFEST),
+                                    reason=f"{MANIFEST} (shared reference, VGGT-1B manifest) is absent")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -168,6 +173,7 @@ def test_bad_inputs_raise_clear_errors(tiny_model):
 
 
 # ---------------------------------------------------------------------------- architecture
+@needs_manifest
 def test_full_model_on_meta_matches_manifest_exactly():
     with open(MANIFEST) as f:
         manifest = json.load(f)
@@ -187,6 +193,7 @@ def test_full_model_on_meta_matches_manifest_exactly():
     assert sum(1 for _ in model.buffers()) == 0
 
 
+@needs_manifest
 def test_full_model_without_track_head_matches_manifest_counts():
     with open(MANIFEST) as f:
         manifest = json.load(f)
@@ -365,6 +372,7 @@ def test_loading_rejects_shape_mismatch_and_bad_paths(tmp_path, tiny_no_track):
         load_vggt(tmp_path / "model.pt")
 
 
+@needs_manifest
 def test_default_config_infers_heads_from_checkpoint_keys(tmp_path):
     from vggt_ext.loading import infer_config
 
