@@ -211,13 +211,21 @@ def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_b
     lines = [
         f"{os.path.basename(in_path)}: {in_bytes} B -> {out_path}: {out_bytes} B "
         f"({in_bytes / out_bytes:.1f}x smaller, {8.0 * out_bytes / max(1, result.n_gaussians):.1f} bits/Gaussian)",
-        f"Gaussians: {result.n_input} in, {result.n_gaussians} kept",
+        f"Gaussians: {result.n_input} in, {result.n_gaussians} kept" + _structure_note(result.setup),
         f"fidelity on {last['n_views']} held-out {what}: PSNR {last['PSNR']:.2f} dB, SSIM {last['SSIM']:.4f}"
         + (f" (input model {result.input_psnr:.2f} dB)" if result.input_psnr is not None and views.kind == "photos" else "")
         + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""),
         "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()),
     ]
     return lines
+
+
+def _structure_note(setup: dict) -> str:
+    """`` (rate-distortion: P pruned, octree depth D)`` when the run chose them (--prune rd)."""
+    rd = setup.get("rd_structure")
+    if not rd:
+        return ""
+    return f" (rate-distortion: {rd['pruned']} pruned, octree depth {rd['depth']})"
 
 
 if __name__ == "__main__":

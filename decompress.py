@@ -40,6 +40,7 @@ COMPONENT_LABELS = {
     "geometry": "geometry (octree)",
     "quant_table": "quantization table (t.npz)",
     "dc": "DC coefficients (dc.npz)",
+    "channel_transform": "channel transform (transform.npz)",
     "ac_opacity": "AC opacity",
     "ac_euler": "AC rotation (Euler)",
     "ac_f_dc": "AC colour (f_dc)",

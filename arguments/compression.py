@@ -21,6 +21,7 @@ __all__ = [
     "PRESET_FIELDS",
     "QUANTIZERS",
     "MERGE_MODES",
+    "PRUNE_MODES",
     "CODECS",
     "configs_dir",
     "parse_size",
@@ -36,6 +37,10 @@ QUANTIZERS = ("rd", "rdlsq", "vanilla", "lsq")
 DEFAULT_BITS = {"rd": 16, "rdlsq": 16, "vanilla": 8, "lsq": 8}
 MERGE_MODES = ("mean", "importance", "first")
 SENSITIVITIES = ("fisher", "hutchinson")
+#: rd: prune and octree depth chosen by rate–distortion (compression/rd_structure.py); fixed: --percent and --depth as given
+PRUNE_MODES = ("rd", "fixed")
+#: klt: an orthonormal KLT of f_dc and of f_rest fitted per scene and stored in the file (format v3); none: identity
+CHANNEL_TRANSFORMS = ("klt", "none")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
 
@@ -56,8 +61,9 @@ class CompressionParams:
     sensitivity: Optional[str] = None  # --quantizer rd: how the steps weigh each coefficient: fisher (squared gradient of the loss against the targets; needs a residual) or hutchinson (diagonal of J^T J from random +-1 images, exact per RAHT coefficient; needs no residual: the image-free default) [preset]
     search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
     search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
-    depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 [preset]
-    percent: Optional[float] = None  # fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
+    prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd/rdlsq and --sensitivity hutchinson); fixed: prune --percent and use --depth as given [preset]
+    depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 (with --prune rd: the finest depth considered) [preset]
+    percent: Optional[float] = None  # --prune fixed: fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
     merge: Optional[str] = None  # merging of Gaussians that share a voxel: mean, importance or first [preset]
     lr_multiplier: Optional[float] = None  # multiplier m applied to every fine-tuning learning rate below [preset]
@@ -68,6 +74,7 @@ class CompressionParams:
     ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
     rd_gain_lr: Optional[float] = None  # --quantizer rdlsq: Adam lr of the learned log gains of the steps (0.01: a step can change by about 1 percent per iteration) [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
+    channel_transform: Optional[str] = None  # klt: decorrelate the colour channels before the RAHT with a per-scene orthonormal KLT of f_dc and of f_rest, stored in the file (format v3); none: code the channels as they are [preset]
     codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
 
@@ -80,6 +87,7 @@ PRESET_FIELDS = (
     "bits",
     "quality",
     "sensitivity",
+    "prune",
     "depth",
     "percent",
     "beta",
@@ -92,6 +100,7 @@ PRESET_FIELDS = (
     "ft_scaling_lr",
     "lsq_lr",
     "rd_gain_lr",
+    "channel_transform",
     "codec",
 )
 
@@ -178,11 +187,13 @@ def _validate(p: CompressionParams) -> None:
     if p.search_depth is not None:
         need(len(p.search_depth) > 0 and all(isinstance(v, int) and 1 <= v <= 21 for v in p.search_depth),
              f"--search_depth takes depths in 1..21, got {p.search_depth!r}")
+    need(p.prune in PRUNE_MODES, f"--prune must be one of {PRUNE_MODES}, got {p.prune!r}")
     need(isinstance(p.depth, int) and 1 <= p.depth <= 21, f"--depth must be an integer in 1..21, got {p.depth!r}")
     need(isinstance(p.percent, (int, float)) and 0.0 <= p.percent < 1.0, f"--percent must lie in [0, 1), got {p.percent!r}")
     need(isinstance(p.beta, (int, float)), f"--beta must be a number, got {p.beta!r}")
     need(p.merge in MERGE_MODES, f"--merge must be one of {MERGE_MODES}, got {p.merge!r}")
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
+    need(p.channel_transform in CHANNEL_TRANSFORMS, f"--channel_transform must be one of {CHANNEL_TRANSFORMS}, got {p.channel_transform!r}")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
          f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
     for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr", "rd_gain_lr"):

@@ -43,9 +43,13 @@ from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, De
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_FILES", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
+__all__ = ["DATA_FILES", "MEMBERS", "TRANSFORM_FILE", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
 
 DATA_FILES = ("t.npz", "dc.npz", "ac.npz", "geometry.npz")
+#: the channel transform member of format version 3 (``basis`` float32 [C, C], or [0, 0] for the identity)
+TRANSFORM_FILE = "transform.npz"
+#: the data files of each format version, in the order the manifest lists them
+MEMBERS = {1: DATA_FILES, 2: DATA_FILES, 3: DATA_FILES + (TRANSFORM_FILE,)}
 #: default deflate level of the v1 members and of t.npz / dc.npz (see save_npz)
 DEFAULT_LEVEL = 1
 
@@ -100,7 +104,7 @@ class SaveReport:
 
 
 #: the format version each writer produces, by codec name (the only place that decides what is written)
-WRITTEN_VERSION = {ENTROPY_CODEC: 2, **{name: 1 for name in ZIP_CODECS}}
+WRITTEN_VERSION = {ENTROPY_CODEC: 3, **{name: 1 for name in ZIP_CODECS}}
 
 
 def _version_of(codec: str) -> int:
@@ -117,9 +121,14 @@ def _decode_ac_v2(raw, where, layout, *, zero_point, ac_weight, n_block, bits, *
     return decode_ac_v2(raw, where, layout, zero_point, ac_weight(), n_block, bits)
 
 
+#: the codec names each format version was written with
+CODECS_OF_VERSION = {1: tuple(ZIP_CODECS), 2: (ENTROPY_CODEC,), 3: (ENTROPY_CODEC,)}
+
 #: format_version → (geometry decoder, AC decoder): one row per version this code reads; every
-#: version ever written stays here (tests/fixtures/v1, tests/fixtures/v2 are frozen files of each)
-READERS = {1: (decode_geometry_v1, _decode_ac_v1), 2: (decode_geometry_v2, _decode_ac_v2)}
+#: version ever written stays here (tests/fixtures/v1, v2 and v3 are frozen files of each). Version 3 is
+#: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py).
+READERS = {1: (decode_geometry_v1, _decode_ac_v1), 2: (decode_geometry_v2, _decode_ac_v2),
+           3: (decode_geometry_v2, _decode_ac_v2)}
 
 
 def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL, *,
@@ -146,7 +155,10 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
     if cache.get("key") != key:
         cache.clear()
         cache["key"] = key
-    if version == 2:
+    if version == 1 and payload.channel_basis is not None:
+        raise ValueError(f"codec {payload.codec!r} writes format version 1, which has no channel transform; "
+                         "use --codec range or --channel_transform none")
+    if version >= 2:
         if "ac_weight" not in cache:
             plan = plan if plan is not None else build_plan(torch.from_numpy(payload.coords), payload.depth)
             cache["ac_weight"] = plan.ac_weight.cpu().numpy()
@@ -161,8 +173,13 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
         extra = {"code_packing": "quant.packing (LSB first)" if payload.bits < 8 else "none",
                  "ac_layout": "per channel group, channel-major: codes of RAHT slots 1..N-1 of each channel"}
     files["geometry.npz"] = cache["geometry"]
+    if version >= 3:
+        basis = payload.channel_basis if payload.channel_basis is not None else np.zeros((0, 0), np.float32)
+        files[TRANSFORM_FILE] = npz_bytes([("basis", basis)], ZIP_CODECS["deflate"], level)
     components = {"geometry": len(files["geometry.npz"]), "quant_table": len(files["t.npz"]), "dc": len(files["dc.npz"]),
                   **ac_components}
+    if TRANSFORM_FILE in files:
+        components["channel_transform"] = len(files[TRANSFORM_FILE])
     manifest = {
         "format": FORMAT_NAME,
         "format_version": version,
@@ -185,7 +202,10 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
         "input_ply_bytes": payload.input_ply_bytes,
         **extra,
     }
-    return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in DATA_FILES}}, components
+    if version >= 3:
+        manifest["channel_transform"] = ("none" if payload.channel_basis is None else
+                                         "X·B before the RAHT, X = coded·Bᵀ after the inverse (transform.npz basis [C, C] float32)")
+    return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in MEMBERS[version]}}, components
 
 
 def bundle_size(payload: CompressedPayload, *, plan: Optional[RahtPlan] = None, cache: Optional[dict] = None,
@@ -253,9 +273,12 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
     raw = read_model_files(path)
     label = path
     manifest = parse_manifest(raw[MANIFEST], label)
-    raw = verified_files(raw, manifest, DATA_FILES, label)
     mwhere = member_label(label, MANIFEST)
     version = manifest["format_version"]
+    if version not in READERS:
+        raise CompressedFormatError(f"{mwhere}: format_version {version} is not readable here (readers for "
+                                    f"{sorted(READERS)}); update this code or re-encode the file")
+    raw = verified_files(raw, manifest, MEMBERS[version], label)
 
     depth = _require_int(manifest, "depth", mwhere, 1, MAX_DEPTH)
     n_block = _require_int(manifest, "n_block", mwhere, 1, 1 << 31)
@@ -268,10 +291,7 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         raise CompressedFormatError(f"{mwhere}: channel layout does not match SH degree {sh_degree} "
                                     f"(n_channels {manifest.get('n_channels')!r}, expected {c})")
     codec = manifest.get("codec", "deflate")
-    if version not in READERS:
-        raise CompressedFormatError(f"{mwhere}: format_version {version} is not readable here (readers for "
-                                    f"{sorted(READERS)}); update this code or re-encode the file")
-    if WRITTEN_VERSION.get(codec) != version:
+    if codec not in CODECS_OF_VERSION[version]:
         raise CompressedFormatError(f"{mwhere}: codec {codec!r} does not belong to format_version {version}")
     decode_geometry, decode_ac = READERS[version]
 
@@ -298,6 +318,15 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
     if bbox.dtype != np.float32 or bbox.shape != (6,):
         raise CompressedFormatError(f"{where}: bbox must be float32 [6], got {bbox.dtype} {list(bbox.shape)}")
 
+    basis = None
+    if version >= 3:
+        where = member_label(label, TRANSFORM_FILE)
+        basis = load_npz_arrays(raw[TRANSFORM_FILE], where, ["basis"])["basis"]
+        if basis.dtype != np.float32 or basis.shape not in ((0, 0), (c, c)):
+            raise CompressedFormatError(f"{where}: basis must be float32 [{c}, {c}] or [0, 0], got {basis.dtype} "
+                                        f"{list(basis.shape)}")
+        basis = basis if basis.size else None
+
     where = member_label(label, "ac.npz")
     plan = build_plan(coords.to(device), depth)
     ac_codes = decode_ac(raw["ac.npz"], where, layout, n=n, bits=bits, n_block=n_block, zero_point=zero_point,
@@ -319,6 +348,7 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         config=manifest.get("configuration", {}),
         input_ply_bytes=manifest.get("input_ply_bytes"),
         codec=codec,
+        channel_basis=basis,
     )
     payload.validate(where=label)
     attributes, means = decode_payload(payload, device, plan=plan)

@@ -19,6 +19,7 @@ from raht import RahtPlan, build_plan, raht_inverse, voxel_centers
 from utils.rotations import euler_to_quat
 
 from .channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
+from .channel_transform import from_coded
 from .container import CompressedFormatError
 
 __all__ = ["CODECS", "ZIP_CODECS", "ENTROPY_CODEC", "MAX_DEPTH", "CompressedPayload", "DecodedModel",
@@ -55,7 +56,9 @@ class CompressedPayload:
         bbox_min, bbox_max: [3] float32 grid bounding box.
         config: JSON-serialisable settings of the run (stored in the manifest).
         input_ply_bytes: size of the uncompressed input PLY (for the ratio), or None.
-        codec: ``"range"`` (format v2, entropy-coded) or a zip method of format v1 (``ZIP_CODECS``).
+        codec: ``"range"`` (format v3, entropy-coded) or a zip method of format v1 (``ZIP_CODECS``).
+        channel_basis: [C, C] float32 orthonormal channel transform (codec/channel_transform.py), or
+            None for the identity; only format v3 stores one.
     """
 
     depth: int
@@ -73,6 +76,7 @@ class CompressedPayload:
     config: dict = field(default_factory=dict)
     input_ply_bytes: Optional[int] = None
     codec: str = ENTROPY_CODEC
+    channel_basis: Optional[np.ndarray] = None
 
     @property
     def layout(self) -> ChannelLayout:
@@ -125,6 +129,12 @@ class CompressedPayload:
             bad(f"zero points must lie in [0, {qmax}] for {self.bits}-bit codes")
         if not (self.bbox_min <= self.bbox_max).all():
             bad(f"bbox min {self.bbox_min.tolist()} exceeds max {self.bbox_max.tolist()}")
+        if self.channel_basis is not None:
+            basis = self.channel_basis
+            if basis.shape != (c, c) or basis.dtype != np.float32 or not np.isfinite(basis).all():
+                bad(f"channel_basis must be finite float32 [{c}, {c}], got {basis.dtype} {list(basis.shape)}")
+            if np.abs(basis.astype(np.float64) @ basis.T.astype(np.float64) - np.eye(c)).max() > 1e-4:
+                bad("channel_basis is not orthonormal")
         if self.ac_codes.shape != (n - 1, c):
             bad(f"ac_codes must have shape [N-1, C] = [{n - 1}, {c}], got {list(self.ac_codes.shape)}")
         if self.ac_codes.size and (int(self.ac_codes.min()) < 0 or int(self.ac_codes.max()) > qmax):
@@ -185,7 +195,8 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
                    plan: Optional[RahtPlan] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(attributes [N, C] float32, means [N, 3] float32) of a payload.
 
-    attributes = raht_inverse([dc; dequantize_blocks(codes, scale, zero_point)]), on ``device``;
+    attributes = raht_inverse([dc; dequantize_blocks(codes, scale, zero_point)])·Bᵀ (B: the channel
+    transform, identity when absent), on ``device``;
     ``plan``: ``raht.build_plan(coords, depth)`` when the caller has it already.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -200,6 +211,7 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
     coeffs[0] = torch.from_numpy(payload.dc).to(device)
     if codes.shape[0] > 0:  # a single voxel has the DC only
         dequantize_blocks(codes, scale, zero_point, out=coeffs[1:])
-    attributes = raht_inverse(coeffs, plan)
+    basis = None if payload.channel_basis is None else torch.from_numpy(payload.channel_basis)
+    attributes = from_coded(raht_inverse(coeffs, plan), basis)
     means = voxel_centers(coords, torch.from_numpy(payload.bbox_min), torch.from_numpy(payload.bbox_max), payload.depth)
     return attributes, means.to(device)

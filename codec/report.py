@@ -35,7 +35,7 @@ from .container import (
     read_model_files,
     verified_files,
 )
-from .io import DATA_FILES
+from .io import MEMBERS, TRANSFORM_FILE
 
 __all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes"]
 
@@ -97,17 +97,22 @@ def describe_compressed(path: str) -> CompressedSummary:
     path = find_compressed(path)
     raw = read_model_files(path)
     manifest = parse_manifest(raw[MANIFEST], path)
-    files = verified_files(raw, manifest, DATA_FILES, path)
+    version = manifest.get("format_version")
+    if version not in MEMBERS:
+        raise CompressedFormatError(f"{member_label(path, MANIFEST)}: format_version {version!r} is not readable here "
+                                    f"(readers for {sorted(MEMBERS)})")
+    files = verified_files(raw, manifest, MEMBERS[version], path)
     sh_degree = manifest.get("sh_degree")
     if sh_degree not in (0, 1, 2, 3) or not isinstance(manifest.get("n_gaussians"), int):
         raise CompressedFormatError(f"{member_label(path, MANIFEST)}: sh_degree {sh_degree!r} / n_gaussians "
                                     f"{manifest.get('n_gaussians')!r} are not valid")
-    version = int(manifest["format_version"])
     components = {"geometry": len(files["geometry.npz"]), "quant_table": len(files["t.npz"]),
                   "dc": len(files["dc.npz"])}
+    if TRANSFORM_FILE in files:
+        components["channel_transform"] = len(files[TRANSFORM_FILE])
     components.update(ac_component_bytes(files["ac.npz"], member_label(path, "ac.npz"), version, sh_degree))
     components["manifest"] = len(raw[MANIFEST])
-    stored = sum(len(files[name]) for name in DATA_FILES) + len(raw[MANIFEST])
+    stored = sum(len(data) for data in files.values()) + len(raw[MANIFEST])
     total = stored if os.path.isdir(path) else os.path.getsize(path)
     components["container"] = total - sum(components.values())
     return CompressedSummary(path=path, manifest=manifest, total_bytes=total, component_bytes=components)

@@ -30,6 +30,7 @@ from torch import nn
 from quant.banks import LsqQuanBank, RdQuanBank, VanillaQuanBank, clipped_counts
 from raht import build_plan, raht_forward, raht_inverse, voxel_centers
 from codec import CompressedPayload
+from codec.channel_transform import from_coded, to_coded
 from codec.channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
 from utils.rotations import euler_to_quat
 
@@ -84,8 +85,7 @@ class _IdentityJacobianPass(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, model):
         with torch.no_grad():
-            coeffs = raht_forward(x, model.plan)
-            return raht_inverse(model.quantize_coefficients(coeffs), model.plan)
+            return model.attributes_of(model.quantize_coefficients(model.coefficients_of(x)))
 
     @staticmethod
     def backward(ctx, grad):
@@ -103,7 +103,9 @@ class QuantizedGaussians(nn.Module):
         sh_degree: SH degree (sets C).
         n_block: blocks per channel over the N − 1 AC coefficients (reduced to N − 1 with a
             warning when larger); bits: code width; quantizer: a key of ``QUANTIZER_BANKS``;
-            plan: a prebuilt ``raht.build_plan(coords, depth)`` (built here when None).
+            plan: a prebuilt ``raht.build_plan(coords, depth)`` (built here when None);
+            channel_basis: [C, C] orthonormal float32 channel transform (codec/channel_transform.py;
+            None = identity): the RAHT and the quantizers work on X·B.
 
     Parameters (one per group so each gets its own learning rate): ``opacity [N,1]``,
     ``euler [N,3]``, ``f_dc [N,3]``, ``f_rest [N,3(K−1)]``, ``log_scale [N,3]``; ``bank`` holds
@@ -123,6 +125,7 @@ class QuantizedGaussians(nn.Module):
         bits: int = 8,
         quantizer: str = "vanilla",
         plan=None,
+        channel_basis: Optional[torch.Tensor] = None,
     ):
         super().__init__()
         self.layout = layout_for_sh_degree(sh_degree)
@@ -157,11 +160,18 @@ class QuantizedGaussians(nn.Module):
         self.register_buffer("bbox_max", torch.as_tensor(bbox_max, dtype=torch.float32).reshape(3).clone().to(attributes.device))
         self.register_buffer("means", voxel_centers(coords, self.bbox_min, self.bbox_max, self.depth))
         c = self.layout.n_channels
+        if channel_basis is not None:
+            channel_basis = torch.as_tensor(channel_basis, dtype=torch.float32).to(attributes.device)
+            if channel_basis.shape != (c, c):
+                raise ValueError(f"channel_basis must be [{c}, {c}], got {tuple(channel_basis.shape)}")
+        self.register_buffer("channel_basis", channel_basis)  # codec/channel_transform.py; None = identity
         self.bank = QUANTIZER_BANKS[quantizer](c, self.n_block, self.bits)
         self.bank.to(attributes.device)
         self.plan = (plan if plan is not None else build_plan(coords, self.depth)).to(coords.device)
         if self.plan.n != n:
             raise ValueError(f"plan is for {self.plan.n} voxels, the attributes have {n} rows")
+        #: the Hutchinson diagonals measured at setup (compression.sensitivity.HutchinsonDiagonals), if any
+        self.hutchinson = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -186,6 +196,14 @@ class QuantizedGaussians(nn.Module):
         return torch.cat([p for _, p in self.attribute_parameters()], dim=1)
 
     # ------------------------------------------------------------------ attribute pass
+    def coefficients_of(self, x: torch.Tensor) -> torch.Tensor:
+        """RAHT coefficients [N, C] of attributes ``x`` in the coded channels (codec/channel_transform.py)."""
+        return raht_forward(to_coded(x, self.channel_basis), self.plan)
+
+    def attributes_of(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Attributes [N, C] of coded-channel RAHT coefficients: the decoder's formula (codec.decode_payload)."""
+        return from_coded(raht_inverse(coeffs, self.plan), self.channel_basis)
+
     def quantize_coefficients(self, coeffs: torch.Tensor) -> torch.Tensor:
         """[DC; bank(AC)]: row 0 unchanged, rows 1..N−1 fake-quantized (bank mode = self.training)."""
         return torch.cat([coeffs[:1], self.bank(coeffs[1:])], dim=0)
@@ -204,8 +222,7 @@ class QuantizedGaussians(nn.Module):
         if (not full_autograd and self.quantizer == "vanilla" and self.bank.training
                 and torch.is_grad_enabled() and x.requires_grad):
             return _IdentityJacobianPass.apply(x, self)
-        coeffs = raht_forward(x, self.plan)
-        return raht_inverse(self.quantize_coefficients(coeffs), self.plan)
+        return self.attributes_of(self.quantize_coefficients(self.coefficients_of(x)))
 
     def gaussians(self, attrs: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
         """Renderer inputs (:func:`activate_attributes`) of ``attrs`` (default: the unquantized attributes)."""
@@ -214,14 +231,14 @@ class QuantizedGaussians(nn.Module):
     @torch.no_grad()
     def calibrate(self) -> None:
         """Explicit calibration: set the bank's ranges / LSQ steps from the current AC coefficients."""
-        coeffs = raht_forward(self.attributes().detach(), self.plan)
+        coeffs = self.coefficients_of(self.attributes().detach())
         self.bank.calibrate(coeffs[1:])
 
     @torch.no_grad()
     def clipped_codes(self) -> torch.Tensor:
         """[C, B] int64 AC coefficients whose code is clamped to an end of the range with the current
         (eval-mode) quantizer parameters — zero after an rd calibration, possibly not after fine-tuning."""
-        coeffs = raht_forward(self.attributes().detach(), self.plan)
+        coeffs = self.coefficients_of(self.attributes().detach())
         return clipped_counts(coeffs[1:], *self.bank.qparams(), self.bits)
 
     @torch.no_grad()
@@ -231,7 +248,7 @@ class QuantizedGaussians(nn.Module):
         was = self.bank.training
         self.bank.eval()
         try:
-            coeffs = raht_forward(self.attributes().detach(), self.plan)
+            coeffs = self.coefficients_of(self.attributes().detach())
             ac = coeffs[1:]
             err = ac - self.bank(ac)
         finally:
@@ -243,7 +260,7 @@ class QuantizedGaussians(nn.Module):
     def encode(self, config: Optional[dict] = None, input_ply_bytes: Optional[int] = None, codec: str = "range") -> CompressedPayload:
         """The compressed payload of the current attributes with the current quantizer parameters
         (the same ones an eval-mode ``quantized_attributes`` uses)."""
-        coeffs = raht_forward(self.attributes().detach(), self.plan)
+        coeffs = self.coefficients_of(self.attributes().detach())
         codes = self.bank.quantize_codes(coeffs[1:])
         scale, zero_point = self.bank.qparams()
         dtype = np.uint8 if self.bits <= 8 else np.uint16
@@ -263,4 +280,5 @@ class QuantizedGaussians(nn.Module):
             config=dict(config or {}),
             input_ply_bytes=input_ply_bytes,
             codec=codec,
+            channel_basis=None if self.channel_basis is None else self.channel_basis.cpu().numpy().astype(np.float32),
         )

@@ -190,13 +190,14 @@ def run_compression(
     if getattr(params, "search_prune", None) or getattr(params, "search_depth", None):
         chosen, knob_search = search_knobs(source, scene.train_cameras, params, parse_size(params.target_size),
                                            background=background, backend=backend)
-        params = dataclasses.replace(params, **chosen)
+        params = dataclasses.replace(params, prune="fixed", **chosen)
 
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
         quality=params.quality, sensitivity=params.sensitivity, background=background,
-        backend=backend, evaluate=params.setup_eval,
+        backend=backend, evaluate=params.setup_eval, prune=params.prune, target=target_bytes(params, n_input),
+        codec=params.codec, channel_transform=params.channel_transform,
     )
     model = setup.model
     result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}
@@ -217,6 +218,8 @@ def run_compression(
     config = dict(manifest_config or {})
     if knob_search is not None:  # the manifest records the values the run used
         config.update(percent=params.percent, depth=params.depth)
+    if setup.structure is not None:
+        config.update(percent=round(setup.structure.n_pruned / max(1, setup.structure.keep.numel()), 6), depth=model.depth)
     result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
                                n_input=n_input, n_gaussians=model.n_gaussians, stage_seconds=result_stage)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})

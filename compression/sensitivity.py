@@ -30,16 +30,18 @@ so their blocks get the largest step (``quant.rate_distortion.rd_steps``) and co
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
-from compression.attributes import QuantizedGaussians, render_attributes
+from compression.attributes import QuantizedGaussians, activate_attributes, render_attributes
 from quant.granularity import split_length
+from codec.channel_transform import to_coded
 from raht import raht_forward
 from utils.image_metrics import l1_loss, ssim
 
-__all__ = ["attribute_sensitivity", "coefficient_sensitivity", "block_sensitivity", "sensitivity_function"]
+__all__ = ["attribute_sensitivity", "coefficient_sensitivity", "hutchinson_diagonals", "HutchinsonDiagonals", "block_sensitivity", "sensitivity_function"]
 
 
 def attribute_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
@@ -62,10 +64,26 @@ def attribute_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, 
     return fisher / len(cameras)
 
 
-def coefficient_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
-                            backend: str, probes: int = 1, seed: int = 0) -> torch.Tensor:
-    """S [N, C] float64 in the RAHT coefficient domain (row 0 DC, rows 1..N−1 the AC slots):
-    mean over views and ``probes`` random ±1 images ε of (Q·Jₓᵀε)² (module docstring).
+@dataclass
+class HutchinsonDiagonals:
+    """diag JᵀJ of one Hutchinson pass (mean over views and probes), J = ∂image/∂·:
+
+    - ``coefficients`` [N, C]: in the RAHT coefficient domain (row 0 DC, rows 1..N−1 the AC slots);
+    - ``attributes`` [N, C]: per voxel row and attribute column (before the RAHT);
+    - ``positions`` [N, 3]: per voxel row and axis of its position.
+
+    All float64; the same units, so they can be compared with each other (compression/rd_structure.py).
+    """
+
+    coefficients: torch.Tensor
+    attributes: torch.Tensor
+    positions: torch.Tensor
+
+
+def hutchinson_diagonals(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
+                         backend: str, probes: int = 1, seed: int = 0) -> HutchinsonDiagonals:
+    """One pass over ``cameras``: render the unquantized attributes, back-propagate ``probes``
+    random ±1 images ε per view and accumulate (Q·Jₓᵀε)², (Jₓᵀε)² and (J_μᵀε)² (module docstring).
 
     ε is drawn from a generator seeded with ``seed``, so the result is deterministic on the CPU.
     One render per view; ``probes`` backward passes through it.
@@ -75,25 +93,44 @@ def coefficient_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *
     if probes < 1:
         raise ValueError(f"the Hutchinson sensitivity needs probes >= 1, got {probes}")
     background = background.to(model.device, torch.float32)
-    acc = torch.zeros(model.n_gaussians, model.layout.n_channels, dtype=torch.float64, device=model.device)
+    shape = (model.n_gaussians, model.layout.n_channels)
+    coeff = torch.zeros(shape, dtype=torch.float64, device=model.device)
+    attr = torch.zeros(shape, dtype=torch.float64, device=model.device)
+    pos = torch.zeros(model.n_gaussians, 3, dtype=torch.float64, device=model.device)
     base = model.attributes().detach()
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     for cam in cameras:
         x = base.clone().requires_grad_(True)
-        image = render_attributes(model.gaussians(x), cam, background, backend, model.sh_degree)["image"]
+        means = model.means.detach().clone().requires_grad_(True)
+        gaussians = activate_attributes(x, means, model.layout)
+        image = render_attributes(gaussians, cam, background, backend, model.sh_degree)["image"]
         for p in range(probes):
             eps = torch.randint(0, 2, tuple(image.shape), generator=gen).to(image) * 2.0 - 1.0
-            (grad,) = torch.autograd.grad(image, x, grad_outputs=eps, retain_graph=p + 1 < probes)
-            acc += raht_forward(grad.detach(), model.plan).to(torch.float64).square()
-    return acc / (len(cameras) * probes)
+            grad, grad_means = torch.autograd.grad(image, (x, means), grad_outputs=eps, retain_graph=p + 1 < probes)
+            grad = grad.detach()
+            # the coded channels are X·B with B orthonormal, so ∂/∂(X·B) = (∂/∂X)·B: the same transform
+            coeff += raht_forward(to_coded(grad, model.channel_basis), model.plan).to(torch.float64).square()
+            attr += grad.to(torch.float64).square()
+            pos += grad_means.detach().to(torch.float64).square()
+    n = len(cameras) * probes
+    return HutchinsonDiagonals(coeff / n, attr / n, pos / n)
+
+
+def coefficient_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, background: torch.Tensor,
+                            backend: str, probes: int = 1, seed: int = 0) -> torch.Tensor:
+    """S [N, C] float64 in the RAHT coefficient domain (row 0 DC, rows 1..N−1 the AC slots):
+    mean over views and ``probes`` random ±1 images ε of (Q·Jₓᵀε)² (module docstring)."""
+    return hutchinson_diagonals(model, cameras, background=background, backend=backend, probes=probes,
+                                seed=seed).coefficients
 
 
 def sensitivity_function(name: str, cameras: Sequence[Any], *, background: torch.Tensor, backend: str):
-    """``model -> [N, C]`` of the named measure on ``cameras`` (for ``compression.setup.build_quantized``)."""
+    """``model -> [N, C]`` (fisher) or ``model -> HutchinsonDiagonals`` (hutchinson) of the named measure on
+    ``cameras`` (for ``compression.setup.build_quantized``)."""
     if name == "fisher":
         return lambda m: attribute_sensitivity(m, cameras, background=background, backend=backend)
-    if name == "hutchinson":
-        return lambda m: coefficient_sensitivity(m, cameras, background=background, backend=backend)
+    if name == "hutchinson":  # the diagonals also carry the per-row values that rd_structure uses
+        return lambda m: hutchinson_diagonals(m, cameras, background=background, backend=backend)
     raise ValueError(f"unknown sensitivity {name!r}; choose fisher or hutchinson")
 
 

@@ -24,10 +24,15 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from codec.io import bundle_size
+from codec.channel_layout import layout_for_sh_degree
 from compression.attributes import RD_QUANTIZERS, QuantizedGaussians
+from compression.channel_basis import TRANSFORMED_GROUPS, fit_channel_basis
 from compression.evaluate import evaluate_gaussians, evaluate_quantized, source_gaussians
 from compression.importance import importance_scores, prune_mask
-from compression.sensitivity import block_sensitivity, sensitivity_function
+from compression.rate_control import TargetUnreachable, fit_to_target
+from compression.rd_structure import choose_structure
+from compression.sensitivity import HutchinsonDiagonals, block_sensitivity, sensitivity_function
 from quant.rate_distortion import quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
 from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
@@ -59,10 +64,14 @@ class SetupResult:
     model: QuantizedGaussians
     steps: list[SetupStep]
     input_psnr: Optional[float]
-    importance: torch.Tensor  # [N_input] float64 scores of the input Gaussians
+    importance: torch.Tensor  # [N_input] float64 scores of the input Gaussians (zeros when --prune rd does not need them)
+    structure: Any = None  # compression.rd_structure.StructureChoice with --prune rd
 
     def as_dict(self) -> dict[str, Any]:
-        return {"input_psnr": self.input_psnr, "steps": [asdict(s) for s in self.steps]}
+        out = {"input_psnr": self.input_psnr, "steps": [asdict(s) for s in self.steps]}
+        if self.structure is not None:
+            out["rd_structure"] = self.structure.as_dict()
+        return out
 
 
 def raw_columns(source: Any, sh_degree: Optional[int] = None) -> torch.Tensor:
@@ -110,6 +119,8 @@ def build_quantized(
     psnr_of: Optional[Callable[[dict], float]] = None,
     psnr_quantized: Optional[Callable[[QuantizedGaussians], float]] = None,
     record: Optional[Callable[[SetupStep], None]] = None,
+    keep: Optional[torch.Tensor] = None,
+    channel_transform: str = "none",
 ) -> tuple[QuantizedGaussians, list[SetupStep]]:
     """Steps b–f on raw columns (no renderer needed; scripts/bench_codec.py times this).
 
@@ -121,6 +132,10 @@ def build_quantized(
             every quantizer has the same sensitivity (uniform steps);
         psnr_of: optional ``gaussians dict -> test PSNR`` after prune / merge;
         psnr_quantized: optional ``model -> test PSNR`` after calibration; record: step callback.
+        keep: optional [N] bool mask of the Gaussians to keep (a pruning chosen elsewhere, e.g. by
+            ``compression.rd_structure``); ``percent`` is then not used.
+        channel_transform: ``klt`` (a KLT of f_dc and of f_rest fitted here, stored in the file;
+            compression/channel_basis.py) or ``none``.
     """
     steps: list[SetupStep] = []
     device = means.device
@@ -134,13 +149,18 @@ def build_quantized(
 
     # b. prune
     t0 = time.perf_counter()
-    keep = prune_mask(scores, percent)
+    if keep is None:
+        keep = prune_mask(scores, percent)
+        prune_notes = {"percent": float(percent)}
+    else:
+        keep = keep.to(device=scores.device, dtype=torch.bool)
+        prune_notes = {"percent": 1.0 - float(keep.float().mean()) if n0 else 0.0, "rule": "rate-distortion"}
     raw = raw[keep]
     means = means.detach()[keep].to(torch.float32)
     kept_scores = scores[keep]
     n1 = int(keep.sum())
     dt = time.perf_counter() - t0
-    _record(SetupStep("prune", dt, n0, n1, _maybe(psnr_of, _gaussians_from_raw(raw, means, n_rest)), {"percent": float(percent)}))
+    _record(SetupStep("prune", dt, n0, n1, _maybe(psnr_of, _gaussians_from_raw(raw, means, n_rest)), prune_notes))
 
     # c. voxelize + merge
     t0 = time.perf_counter()
@@ -169,15 +189,25 @@ def build_quantized(
     _record(SetupStep("raht_plan", time.perf_counter() - t0, n2, n2, None, {"levels": plan.n_levels}))
 
     # f. bank (+ rd: sensitivity and quality) + calibration
+    basis = None
+    if channel_transform == "klt":
+        t0 = time.perf_counter()
+        basis = fit_channel_basis(attrs, layout_for_sh_degree(sh_degree))
+        _record(SetupStep("channel_klt", time.perf_counter() - t0, n2, n2, None, {"groups": ",".join(TRANSFORMED_GROUPS)}))
+    elif channel_transform != "none":
+        raise ValueError(f"channel_transform must be klt or none, got {channel_transform!r}")
     model = QuantizedGaussians(attrs, vox.coords.to(device), vox.bbox_min, vox.bbox_max, depth, sh_degree,
-                               n_block=n_block, bits=bits, quantizer=quantizer, plan=plan)
+                               n_block=n_block, bits=bits, quantizer=quantizer, plan=plan, channel_basis=basis)
     if quantizer in RD_QUANTIZERS:
         if sensitivity_of is not None:
             t0 = time.perf_counter()
-            fisher = sensitivity_of(model)
-            model.bank.set_sensitivity(block_sensitivity(fisher, model.n_block))
+            measured = sensitivity_of(model)
+            if isinstance(measured, HutchinsonDiagonals):
+                model.hutchinson = measured  # kept for the rate–distortion structure choice (rd_structure)
+                measured = measured.coefficients
+            model.bank.set_sensitivity(block_sensitivity(measured, model.n_block))
             _record(SetupStep("sensitivity", time.perf_counter() - t0, n2, n2, None,
-                              {"zero_sensitivity_rows": int((fisher.sum(dim=1) == 0).sum())}))
+                              {"zero_sensitivity_rows": int((measured.sum(dim=1) == 0).sum())}))
         model.bank.set_kappa(quality_to_kappa(quality))
     t0 = time.perf_counter()
     model.calibrate()
@@ -206,6 +236,10 @@ def compression_setup(
     background: Optional[torch.Tensor] = None,
     backend: str = "auto",
     evaluate: bool = True,
+    prune: str = "fixed",
+    target: Optional[int] = None,
+    codec: str = "range",
+    channel_transform: str = "none",
 ) -> SetupResult:
     """Run steps a–f on ``source`` (a ``scene.GaussianModel``, on the device to work on).
 
@@ -217,6 +251,12 @@ def compression_setup(
         sensitivity: ``fisher`` or ``hutchinson`` (compression/sensitivity.py).
         background: [3] render background (default black); backend: renderer backend.
         evaluate: log the test PSNR after each step (needs ``test_cameras``).
+        prune: ``fixed`` (``percent`` and ``depth`` as given) or ``rd`` (compression/rd_structure.py:
+            the Gaussians and the depth, at most ``depth``, chosen at the quality — or, with ``target``
+            bytes, at the quality that the unpruned model would need for it; needs an rd quantizer and
+            the hutchinson sensitivity, else ``fixed`` with a warning).
+        codec: the bitstream, to measure the bits per Gaussian the ``rd`` choice weighs.
+        channel_transform: ``klt`` or ``none`` (see :func:`build_quantized`).
     """
     device = source.means.device
     background = torch.zeros(3, device=device) if background is None else background.to(device)
@@ -244,22 +284,75 @@ def compression_setup(
     if input_psnr is not None:
         logger.info("compression setup: input model %d Gaussians, test PSNR %.3f dB", n0, input_psnr)
 
-    # a. importance
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        scores = importance_scores(
-            source.means, source.quats_wxyz, source.log_scales, source.logit_opacities, train_cameras,
-            beta=beta, backend=backend,
-        )
-    record(SetupStep("importance", time.perf_counter() - t0, n0, n0, None,
-                     {"views": len(train_cameras), "never_visible": int((scores == 0).sum())}))
+    if prune == "rd" and (quantizer not in RD_QUANTIZERS or sensitivity != "hutchinson"):
+        logger.warning("--prune rd needs --quantizer rd/rdlsq and --sensitivity hutchinson (got %s, %s): pruning the "
+                       "fixed --percent %.3g at --depth %d instead", quantizer, sensitivity, percent, depth)
+        prune = "fixed"
 
-    model, _ = build_quantized(
-        raw_columns(source, sh_degree), source.means, scores, sh_degree, depth=depth, percent=percent, merge=merge,
-        n_block=n_block, bits=bits, quantizer=quantizer, quality=quality,
-        sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend),
+    # a. importance (the rd structure does not use it, unless the merge weighs by it)
+    raw = raw_columns(source, sh_degree)
+    if prune == "fixed" or merge == "importance":
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            scores = importance_scores(
+                source.means, source.quats_wxyz, source.log_scales, source.logit_opacities, train_cameras,
+                beta=beta, backend=backend,
+            )
+        record(SetupStep("importance", time.perf_counter() - t0, n0, n0, None,
+                         {"views": len(train_cameras), "never_visible": int((scores == 0).sum())}))
+    else:
+        scores = torch.zeros(n0, dtype=torch.float64, device=device)
+
+    def build(**kw):
+        return build_quantized(
+            raw, source.means, scores, sh_degree, merge=merge, n_block=n_block, bits=bits, quantizer=quantizer,
+            quality=quality, channel_transform=channel_transform,
+            sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend),
+            **kw)
+
+    keep = None
+    structure = None
+    if prune == "rd":
+        finest, _ = build(depth=depth, percent=0.0, record=record)  # unpruned, at the finest depth
+        t0 = time.perf_counter()
+        structure = rd_structure_of(finest, target, codec)
+        keep_voxels = structure.keep.to(device)
+        record(SetupStep("rd_structure", time.perf_counter() - t0, finest.n_gaussians, int(keep_voxels.sum()), None,
+                         {"pruned": structure.n_pruned, "depth": structure.depth, "bit_price": structure.lam,
+                          "bits_per_gaussian": structure.bits_per_gaussian}))
+        if structure.n_pruned == 0 and structure.depth == depth:  # nothing to change: this is the model
+            return SetupResult(model=finest, steps=steps, input_psnr=input_psnr, importance=scores, structure=structure)
+        # the same Gaussians as rows of the input, then the model rebuilt on them at the chosen depth
+        keep = keep_voxels[voxelize(source.means.detach().to(torch.float32), depth).point_to_voxel.to(device)]
+        depth = structure.depth
+
+    model, _ = build(
+        depth=depth, percent=percent, keep=keep,
         psnr_of=psnr_of if do_eval else None,
         psnr_quantized=(lambda m: evaluate_quantized(m, test_cameras, background=background, backend=backend)[0].psnr)
         if do_eval else None,
         record=record)
-    return SetupResult(model=model, steps=steps, input_psnr=input_psnr, importance=scores)
+    return SetupResult(model=model, steps=steps, input_psnr=input_psnr, importance=scores, structure=structure)
+
+
+def rd_structure_of(model: QuantizedGaussians, target: Optional[int], codec: str):
+    """:func:`compression.rd_structure.choose_structure` of ``model`` (built unpruned at the finest
+    depth, with its Hutchinson diagonals) at its quality — or, with ``target`` bytes, at the step
+    scale the rate control finds for it — weighing the bits per Gaussian of its encoded file."""
+    if model.hutchinson is None:
+        raise ValueError("the rate-distortion structure needs the Hutchinson diagonals of the model")
+    encode = lambda m: m.encode(codec=codec)  # noqa: E731
+    size = None
+    if target is not None:
+        try:
+            size = fit_to_target(model, target, encode).bytes
+        except TargetUnreachable:  # even the coarsest steps are too large: pruning is what can still help
+            model.calibrate()
+    else:
+        model.calibrate()
+    if size is None:
+        size = bundle_size(encode(model), plan=model.plan)
+    choice = choose_structure(model, model.hutchinson, float(model.bank.kappa), 8.0 * size / model.n_gaussians)
+    logger.info("rd structure: bit price %.4g, %.1f bits/Gaussian -> prune %d of %d Gaussians, depth %d (of %d)",
+                choice.lam, choice.bits_per_gaussian, choice.n_pruned, model.n_gaussians, choice.depth, model.depth)
+    return choice

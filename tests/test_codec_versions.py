@@ -1,4 +1,4 @@
-"""Format versions and damage: a committed v1 file still loads; every mutation of a v1 or v2 file
+"""Format versions and damage: committed v1 and v2 files still load; every mutation of a v1 or v3 file
 (bit flip, byte overwrite, truncation, insertion) is refused with one CompressedFormatError naming
 the file, or leaves the decoded scene bit-identical; interrupted saves leave no litter."""
 import os
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from codec import CompressedFormatError, load_npz, save_npz
+from codec import FORMAT_VERSION, CompressedFormatError, load_npz, save_npz
+from codec.io import WRITTEN_VERSION
 from tests.compression_helpers import one_thread, synthetic_quantized
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
@@ -41,20 +42,56 @@ def test_committed_v2_fixture_still_loads(name, quantizer, bits):
     assert np.array_equal(dec.means.numpy(), expected["means"])
 
 
-def test_v1_fixture_rewritten_as_v2_decodes_identically(tmp_path):
+def test_v1_fixture_rewritten_in_the_current_version_decodes_identically(tmp_path):
     dec = load_npz(os.path.join(FIXTURES, "bits8", "pc_npz.bundle"))
     dec.payload.codec = "range"
     save_npz(dec.payload, str(tmp_path / "pc_npz"))
-    v2 = load_npz(str(tmp_path / "pc_npz.bundle"))
-    assert v2.manifest["format_version"] == 2
-    assert torch.equal(v2.attributes, dec.attributes) and torch.equal(v2.means, dec.means)
+    now = load_npz(str(tmp_path / "pc_npz.bundle"))
+    assert now.manifest["format_version"] == WRITTEN_VERSION["range"] == FORMAT_VERSION
+    assert torch.equal(now.attributes, dec.attributes) and torch.equal(now.means, dec.means)
 
 
-@pytest.fixture(scope="module", params=["range", "deflate"])
+def _random_basis(c: int, seed: int) -> torch.Tensor:
+    """An orthonormal [C, C] basis, block diagonal like the fitted ones but random."""
+    from codec.channel_layout import layout_for_sh_degree
+
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.eye(c, dtype=torch.float64)
+    degree = next(d for d in range(4) if layout_for_sh_degree(d).n_channels == c)
+    for name, sl in layout_for_sh_degree(degree).group_slices().items():
+        if name in ("f_dc", "f_rest") and sl.stop - sl.start > 1:
+            q, _ = torch.linalg.qr(torch.randn(sl.stop - sl.start, sl.stop - sl.start, generator=g, dtype=torch.float64))
+            basis[sl, sl] = q
+    return basis.to(torch.float32)
+
+
+def test_channel_transform_round_trips_bit_exactly(tmp_path):
+    """The decoder applies the stored basis exactly as the training forward does."""
+    plain = synthetic_quantized(n=150, sh_degree=1, n_block=4, quantizer="rd", bits=16, seed=23)
+    model = synthetic_quantized(n=150, sh_degree=1, n_block=4, quantizer="rd", bits=16, seed=23)
+    model.channel_basis = _random_basis(plain.layout.n_channels, 3)
+    model.calibrate()
+    save_npz(model.encode(), str(tmp_path / "pc_npz"))
+    dec = load_npz(str(tmp_path / "pc_npz.bundle"))
+    assert dec.manifest["format_version"] == 3 and dec.payload.channel_basis is not None
+    model.bank.eval()
+    with torch.no_grad():
+        assert torch.equal(dec.attributes, model.quantized_attributes())
+        # the codes are those of the coded channels: not the same as without the transform
+        assert not np.array_equal(dec.payload.ac_codes, plain.encode().ac_codes)
+    with pytest.raises(ValueError, match="no channel transform"):
+        save_npz(model.encode(codec="deflate"), str(tmp_path / "v1"))
+
+
+@pytest.fixture(scope="module", params=["range", "range+klt", "deflate"])
 def original(tmp_path_factory, request):
     model = synthetic_quantized(n=150, sh_degree=1, n_block=4, seed=21)
+    codec = request.param.split("+")[0]
+    if request.param.endswith("+klt"):
+        model.channel_basis = _random_basis(model.layout.n_channels, 4)
+        model.calibrate()
     d = tmp_path_factory.mktemp(request.param) / "pc_npz"
-    save_npz(model.encode(codec=request.param), str(d))
+    save_npz(model.encode(codec=codec), str(d))
     ref = load_npz(str(d))
     files = {name: open(os.path.join(d, name), "rb").read() for name in os.listdir(d)}
     return str(d), files, open(str(d) + ".bundle", "rb").read(), ref
@@ -97,9 +134,12 @@ def test_mutated_bundle_is_refused_or_harmless(original, tmp_path):
     assert outcomes.count("refused") >= 0.8 * len(outcomes)
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "t.npz", "ac.npz", "geometry.npz"])
+@pytest.mark.parametrize("name", ["manifest.json", "t.npz", "ac.npz", "geometry.npz", "transform.npz"])
 def test_mutated_file_in_directory_is_refused_or_harmless(original, tmp_path, name):
     d, files, _, ref = original
+    if name not in files:
+        assert ref.manifest["format_version"] < 3  # only version 3 has a channel transform member
+        return
     rng = np.random.default_rng(2)
     target = str(tmp_path / "pc_npz")
     shutil.copytree(d, target)

@@ -49,7 +49,7 @@ def test_writes_a_decodable_bundle_with_held_out_scores(compressed, capsys):
     assert held["views"] == "virtual" and held["n_views"] == 2
     assert 10.0 < held["psnr"] < 999.9999 and 0.0 < held["ssim"] <= 1.0
     assert conf["views"]["layout"] in ("forward", "orbit", "sphere")
-    assert conf["sensitivity"] == "hutchinson" and conf["percent"] == 0.0
+    assert conf["sensitivity"] == "hutchinson" and conf["prune"] == "rd" and 0.0 <= conf["percent"] < 0.5
 
 
 def test_manifest_has_file_names_only_and_bytes_repeat(splat, compressed, tmp_path):

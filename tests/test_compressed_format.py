@@ -69,8 +69,8 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
     model, d, report = saved
     n = model.n_gaussians
     payload = model.encode()
-    if json.load(open(os.path.join(d, "manifest.json")))["format_version"] == 2:
-        pytest.skip("the raw code layout is format version 1; v2 is checked in test_v2_layout_and_manifest")
+    if json.load(open(os.path.join(d, "manifest.json")))["format_version"] >= 2:
+        pytest.skip("the raw code layout is format version 1; v2 and v3 are checked in test_v2_layout_and_manifest")
     with np.load(os.path.join(d, "ac.npz"), allow_pickle=False) as z:
         assert sorted(z.files) == sorted(["opacity", "euler", "f_dc", "f_rest", "scale"])
         assert all(z[k].dtype == np.uint8 for k in z.files)
@@ -98,12 +98,16 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
 
 
 def test_v2_layout_and_manifest(saved):
+    """The entropy-coded layout: version 3 = version 2 + the channel transform member."""
     model, d, report = saved
     manifest = json.load(open(os.path.join(d, "manifest.json")))
-    if manifest["format_version"] != 2:
+    if manifest["format_version"] == 1:
         pytest.skip("v1 layout is checked in test_ac_codes_uint8_channel_major_and_manifest")
     n = model.n_gaussians
-    assert FORMAT_VERSION == 2 and manifest["codec"] == "range"
+    assert manifest["format_version"] == FORMAT_VERSION == 3 and manifest["codec"] == "range"
+    with np.load(os.path.join(d, "transform.npz"), allow_pickle=False) as z:  # no transform: an empty basis
+        assert z.files == ["basis"] and z["basis"].dtype == np.float32 and z["basis"].shape == (0, 0)
+    assert manifest["channel_transform"] == "none"
     assert manifest["entropy"]["ac_channel_models"]["geometric"] + manifest["entropy"]["ac_channel_models"]["adaptive"] == 55
     with np.load(os.path.join(d, "ac.npz"), allow_pickle=False) as z:
         assert sorted(z.files) == sorted(["model", "r_range", "geometric_k", "words", "stream", "crc32"])
@@ -176,13 +180,13 @@ def test_other_bit_widths_round_trip_v1(tmp_path, bits, dtype):
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 7, 8, 9, 12, 16])
-def test_every_bit_width_round_trips_v2(tmp_path, bits):
+def test_every_bit_width_round_trips_in_the_entropy_coded_format(tmp_path, bits):
     model = synthetic_quantized(n=120, sh_degree=0, n_block=3, bits=bits, seed=2)
     d = tmp_path / "pc_npz"
     payload = model.encode()
     save_npz(payload, str(d))
     dec = load_npz(str(d))
-    assert dec.manifest["format_version"] == 2
+    assert dec.manifest["format_version"] == 3
     assert dec.payload.ac_codes.dtype == (np.uint8 if bits <= 8 else np.uint16)
     assert np.array_equal(dec.payload.ac_codes, payload.ac_codes)
     assert torch.equal(dec.attributes, _eval_quantized(model))

@@ -46,7 +46,7 @@ def test_outputs_layout(run):
     assert sorted(int(k) for k in metrics) == [0, 10, 20]
     for k in (0, 10, 20):
         d = os.path.join(out, "point_cloud", f"iteration_{k}", "pc_npz")
-        assert sorted(os.listdir(d)) == ["ac.npz", "dc.npz", "geometry.npz", "manifest.json", "t.npz"]
+        assert sorted(os.listdir(d)) == ["ac.npz", "dc.npz", "geometry.npz", "manifest.json", "t.npz", "transform.npz"]
         assert os.path.isfile(d + ".bundle")
     # the pre-trained PLY it started from, the resolved configuration and the setup log
     assert os.path.isfile(os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply"))
@@ -55,9 +55,10 @@ def test_outputs_layout(run):
     # 150 pre-training iterations never raise the SH degree above 0: only the bands in use are coded
     man = json.load(open(os.path.join(out, "point_cloud", "iteration_20", "pc_npz", "manifest.json")))
     assert man["sh_degree"] == 0 and man["n_channels"] == 10
-    assert man["format_version"] == 2 and man["codec"] == "range"  # the closed loop below runs on v2 files
+    assert man["format_version"] == 3 and man["codec"] == "range"  # the closed loop below runs on v3 files
     setup = json.load(open(os.path.join(out, "compression_setup.json")))
-    assert [s["name"] for s in setup["steps"]][0] == "importance"
+    names = [s["name"] for s in setup["steps"]]
+    assert names[0] == "prune" and "rd_structure" in names and "importance" not in names  # --prune rd by default
     size = metrics["20"]["size"]
     assert size["ratio"] > 1 and size["input_ply_bytes"] == os.path.getsize(
         os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply"))
