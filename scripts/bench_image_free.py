@@ -6,8 +6,8 @@ For every splat file of ``../shared/data/captures/`` and for fern's PLY *without
   with float renders of the original as references;
 - **ours, default**: ``python compress.py IN -o OUT`` with no other flag (run in-process), decoded with
   ``load_npz`` and rendered: the point the issue's "done when" is about;
-- **ours, curve**: the same setup (importance, Hutchinson sensitivity, voxelization) once, then
-  ``--qualities`` without fine-tuning (save → load → render);
+- **ours, curve**: the default settings at each of ``--qualities`` without fine-tuning (the setup —
+  rate–distortion pruning and depth, Hutchinson sensitivity — runs per quality; save → load → render);
 - **SPZ** and **SOG** by ``@playcanvas/splat-transform`` (encoded from the decoded original as a PLY,
   decoded back by the tool, rendered by our renderer on the same views);
 - fern only: also PSNR against fern's real test photos (``-r 2``, the 3DGS split), and the photo-based
@@ -22,7 +22,6 @@ Timings need a quiet machine.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -126,14 +125,15 @@ def run_input(path: str, args, exe) -> dict:
         res["photo_default"] = decoded_point(photo_bundle, held, photo_cams=photo_cams)
         res["photo_default"]["iterations"] = args.photo_iterations
 
-    # our curve: one setup, qualities without fine-tuning
+    # our curve: the default settings at each quality, without fine-tuning (the setup runs per quality:
+    # with --prune rd the pruning and the depth follow the quality)
     params, _ = resolve_compression_params(CompressionParams(preset=SPLAT_FILE_PRESET), "")
-    setup = compression_setup(source, views.train_cameras, held, depth=params.depth, percent=params.percent,
-                              beta=params.beta, merge=params.merge, n_block=params.n_block, bits=params.bits,
-                              quantizer="rd", quality=params.quality, sensitivity=params.sensitivity,
-                              background=torch.zeros(3), backend="torch", evaluate=False)
     for q in args.qualities:
-        model = copy.deepcopy(setup.model)
+        model = compression_setup(source, views.train_cameras, held, depth=params.depth, percent=params.percent,
+                                  beta=params.beta, merge=params.merge, n_block=params.n_block, bits=params.bits,
+                                  quantizer="rd", quality=q, sensitivity=params.sensitivity,
+                                  background=torch.zeros(3), backend="torch", evaluate=False, prune=params.prune,
+                                  codec=params.codec, channel_transform=params.channel_transform).model
         model.bank.set_kappa(quality_to_kappa(q))
         model.calibrate()
         model.eval()

@@ -223,26 +223,34 @@ def run_scene(name, source_path, ply, resolution, args, exe):
            "input": {"bytes": ply_bytes, "psnr_gt": p_in, "psnr_ref": math.inf},
            "ft_iterations": args.ft_iterations, "ours": [], "references": {}, "competitors": []}
 
-    cli = CompressionParams(per_block_quant=True, quantizer="rd", depth=args.depth, percent=args.percent)
+    cli = CompressionParams(per_block_quant=True, quantizer="rd", depth=args.depth, percent=args.percent,
+                            prune="fixed" if args.percent is not None else None)
     params, _ = resolve_compression_params(cli, source_path)
-    res["settings"] = {k: getattr(params, k) for k in ("depth", "percent", "n_block", "bits", "lr_multiplier")}
+    res["settings"] = {k: getattr(params, k) for k in ("prune", "depth", "percent", "n_block", "bits", "lr_multiplier",
+                                                       "channel_transform")}
     res["settings"]["sensitivity"] = args.sensitivity
+
+    def setup_at(quality):
+        """The setup at one quality: with --prune rd the pruning and the depth follow it."""
+        return compression_setup(source, train, test, depth=params.depth, percent=params.percent, beta=params.beta,
+                                 merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer="rd",
+                                 quality=quality, sensitivity=args.sensitivity, background=torch.zeros(3),
+                                 backend="torch", evaluate=False, prune=params.prune, codec=params.codec,
+                                 channel_transform=params.channel_transform).model
+
     t0 = time.perf_counter()
-    setup = compression_setup(source, train, test, depth=params.depth, percent=params.percent, beta=params.beta,
-                              merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer="rd",
-                              quality=params.quality, sensitivity=args.sensitivity, background=torch.zeros(3),
-                              backend="torch", evaluate=False)
+    base = setup_at(params.quality)
     res["setup_s"] = time.perf_counter() - t0
-    base = setup.model
     for quantizer in args.quantizers:
         for q in args.qualities:
+            at_q = setup_at(q) if params.prune == "rd" else copy.deepcopy(base)
             if quantizer == "rd":
-                model = copy.deepcopy(base)
+                model = at_q
             else:  # the same attributes, plan and sensitivity; the bank of the other rd quantizer
-                model = QuantizedGaussians(base.attributes().detach(), base.coords, base.bbox_min, base.bbox_max,
-                                           base.depth, base.sh_degree, n_block=base.n_block, bits=base.bits,
-                                           quantizer=quantizer, plan=base.plan)
-                model.bank.set_sensitivity(base.bank.sensitivity)
+                model = QuantizedGaussians(at_q.attributes().detach(), at_q.coords, at_q.bbox_min, at_q.bbox_max,
+                                           at_q.depth, at_q.sh_degree, n_block=at_q.n_block, bits=at_q.bits,
+                                           quantizer=quantizer, plan=at_q.plan, channel_basis=at_q.channel_basis)
+                model.bank.set_sensitivity(at_q.bank.sensitivity)
             model.bank.set_kappa(quality_to_kappa(q))
             model.calibrate()
             point, _ = ours(model, params, train, test, refs, args.ft_iterations, out_dir, f"{quantizer}_q{q:g}")
@@ -254,6 +262,7 @@ def run_scene(name, source_path, ply, resolution, args, exe):
         CompressionParams(per_block_quant=True, quantizer="vanilla", depth=args.depth, percent=args.percent), source_path)
     vanilla = QuantizedGaussians(base.attributes().detach(), base.coords, base.bbox_min, base.bbox_max, base.depth,
                                  base.sh_degree, n_block=base.n_block, bits=8, quantizer="vanilla", plan=base.plan)
+    # (the min/max references keep the identity channels: format v1 has no channel transform)
     vanilla.calibrate()
     point, payload = ours(vanilla, vparams, train, test, refs, args.ft_iterations, out_dir, "vanilla8_v2")
     res["references"]["vanilla8_v2"] = point
@@ -401,7 +410,7 @@ def main(argv=None):
     ap.add_argument("--quantizers", nargs="+", default=["rd"], choices=["rd", "rdlsq"],
                     help="our curves; the first is compared with SPZ/SOG, the others with the first")
     ap.add_argument("--ft_iterations", type=int, default=100, help="fine-tuning iterations per point (the same for every method)")
-    ap.add_argument("--sensitivity", default="fisher", choices=["fisher", "hutchinson"],
+    ap.add_argument("--sensitivity", default="hutchinson", choices=["fisher", "hutchinson"],
                     help="how the rd steps weigh each coefficient (compression/sensitivity.py)")
     ap.add_argument("--depth", type=int, default=None, help="octree depth (default: the scene's preset)")
     ap.add_argument("--percent", type=float, default=None, help="pruned fraction (default: the scene's preset)")

@@ -42,6 +42,24 @@ def test_committed_v2_fixture_still_loads(name, quantizer, bits):
     assert np.array_equal(dec.means.numpy(), expected["means"])
 
 
+FIXTURES_V3 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v3")
+
+
+@pytest.mark.parametrize("name,quantizer,bits,klt", [("rd16_klt", "rd", 16, True), ("vanilla8", "vanilla", 8, False)])
+def test_committed_v3_fixture_still_loads(name, quantizer, bits, klt):
+    """Frozen v3 bytes (scripts/make_v3_fixture.py): version 2 plus the channel transform member."""
+    dec = load_npz(os.path.join(FIXTURES_V3, name, "pc_npz.bundle"))
+    expected = np.load(os.path.join(FIXTURES_V3, f"expected_{name}.npz"))
+    assert dec.manifest["format_version"] == 3 and dec.manifest["codec"] == "range"
+    assert dec.payload.bits == bits and dec.payload.quantizer == quantizer
+    assert (dec.payload.channel_basis is not None) == klt
+    if klt:
+        assert np.array_equal(dec.payload.channel_basis, expected["basis"])
+    assert np.array_equal(dec.payload.ac_codes, expected["ac_codes"])
+    assert np.array_equal(dec.attributes.numpy(), expected["attributes"])
+    assert np.array_equal(dec.means.numpy(), expected["means"])
+
+
 def test_v1_fixture_rewritten_in_the_current_version_decodes_identically(tmp_path):
     dec = load_npz(os.path.join(FIXTURES, "bits8", "pc_npz.bundle"))
     dec.payload.codec = "range"
