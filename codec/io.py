@@ -1,8 +1,9 @@
-"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1 or 2.
+"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1, 2 or 3.
 
-Both versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
+All versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
 ``ac.npz`` and ``geometry.npz`` differ (``codec/format_v1.py``, ``codec/format_v2.py``). The payload's
-``codec`` picks the version written: ``range`` (default) → 2, ``deflate|store|bzip2|lzma`` → 1.
+``codec`` picks the version written: ``range`` (default) → 3 (v2 plus ``transform.npz``),
+``deflate|store|bzip2|lzma`` → 1; version 2 is read only.
 The reader dispatches on the manifest's ``format_version``; every byte is checked against the
 manifest's SHA-256 before it reaches a decoder.
 """
@@ -258,7 +259,7 @@ def _require_int(manifest: dict, key: str, where: str, lo: int, hi: int) -> int:
 
 
 def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedModel:
-    """Read, validate and decode a compressed model (format version 1 or 2).
+    """Read, validate and decode a compressed model (format version 1, 2 or 3).
 
     Args:
         path: a ``pc_npz`` directory, a ``pc_npz.bundle`` file or an ``iteration_<k>`` folder.

@@ -245,8 +245,16 @@ def run_compression(
                         codec=params.codec)
 
     def evaluate_and_save(k: int) -> None:
+        """Evaluate and save at iteration k. Fine-tuning uses the quantizers fitted at iteration 0
+        (always saved: at the quality, or fitted to the target size); after any later save the
+        training state is put back, so the result does not depend on ``test_iterations``."""
         t0 = time.perf_counter()
+        training_state = {name: t.clone() for name, t in model.bank.state_dict().items()}
+        was_training = model.bank.training
         _evaluate_and_save(k)
+        if k > 0:
+            model.bank.load_state_dict(training_state)
+            model.bank.train(was_training)
         result_stage["evaluate+save"] += time.perf_counter() - t0
 
     def _evaluate_and_save(k: int) -> None:

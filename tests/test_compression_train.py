@@ -2,6 +2,8 @@
 import json
 import os
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -242,3 +244,20 @@ def test_search_prune_needs_a_byte_target(run, tiny_scene, tmp_path, capsys):
             "--search_depth", "12", "14"] + COMMON
     code = run_cli(train_script.main, argv, "train.py")
     assert code == 2 and "--search_depth needs --target_size" in capsys.readouterr().err
+
+
+def test_result_does_not_depend_on_how_often_one_saves(run, tiny_scene, tmp_path):
+    """Saving at 0, 5, 10, 15 and 20 or only at 0 and 20 gives the same final model."""
+    from codec import load_npz
+
+    out, _ = run
+    ply = os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply")
+    finals = []
+    for name, extra in (("often", ["--test_iterations", "5", "10", "15"]), ("rarely", [])):
+        folder = str(tmp_path / name)
+        argv = ["-s", tiny_scene, "-m", folder, "--per_block_quant", "--init_ply", ply, "--iterations", "20"]
+        assert train_script.main(argv + extra + COMMON) == 0
+        finals.append(load_npz(os.path.join(folder, "point_cloud", "iteration_20", "pc_npz.bundle")))
+    assert os.path.exists(os.path.join(str(tmp_path / "often"), "point_cloud", "iteration_10"))
+    assert np.array_equal(finals[0].payload.ac_codes, finals[1].payload.ac_codes)
+    assert torch.equal(finals[0].attributes, finals[1].attributes)
