@@ -61,7 +61,7 @@ class CompressionParams:
     sensitivity: Optional[str] = None  # --quantizer rd: how the steps weigh each coefficient: fisher (squared gradient of the loss against the targets; needs a residual) or hutchinson (diagonal of J^T J from random +-1 images, exact per RAHT coefficient; needs no residual: the image-free default) [preset]
     search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
     search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
-    prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd/rdlsq and --sensitivity hutchinson); fixed: prune --percent and use --depth as given [preset]
+    prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd/rdlsq and --sensitivity hutchinson); fixed: prune --percent and use --depth as given (--percent on the command line implies it) [preset]
     depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 (with --prune rd: the finest depth considered) [preset]
     percent: Optional[float] = None  # --prune fixed: fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
@@ -244,6 +244,9 @@ def resolve_compression_params(
         if cli.n_block not in (None, 1):
             raise ValueError(f"--per_channel_quant means one block per channel; drop --n_block {cli.n_block}")
         values["n_block"], provenance["n_block"] = 1, "--per_channel_quant"
+    if cli.percent is not None and cli.prune is None and values["prune"] != "fixed":
+        # a fraction asked for on the command line is a fixed pruning, whatever the presets say
+        values["prune"], provenance["prune"] = "fixed", "--percent on the command line"
     if values["bits"] is None and values["quantizer"] in DEFAULT_BITS:
         values["bits"], provenance["bits"] = DEFAULT_BITS[values["quantizer"]], f"default for --quantizer {values['quantizer']}"
     for f in ("n_block", "bits", "depth", "finetune_iterations"):

@@ -117,8 +117,8 @@ def choose_structure(model, diagonals: HutchinsonDiagonals, kappa: float, bits_p
         cheap = torch.zeros_like(cheap)
         cheap[order[:cap]] = True
     keep &= ~cheap
-    if int(keep.sum()) == 0:
-        keep[int(torch.argmax(removal))] = True
+    if int(keep.sum()) < 2:  # the codec needs two voxels (a DC and an AC coefficient): prune nothing
+        keep[:] = True
 
     d_max = int(model.depth)
     coords = model.coords[keep]

@@ -12,7 +12,13 @@ Two measures (``--sensitivity``):
   gradient with respect to the attributes g = Jₓᵀε is mapped to the RAHT coefficients exactly by
   one forward RAHT (coefficients = Q·x with Q orthonormal, so ∂/∂coeffs = Q·g), so every AC slot
   gets its own value and a quantizer block's sensitivity is the mean over exactly the slots it
-  quantizes.
+  quantizes. The same pass also keeps (Jₓᵀε)² per voxel row and attribute column and (J_μᵀε)² per
+  position axis (:class:`HutchinsonDiagonals`): what compression/rd_structure.py needs to price the
+  removal of a Gaussian and the coarseness of the octree.
+
+With a channel transform (codec/channel_transform.py) the quantizers see the coded channels X·B;
+both measures are taken there (the gradient with respect to X·B is the gradient with respect to X
+times B, B orthonormal).
 
 Fisher details:
 
@@ -60,7 +66,7 @@ def attribute_sensitivity(model: QuantizedGaussians, cameras: Sequence[Any], *, 
         if lambda_dssim > 0:
             loss = loss + lambda_dssim * (1.0 - ssim(image, gt, mode="train"))
         (grad,) = torch.autograd.grad(loss, x)
-        fisher += grad.to(torch.float64).square()
+        fisher += to_coded(grad, model.channel_basis).to(torch.float64).square()  # coded channels (X·B: grad·B)
     return fisher / len(cameras)
 
 

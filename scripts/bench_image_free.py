@@ -67,12 +67,14 @@ def short_name(path: str) -> str:
 def decoded_point(bundle: str, cameras: list, refs=None, photo_cams=None) -> dict:
     """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
     from codec import load_npz
+    from codec.report import describe_compressed
     from compression.attributes import activate_attributes
 
     decoded = load_npz(bundle)
     gauss = lambda: activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)  # noqa: E731
     p, _, _ = evaluate(gauss, decoded.sh_degree, cameras)
-    point = {"bytes": os.path.getsize(bundle), "psnr": p, "n_gaussians": decoded.payload.n_gaussians}
+    point = {"bytes": os.path.getsize(bundle), "psnr": p, "n_gaussians": decoded.payload.n_gaussians,
+             "components": describe_compressed(bundle).component_bytes}
     if photo_cams is not None:
         point["psnr_photos"] = evaluate(gauss, decoded.sh_degree, photo_cams)[0]
     return point

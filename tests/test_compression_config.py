@@ -53,6 +53,15 @@ def test_precedence_cli_over_preset_over_default():
     assert p.depth == 14
 
 
+def test_prune_rd_by_default_and_a_command_line_percent_fixes_it():
+    p, prov = resolve_compression_params(CompressionParams(per_block_quant=True), "/data/truck")
+    assert p.prune == "rd" and p.channel_transform == "klt"  # the truck preset's percent is not used
+    p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, percent=0.3), "/data/truck")
+    assert p.prune == "fixed" and p.percent == 0.3 and prov["prune"] == "--percent on the command line"
+    p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, percent=0.3, prune="rd"), "x")
+    assert p.prune == "rd" and prov["prune"] == "command line"
+
+
 def test_per_channel_quant_means_one_block():
     p, prov = resolve_compression_params(CompressionParams(per_channel_quant=True), "/data/truck")
     assert p.n_block == 1 and prov["n_block"] == "--per_channel_quant"
@@ -67,6 +76,7 @@ def test_per_channel_quant_means_one_block():
     ({"quality": float("nan")}, "--quality"), ({"target_size": "big"}, "--target_size 'big' is not a size"),
     ({"target_size": "1MB", "target_bpg": 8.0}, "exclude each other"), ({"target_bpg": -1.0}, "--target_bpg"),
     ({"target_size": "650KB", "quantizer": "vanilla"}, "--target_size needs --quantizer rd"),
+    ({"prune": "half"}, "--prune"), ({"channel_transform": "pca"}, "--channel_transform"),
 ])
 def test_invalid_values_name_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):
