@@ -194,6 +194,8 @@ def _validate(p: CompressionParams) -> None:
     need(p.merge in MERGE_MODES, f"--merge must be one of {MERGE_MODES}, got {p.merge!r}")
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
     need(p.channel_transform in CHANNEL_TRANSFORMS, f"--channel_transform must be one of {CHANNEL_TRANSFORMS}, got {p.channel_transform!r}")
+    need(p.codec == "range" or p.channel_transform == "none",
+         f"--codec {p.codec} writes format v1, which has no channel transform; add --channel_transform none or use --codec range")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
          f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
     for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr", "rd_gain_lr"):
@@ -247,6 +249,9 @@ def resolve_compression_params(
     if cli.percent is not None and cli.prune is None and values["prune"] != "fixed":
         # a fraction asked for on the command line is a fixed pruning, whatever the presets say
         values["prune"], provenance["prune"] = "fixed", "--percent on the command line"
+    if values["codec"] != "range" and cli.channel_transform is None and values["channel_transform"] != "none":
+        # format v1 (the zip codecs) stores no channel transform
+        values["channel_transform"], provenance["channel_transform"] = "none", f"--codec {values['codec']} (format v1)"
     if values["bits"] is None and values["quantizer"] in DEFAULT_BITS:
         values["bits"], provenance["bits"] = DEFAULT_BITS[values["quantizer"]], f"default for --quantizer {values['quantizer']}"
     for f in ("n_block", "bits", "depth", "finetune_iterations"):

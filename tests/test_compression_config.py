@@ -62,6 +62,13 @@ def test_prune_rd_by_default_and_a_command_line_percent_fixes_it():
     assert p.prune == "rd" and prov["prune"] == "command line"
 
 
+def test_a_v1_codec_means_no_channel_transform():
+    p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, codec="deflate"), "x")
+    assert p.channel_transform == "none" and prov["channel_transform"] == "--codec deflate (format v1)"
+    with pytest.raises(ValueError, match="no channel transform"):
+        resolve_compression_params(CompressionParams(per_block_quant=True, codec="deflate", channel_transform="klt"), "x")
+
+
 def test_per_channel_quant_means_one_block():
     p, prov = resolve_compression_params(CompressionParams(per_channel_quant=True), "/data/truck")
     assert p.n_block == 1 and prov["n_block"] == "--per_channel_quant"
