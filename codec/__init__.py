@@ -38,7 +38,7 @@ Version history:
 | 3 | ``--codec range`` (default) | as 2, on the channels X·B of a stored orthonormal basis B (``transform.npz``; KLT of f_dc and f_rest) | as 2 |
 
 All three versions are read. The version a file gets is its writer's (``codec.io.WRITTEN_VERSION``, by codec
-name); the reader dispatches on ``format_version`` through one table (``codec.io.READERS``), and a frozen
+name); the reader dispatches on ``format_version`` through one table (``codec.io.VERSIONS``), and a frozen
 file of each version (``tests/fixtures/v1``, ``v2``, ``v3``, made by ``scripts/make_v{1,2,3}_fixture.py``)
 must keep decoding bit-exactly.
 """

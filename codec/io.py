@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -44,13 +44,12 @@ from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, De
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_FILES", "MEMBERS", "TRANSFORM_FILE", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
+__all__ = ["DATA_FILES", "VERSIONS", "FormatVersion", "TRANSFORM_FILE", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
 
 DATA_FILES = ("t.npz", "dc.npz", "ac.npz", "geometry.npz")
 #: the channel transform member of format version 3 (``basis`` float32 [C, C], or [0, 0] for the identity)
 TRANSFORM_FILE = "transform.npz"
-#: the data files of each format version, in the order the manifest lists them
-MEMBERS = {1: DATA_FILES, 2: DATA_FILES, 3: DATA_FILES + (TRANSFORM_FILE,)}
+
 #: default deflate level of the v1 members and of t.npz / dc.npz (see save_npz)
 DEFAULT_LEVEL = 1
 
@@ -122,14 +121,24 @@ def _decode_ac_v2(raw, where, layout, *, zero_point, ac_weight, n_block, bits, *
     return decode_ac_v2(raw, where, layout, zero_point, ac_weight(), n_block, bits)
 
 
-#: the codec names each format version was written with
-CODECS_OF_VERSION = {1: tuple(ZIP_CODECS), 2: (ENTROPY_CODEC,), 3: (ENTROPY_CODEC,)}
+@dataclass(frozen=True)
+class FormatVersion:
+    """What one format version holds and how it is read."""
 
-#: format_version → (geometry decoder, AC decoder): one row per version this code reads; every
+    members: tuple  # the data files, in the order the manifest lists them
+    codecs: tuple  # the codec names it is written with
+    decode_geometry: Callable
+    decode_ac: Callable
+
+
+#: format_version → its members, codecs and decoders: one row per version this code reads; every
 #: version ever written stays here (tests/fixtures/v1, v2 and v3 are frozen files of each). Version 3 is
 #: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py).
-READERS = {1: (decode_geometry_v1, _decode_ac_v1), 2: (decode_geometry_v2, _decode_ac_v2),
-           3: (decode_geometry_v2, _decode_ac_v2)}
+VERSIONS = {
+    1: FormatVersion(DATA_FILES, tuple(ZIP_CODECS), decode_geometry_v1, _decode_ac_v1),
+    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), decode_geometry_v2, _decode_ac_v2),
+    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), decode_geometry_v2, _decode_ac_v2),
+}
 
 
 def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVEL, *,
@@ -206,7 +215,7 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
     if version >= 3:
         manifest["channel_transform"] = ("none" if payload.channel_basis is None else
                                          "X·B before the RAHT, X = coded·Bᵀ after the inverse (transform.npz basis [C, C] float32)")
-    return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in MEMBERS[version]}}, components
+    return {MANIFEST: manifest_bytes(manifest, files), **{name: files[name] for name in VERSIONS[version].members}}, components
 
 
 def bundle_size(payload: CompressedPayload, *, plan: Optional[RahtPlan] = None, cache: Optional[dict] = None,
@@ -276,10 +285,11 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
     manifest = parse_manifest(raw[MANIFEST], label)
     mwhere = member_label(label, MANIFEST)
     version = manifest["format_version"]
-    if version not in READERS:
+    if version not in VERSIONS:
         raise CompressedFormatError(f"{mwhere}: format_version {version} is not readable here (readers for "
-                                    f"{sorted(READERS)}); update this code or re-encode the file")
-    raw = verified_files(raw, manifest, MEMBERS[version], label)
+                                    f"{sorted(VERSIONS)}); update this code or re-encode the file")
+    spec = VERSIONS[version]
+    raw = verified_files(raw, manifest, spec.members, label)
 
     depth = _require_int(manifest, "depth", mwhere, 1, MAX_DEPTH)
     n_block = _require_int(manifest, "n_block", mwhere, 1, 1 << 31)
@@ -292,9 +302,9 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         raise CompressedFormatError(f"{mwhere}: channel layout does not match SH degree {sh_degree} "
                                     f"(n_channels {manifest.get('n_channels')!r}, expected {c})")
     codec = manifest.get("codec", "deflate")
-    if codec not in CODECS_OF_VERSION[version]:
+    if codec not in spec.codecs:
         raise CompressedFormatError(f"{mwhere}: codec {codec!r} does not belong to format_version {version}")
-    decode_geometry, decode_ac = READERS[version]
+    decode_geometry, decode_ac = spec.decode_geometry, spec.decode_ac
 
     where = member_label(label, "t.npz")
     t = load_npz_arrays(raw["t.npz"], where, ["t"])["t"]

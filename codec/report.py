@@ -35,7 +35,7 @@ from .container import (
     read_model_files,
     verified_files,
 )
-from .io import MEMBERS, TRANSFORM_FILE
+from .io import TRANSFORM_FILE, VERSIONS
 
 __all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes"]
 
@@ -98,10 +98,10 @@ def describe_compressed(path: str) -> CompressedSummary:
     raw = read_model_files(path)
     manifest = parse_manifest(raw[MANIFEST], path)
     version = manifest.get("format_version")
-    if version not in MEMBERS:
+    if version not in VERSIONS:
         raise CompressedFormatError(f"{member_label(path, MANIFEST)}: format_version {version!r} is not readable here "
-                                    f"(readers for {sorted(MEMBERS)})")
-    files = verified_files(raw, manifest, MEMBERS[version], path)
+                                    f"(readers for {sorted(VERSIONS)})")
+    files = verified_files(raw, manifest, VERSIONS[version].members, path)
     sh_degree = manifest.get("sh_degree")
     if sh_degree not in (0, 1, 2, 3) or not isinstance(manifest.get("n_gaussians"), int):
         raise CompressedFormatError(f"{member_label(path, MANIFEST)}: sh_degree {sh_degree!r} / n_gaussians "

@@ -219,7 +219,7 @@ def run_compression(
     if knob_search is not None:  # the manifest records the values the run used
         config.update(percent=params.percent, depth=params.depth)
     if setup.structure is not None:
-        config.update(percent=round(setup.structure.n_pruned / max(1, setup.structure.keep.numel()), 6), depth=model.depth)
+        config.update(percent=round(setup.structure.pruned_share, 6), depth=model.depth)
     result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
                                n_input=n_input, n_gaussians=model.n_gaussians, stage_seconds=result_stage)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
@@ -249,10 +249,12 @@ def run_compression(
         (always saved: at the quality, or fitted to the target size); after any later save the
         training state is put back, so the result does not depend on ``test_iterations``."""
         t0 = time.perf_counter()
-        training_state = {name: t.clone() for name, t in model.bank.state_dict().items()}
-        was_training = model.bank.training
-        _evaluate_and_save(k)
-        if k > 0:
+        if k == 0:
+            _evaluate_and_save(k)
+        else:
+            training_state = {name: t.clone() for name, t in model.bank.state_dict().items()}
+            was_training = model.bank.training
+            _evaluate_and_save(k)
             model.bank.load_state_dict(training_state)
             model.bank.train(was_training)
         result_stage["evaluate+save"] += time.perf_counter() - t0

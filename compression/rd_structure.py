@@ -1,8 +1,8 @@
 """Which Gaussians to keep and how fine the octree: chosen by rate–distortion, not fixed.
 
-The price of a bit. The rd quantizer gives every coefficient the same s·Δ² = s̄·κ²
-(quant/rate_distortion.py). At high rate a uniform quantizer costs distortion D = s·Δ²/12 for
-rate R = h − log2 Δ, so the quantization trades bits for distortion at the slope
+The price of a bit (``quant.rate_distortion.bit_price``). The rd quantizer gives every coefficient
+the same s·Δ² = s̄·κ². At high rate a uniform quantizer costs distortion D = s·Δ²/12 for rate
+R = h − log2 Δ, so the quantization trades bits for distortion at the slope
 
     λ = −dD/dR = ln 2 · s·Δ²/6 = ln 2 · s̄·κ²/6        (distortion per bit)
 
@@ -42,8 +42,9 @@ import torch
 from codec.geometry import encode_geometry
 from compression.sensitivity import HutchinsonDiagonals, block_sensitivity
 from gaussian_renderer.torch_backend import ALPHA_MAX
+from quant.rate_distortion import bit_price
 
-__all__ = ["StructureChoice", "bit_price", "removal_distortion", "choose_structure", "JOINT_REMOVAL_FACTOR", "MAX_PRUNE_SHARE",
+__all__ = ["StructureChoice", "removal_distortion", "choose_structure", "JOINT_REMOVAL_FACTOR", "MAX_PRUNE_SHARE",
            "DEPTH_RANGE", "MAX_MERGE_SHARE"]
 
 #: the prune price is this share of λ·b̄: judged alone, a Gaussian that another one hides (or that
@@ -75,18 +76,13 @@ class StructureChoice:
     def n_pruned(self) -> int:
         return int((~self.keep).sum())
 
+    @property
+    def pruned_share(self) -> float:
+        return self.n_pruned / max(1, self.keep.numel())
+
     def as_dict(self) -> dict:
         return {"pruned": self.n_pruned, "kept": int(self.keep.sum()), "depth": self.depth,
                 "bit_price": self.lam, "bits_per_gaussian": self.bits_per_gaussian, "depths": self.depths}
-
-
-def bit_price(block_sens: torch.Tensor, kappa: float) -> float:
-    """λ = ln 2 · s̄ · κ² / 6 with s̄ the mean of the positive block sensitivities (as ``rd_steps``)."""
-    s = block_sens.detach().to(torch.float64)
-    positive = s[s > 0]
-    if positive.numel() == 0:
-        return 0.0
-    return math.log(2.0) * float(positive.mean()) * float(kappa) ** 2 / 6.0
 
 
 def removal_distortion(diagonals: HutchinsonDiagonals, logit_opacity: torch.Tensor, opacity_column: int = 0) -> torch.Tensor:
@@ -106,7 +102,7 @@ def _geometry_bits(coords: torch.Tensor, depth: int) -> int:
 def choose_structure(model, diagonals: HutchinsonDiagonals, kappa: float, bits_per_gaussian: float) -> StructureChoice:
     """The prune mask and octree depth for ``model`` (a QuantizedGaussians at its finest depth)
     at step scale ``kappa``, given the file's ``bits_per_gaussian`` at that scale."""
-    lam = bit_price(block_sensitivity(diagonals.coefficients, model.n_block), kappa)
+    lam = bit_price(block_sensitivity(diagonals.coefficients, model.n_block).to(torch.float64), kappa)
     n = model.n_gaussians
     removal = removal_distortion(diagonals, model.opacity)
     keep = torch.ones(n, dtype=torch.bool, device=removal.device)

@@ -37,7 +37,7 @@ from .core import asymmetric_qparams, check_bits, dequantize_, quantize, ste_mas
 from .granularity import block_parts, chunk_parts, part_rows, part_view, split_length
 from .lsq import MIN_STEP, lsq_fake_quantize_blocks, lsq_init_step, lsq_qparams, lsq_range
 from .modules import NOT_CALIBRATED, envelope_covers
-from .rate_distortion import rd_steps
+from .rate_distortion import mean_sensitivity, rd_steps
 
 __all__ = ["VanillaQuanBank", "LsqQuanBank", "RdQuanBank", "clipped_counts", "quantize_blocks", "dequantize_blocks", "block_minmax"]
 
@@ -456,9 +456,7 @@ class RdQuanBank(_BankBase):
         """λ of the loss term λ·R̂ that balances the steps at the allocation itself: with distortion
         ≈ ½·s·n·Δ²/12 and rate ≈ −n·log2 Δ, ∂/∂log Δ vanishes at s·Δ² = 12λ/ln 2, and the allocation
         makes s·Δ² = s̄·κ², so λ = ln 2 · s̄ · κ² / 12 (s̄ = the mean positive raw sensitivity)."""
-        s = self.sensitivity[self.sensitivity > 0]
-        s_bar = float(s.mean()) if s.numel() else 0.0
-        return math.log(2.0) * s_bar * float(self.kappa) ** 2 / 12.0
+        return math.log(2.0) * mean_sensitivity(self.sensitivity) * float(self.kappa) ** 2 / 12.0
 
     @torch.no_grad()
     def set_sensitivity(self, sensitivity: torch.Tensor) -> None:

@@ -21,7 +21,7 @@ import torch
 
 from .lsq import MIN_STEP, lsq_range
 
-__all__ = ["quality_to_kappa", "kappa_to_quality", "rd_steps", "normalized_sensitivity"]
+__all__ = ["quality_to_kappa", "kappa_to_quality", "rd_steps", "normalized_sensitivity", "mean_sensitivity", "bit_price"]
 
 
 def quality_to_kappa(quality: float) -> float:
@@ -39,13 +39,28 @@ def kappa_to_quality(kappa: float) -> float:
     return -8.0 * math.log2(kappa)
 
 
+def mean_sensitivity(sensitivity: torch.Tensor) -> float:
+    """s̄: the mean of the positive entries, in the dtype given (0.0 when none is positive)."""
+    positive = sensitivity[sensitivity > 0]
+    return float(positive.mean()) if positive.numel() else 0.0
+
+
 def normalized_sensitivity(sensitivity: torch.Tensor) -> torch.Tensor:
     """s / s̄ with s̄ the mean of the positive entries (all-zero input → zeros). float32 [C, B]."""
     s = sensitivity.detach().to(torch.float64).clamp(min=0.0)
-    positive = s[s > 0]
-    if positive.numel() == 0:
+    s_bar = mean_sensitivity(s)
+    if s_bar == 0.0:
         return torch.zeros_like(s, dtype=torch.float32)
-    return (s / positive.mean()).to(torch.float32)
+    return (s / s_bar).to(torch.float32)
+
+
+def bit_price(sensitivity: torch.Tensor, kappa: float) -> float:
+    """λ = ln 2 · s̄ · κ² / 6: the distortion per bit at which the steps of :func:`rd_steps` trade.
+
+    A uniform quantizer of step Δ on a coefficient of sensitivity s costs D = s·Δ²/12 for
+    R = h − log2 Δ, so −dD/dR = ln 2 · s·Δ²/6, and the allocation makes s·Δ² = s̄·κ² for every
+    quantizer. ``sensitivity`` [C, B] as given to :func:`rd_steps` (float64 recommended)."""
+    return math.log(2.0) * mean_sensitivity(sensitivity.detach()) * float(kappa) ** 2 / 6.0
 
 
 def rd_steps(sensitivity: torch.Tensor, kappa: float, absmax: torch.Tensor, bits: int) -> torch.Tensor:
