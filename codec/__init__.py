@@ -39,7 +39,7 @@ Version history:
 
 All three versions are read. The version a file gets is its writer's (``codec.io.WRITTEN_VERSION``, by codec
 name); the reader dispatches on ``format_version`` through one table (``codec.io.VERSIONS``), and a frozen
-file of each version (``tests/fixtures/v1``, ``v2``, ``v3``, made by ``scripts/make_v{1,2,3}_fixture.py``)
+file of each version (``tests/fixtures/v1``, ``v2``, ``v3``, made by ``scripts/make_v1_fixture.py`` and ``scripts/make_format_fixture.py``)
 must keep decoding bit-exactly.
 """
 from .channel_layout import ChannelLayout, layout_for_sh_degree, pack_attributes, unpack_attributes

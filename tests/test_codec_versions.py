@@ -32,7 +32,7 @@ FIXTURES_V2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures
 
 @pytest.mark.parametrize("name,quantizer,bits", [("rd16", "rd", 16), ("vanilla8", "vanilla", 8)])
 def test_committed_v2_fixture_still_loads(name, quantizer, bits):
-    """Frozen v2 bytes (scripts/make_v2_fixture.py, written before the reader dispatched per version)."""
+    """Frozen v2 bytes (scripts/make_format_fixture.py at commit 18a7948, then make_v2_fixture.py)."""
     dec = load_npz(os.path.join(FIXTURES_V2, name, "pc_npz.bundle"))
     expected = np.load(os.path.join(FIXTURES_V2, f"expected_{name}.npz"))
     assert dec.manifest["format_version"] == 2 and dec.manifest["codec"] == "range"
@@ -47,7 +47,7 @@ FIXTURES_V3 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures
 
 @pytest.mark.parametrize("name,quantizer,bits,klt", [("rd16_klt", "rd", 16, True), ("vanilla8", "vanilla", 8, False)])
 def test_committed_v3_fixture_still_loads(name, quantizer, bits, klt):
-    """Frozen v3 bytes (scripts/make_v3_fixture.py): version 2 plus the channel transform member."""
+    """Frozen v3 bytes (scripts/make_format_fixture.py): version 2 plus the channel transform member."""
     dec = load_npz(os.path.join(FIXTURES_V3, name, "pc_npz.bundle"))
     expected = np.load(os.path.join(FIXTURES_V3, f"expected_{name}.npz"))
     assert dec.manifest["format_version"] == 3 and dec.manifest["codec"] == "range"

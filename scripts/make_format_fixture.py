@@ -1,0 +1,69 @@
+"""Write the committed fixture of the current format version for tests/test_codec_versions.py (frozen bytes).
+
+Run from the repository root, by the commit that introduces a format version and before any later
+change of its layout, so that every later reader is checked against what files of that version look
+like (``codec.FORMAT_VERSION`` is the version written; a folder that exists is never rewritten):
+
+    python scripts/make_format_fixture.py            # → tests/fixtures/v<FORMAT_VERSION>
+
+Each fixture holds small SH-degree-1 models (60 random points → voxels, 7 blocks), each as
+``<name>/pc_npz.bundle``, with the decoded attribute matrix, voxel centres and codes (and, from
+version 3, the channel basis; [0, 0] for none) as ``expected_<name>.npz``:
+
+- version 2 (written by commit 18a7948 as scripts/make_v2_fixture.py, seed 12): ``rd16`` (rd quantizer,
+  16-bit codes) and ``vanilla8`` (min/max 8-bit);
+- version 3 (seed 13): ``rd16_klt`` (rd, 16-bit, a KLT of f_dc and f_rest fitted to the attributes) and
+  ``vanilla8`` (no transform). Version 1's fixture has its own script (scripts/make_v1_fixture.py).
+"""
+import argparse
+import os
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+#: format_version → (seed, [(name, quantizer, bits, klt)])
+MODELS = {
+    2: (12, [("rd16", "rd", 16, False), ("vanilla8", "vanilla", 8, False)]),
+    3: (13, [("rd16_klt", "rd", 16, True), ("vanilla8", "vanilla", 8, False)]),
+}
+
+
+def main():
+    from codec import FORMAT_VERSION, load_npz, save_npz
+    from compression.channel_basis import fit_channel_basis
+    from tests.compression_helpers import synthetic_quantized
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join("tests", "fixtures", f"v{FORMAT_VERSION}"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    seed, models = MODELS[FORMAT_VERSION]
+    for name, quantizer, bits, klt in models:
+        model = synthetic_quantized(n=60, sh_degree=1, n_block=7, bits=bits, quantizer=quantizer, seed=seed)
+        if klt:
+            model.channel_basis = fit_channel_basis(model.attributes().detach(), model.layout)
+            model.calibrate()
+        folder = os.path.join(args.out, name)
+        if os.path.exists(folder):
+            raise SystemExit(f"{folder} exists: frozen fixtures are never rewritten")
+        d = os.path.join(folder, "pc_npz")
+        save_npz(model.encode({"fixture": f"v{FORMAT_VERSION}"}, codec="range"), d)
+        shutil.rmtree(d)  # the bundle holds the same files
+        dec = load_npz(d + ".bundle")
+        assert dec.manifest["format_version"] == FORMAT_VERSION
+        expected = dict(attributes=dec.attributes.numpy(), means=dec.means.numpy(), ac_codes=dec.payload.ac_codes)
+        if FORMAT_VERSION >= 3:
+            basis = dec.payload.channel_basis
+            expected["basis"] = basis if basis is not None else np.zeros((0, 0), np.float32)
+        np.savez(os.path.join(args.out, f"expected_{name}.npz"), **expected)
+        print(f"wrote {d}.bundle ({dec.n_gaussians} Gaussians, {quantizer}, {bits}-bit, transform {'klt' if klt else 'none'})")
+
+
+if __name__ == "__main__":
+    main()
