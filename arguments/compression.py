@@ -41,6 +41,8 @@ SENSITIVITIES = ("fisher", "hutchinson")
 PRUNE_MODES = ("rd", "fixed")
 #: klt: an orthonormal KLT of f_dc and of f_rest fitted per scene and stored in the file (format v3); none: identity
 CHANNEL_TRANSFORMS = ("klt", "none")
+#: --axes (utils.rotations.AXIS_CHOICES)
+AXES_CHOICES = ("scales", "rotation", "input")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
 
 
@@ -75,6 +77,7 @@ class CompressionParams:
     rd_gain_lr: Optional[float] = None  # --quantizer rdlsq: Adam lr of the learned log gains of the steps (0.01: a step can change by about 1 percent per iteration) [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
     channel_transform: Optional[str] = None  # klt: decorrelate the colour channels before the RAHT with a per-scene orthonormal KLT of f_dc and of f_rest, stored in the file (format v3); none: code the channels as they are [preset]
+    axes: Optional[str] = None  # which of the 24 equivalent principal-axis assignments codes each Gaussian (the covariance is the same): scales (largest scale first, then the smallest rotation; default), rotation (the smallest rotation of all 24) or input (as the file has them) [preset]
     codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
 
@@ -101,6 +104,7 @@ PRESET_FIELDS = (
     "lsq_lr",
     "rd_gain_lr",
     "channel_transform",
+    "axes",
     "codec",
 )
 
@@ -194,6 +198,7 @@ def _validate(p: CompressionParams) -> None:
     need(p.merge in MERGE_MODES, f"--merge must be one of {MERGE_MODES}, got {p.merge!r}")
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
     need(p.channel_transform in CHANNEL_TRANSFORMS, f"--channel_transform must be one of {CHANNEL_TRANSFORMS}, got {p.channel_transform!r}")
+    need(p.axes in AXES_CHOICES, f"--axes must be one of {AXES_CHOICES}, got {p.axes!r}")
     need(p.codec == "range" or p.channel_transform == "none",
          f"--codec {p.codec} writes format v1, which has no channel transform; add --channel_transform none or use --codec range")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,

@@ -50,7 +50,7 @@ def search_knobs(source: Any, train_cameras: Sequence[Any], params: Any, target:
         model, _ = build_quantized(
             raw, source.means, scores, sh_degree, depth=int(depth), percent=float(percent), merge=params.merge,
             n_block=params.n_block, bits=params.bits, quantizer=params.quantizer, quality=params.quality,
-            channel_transform=params.channel_transform,
+            channel_transform=params.channel_transform, axes=params.axes,
             sensitivity_of=sensitivity_function(params.sensitivity, train_cameras,
                                                 background=background, backend=backend))
         row = {"percent": float(percent), "depth": int(depth), "gaussians": model.n_gaussians}

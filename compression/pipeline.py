@@ -197,7 +197,7 @@ def run_compression(
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
         quality=params.quality, sensitivity=params.sensitivity, background=background,
         backend=backend, evaluate=params.setup_eval, prune=params.prune, target=target_bytes(params, n_input),
-        codec=params.codec, channel_transform=params.channel_transform,
+        codec=params.codec, channel_transform=params.channel_transform, axes=params.axes,
     )
     model = setup.model
     result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}

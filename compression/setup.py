@@ -35,7 +35,7 @@ from compression.rd_structure import choose_structure
 from compression.sensitivity import HutchinsonDiagonals, block_sensitivity, sensitivity_function
 from quant.rate_distortion import quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
-from utils.rotations import euler_to_rotmat, quat_to_euler, quat_to_rotmat
+from utils.rotations import canonical_axes, euler_to_rotmat, rotmat_to_euler
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def build_quantized(
     record: Optional[Callable[[SetupStep], None]] = None,
     keep: Optional[torch.Tensor] = None,
     channel_transform: str = "none",
+    axes: str = "input",
 ) -> tuple[QuantizedGaussians, list[SetupStep]]:
     """Steps b–f on raw columns (no renderer needed; scripts/bench_codec.py times this).
 
@@ -136,6 +137,8 @@ def build_quantized(
             ``compression.rd_structure``); ``percent`` is then not used.
         channel_transform: ``klt`` (a KLT of f_dc and of f_rest fitted here, stored in the file;
             compression/channel_basis.py) or ``none``.
+        axes: which of the 24 equivalent principal-axis assignments each Gaussian is coded with
+            (``utils.rotations.canonical_axes``: ``scales``, ``rotation`` or ``input``).
     """
     steps: list[SetupStep] = []
     device = means.device
@@ -174,14 +177,16 @@ def build_quantized(
     _record(SetupStep("voxelize+merge", dt, n1, n2, _maybe(psnr_of, _gaussians_from_raw(merged, centres, n_rest)),
                      {"depth": depth, "merge": merge, "max_position_shift": max_shift}))
 
-    # d. quaternion -> Euler
+    # d. principal axes (utils.rotations.canonical_axes) -> Euler
     t0 = time.perf_counter()
     quats = merged[:, 1:5]
-    euler = quat_to_euler(quats)
+    rot, log_scales = canonical_axes(quats, merged[:, -3:], axes)
+    euler = rotmat_to_euler(rot)
+    merged = torch.cat([merged[:, :-3], log_scales], dim=1)
     attrs = torch.cat([merged[:, :1], euler, merged[:, 5:]], dim=1)
     dt = time.perf_counter() - t0
-    rot_err = float((euler_to_rotmat(euler) - quat_to_rotmat(quats)).abs().max()) if n2 else 0.0
-    _record(SetupStep("quaternion->euler", dt, n2, n2, None, {"max_rotation_matrix_error": rot_err}))
+    rot_err = float((euler_to_rotmat(euler) - rot).abs().max()) if n2 else 0.0
+    _record(SetupStep("principal_axes+euler", dt, n2, n2, None, {"axes": axes, "max_rotation_matrix_error": rot_err}))
 
     # e. RAHT plan
     t0 = time.perf_counter()
@@ -240,6 +245,7 @@ def compression_setup(
     target: Optional[int] = None,
     codec: str = "range",
     channel_transform: str = "none",
+    axes: str = "input",
 ) -> SetupResult:
     """Run steps a–f on ``source`` (a ``scene.GaussianModel``, on the device to work on).
 
@@ -256,7 +262,8 @@ def compression_setup(
             bytes, at the quality that the unpruned model would need for it; needs an rd quantizer and
             the hutchinson sensitivity, else ``fixed`` with a warning).
         codec: the bitstream, to measure the bits per Gaussian the ``rd`` choice weighs.
-        channel_transform: ``klt`` or ``none`` (see :func:`build_quantized`).
+        channel_transform: ``klt`` or ``none``; axes: ``scales``, ``rotation`` or ``input`` (see
+            :func:`build_quantized`).
     """
     device = source.means.device
     background = torch.zeros(3, device=device) if background is None else background.to(device)
@@ -306,7 +313,7 @@ def compression_setup(
     def build(**kw):
         return build_quantized(
             raw, source.means, scores, sh_degree, merge=merge, n_block=n_block, bits=bits, quantizer=quantizer,
-            quality=quality, channel_transform=channel_transform,
+            quality=quality, channel_transform=channel_transform, axes=axes,
             sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend),
             **kw)
 

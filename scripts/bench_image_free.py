@@ -135,7 +135,8 @@ def run_input(path: str, args, exe) -> dict:
                                   beta=params.beta, merge=params.merge, n_block=params.n_block, bits=params.bits,
                                   quantizer="rd", quality=q, sensitivity=params.sensitivity,
                                   background=torch.zeros(3), backend="torch", evaluate=False, prune=params.prune,
-                                  codec=params.codec, channel_transform=params.channel_transform).model
+                                  codec=params.codec, channel_transform=params.channel_transform,
+                                  axes=params.axes).model
         model.bank.set_kappa(quality_to_kappa(q))
         model.calibrate()
         model.eval()

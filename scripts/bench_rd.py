@@ -227,7 +227,7 @@ def run_scene(name, source_path, ply, resolution, args, exe):
                             prune="fixed" if args.percent is not None else None)
     params, _ = resolve_compression_params(cli, source_path)
     res["settings"] = {k: getattr(params, k) for k in ("prune", "depth", "percent", "n_block", "bits", "lr_multiplier",
-                                                       "channel_transform")}
+                                                       "channel_transform", "axes")}
     res["settings"]["sensitivity"] = args.sensitivity
 
     def setup_at(quality):
@@ -236,7 +236,7 @@ def run_scene(name, source_path, ply, resolution, args, exe):
                                  merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer="rd",
                                  quality=quality, sensitivity=args.sensitivity, background=torch.zeros(3),
                                  backend="torch", evaluate=False, prune=params.prune, codec=params.codec,
-                                 channel_transform=params.channel_transform).model
+                                 channel_transform=params.channel_transform, axes=params.axes).model
 
     t0 = time.perf_counter()
     base = setup_at(params.quality)

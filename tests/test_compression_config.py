@@ -55,7 +55,7 @@ def test_precedence_cli_over_preset_over_default():
 
 def test_prune_rd_by_default_and_a_command_line_percent_fixes_it():
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True), "/data/truck")
-    assert p.prune == "rd" and p.channel_transform == "klt"  # the truck preset's percent is not used
+    assert p.prune == "rd" and p.channel_transform == "klt" and p.axes == "scales"  # the truck preset's percent is not used
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, percent=0.3), "/data/truck")
     assert p.prune == "fixed" and p.percent == 0.3 and prov["prune"] == "--percent on the command line"
     p, prov = resolve_compression_params(CompressionParams(per_block_quant=True, percent=0.3, prune="rd"), "x")
@@ -83,7 +83,7 @@ def test_per_channel_quant_means_one_block():
     ({"quality": float("nan")}, "--quality"), ({"target_size": "big"}, "--target_size 'big' is not a size"),
     ({"target_size": "1MB", "target_bpg": 8.0}, "exclude each other"), ({"target_bpg": -1.0}, "--target_bpg"),
     ({"target_size": "650KB", "quantizer": "vanilla"}, "--target_size needs --quantizer rd"),
-    ({"prune": "half"}, "--prune"), ({"channel_transform": "pca"}, "--channel_transform"),
+    ({"prune": "half"}, "--prune"), ({"channel_transform": "pca"}, "--channel_transform"), ({"axes": "sorted"}, "--axes"),
 ])
 def test_invalid_values_name_the_flag(kw, flag):
     with pytest.raises(ValueError, match=flag):

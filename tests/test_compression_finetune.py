@@ -37,7 +37,7 @@ def test_setup_steps_are_logged_in_order(scene, quantizer):
     res = _setup(scene, _params(quantizer=quantizer))
     names = [s.name for s in res.steps]
     rd = ["sensitivity"] if quantizer == "rd" else []
-    assert names == ["importance", "prune", "voxelize+merge", "quaternion->euler", "raht_plan"] + rd + ["quantizer_bank+calibration"]
+    assert names == ["importance", "prune", "voxelize+merge", "principal_axes+euler", "raht_plan"] + rd + ["quantizer_bank+calibration"]
     assert res.steps[1].count_before == 400 and res.steps[1].count_after == 320
     assert res.steps[2].count_after == res.model.n_gaussians <= 320
     assert res.steps[3].notes["max_rotation_matrix_error"] < 1e-5

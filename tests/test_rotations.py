@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from utils.rotations import (
+    AXIS_CHOICES,
+    canonical_axes,
     euler_to_quat,
     euler_to_rotmat,
     normalize_quat,
     quat_to_euler,
     quat_to_rotmat,
+    rotmat_to_euler,
 )
 
 
@@ -131,3 +134,67 @@ def test_bad_shapes_raise():
         quat_to_euler(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="euler_to_quat"):
         euler_to_quat(torch.zeros(3, 4))
+
+
+# ---------------------------------------------------------------- principal axes
+def _covariances(rot: torch.Tensor, log_scales: torch.Tensor) -> torch.Tensor:
+    r = rot.to(torch.float64)
+    return r @ torch.diag_embed(torch.exp(2 * log_scales.to(torch.float64))) @ r.transpose(1, 2)
+
+
+@pytest.mark.parametrize("choice", AXIS_CHOICES)
+def test_canonical_axes_keep_every_covariance(choice):
+    gen = torch.Generator().manual_seed(3)
+    q, ls = torch.randn(2000, 4, generator=gen), torch.randn(2000, 3, generator=gen)
+    rot, out = canonical_axes(q, ls, choice)
+    assert rot.dtype == q.dtype and out.dtype == ls.dtype
+    assert torch.allclose(_covariances(rot, out), _covariances(quat_to_rotmat(q), ls), atol=1e-5, rtol=1e-5)
+    assert torch.allclose(torch.det(rot.double()), torch.ones(2000, dtype=torch.float64), atol=1e-5)
+    # the same Euler round trip as every coded rotation
+    assert torch.allclose(euler_to_rotmat(rotmat_to_euler(rot)), rot, atol=1e-5)
+
+
+def test_canonical_axes_choices():
+    gen = torch.Generator().manual_seed(4)
+    q, ls = torch.randn(5000, 4, generator=gen), torch.randn(5000, 3, generator=gen)
+    angle = lambda r: torch.rad2deg(torch.acos(((torch.diagonal(r.double(), dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    rot, out = canonical_axes(q, ls, "scales")
+    assert bool((out[:, 0] >= out[:, 1]).all() and (out[:, 1] >= out[:, 2]).all())
+    assert float(angle(rot).max()) <= 120.0 + 1e-3
+    rot, out = canonical_axes(q, ls, "rotation")
+    # the rotation group of the cube covers SO(3) within 62.8°: no Gaussian needs a larger angle
+    assert float(angle(rot).max()) <= 62.8 + 1e-3
+    assert float(angle(rot).mean()) < float(angle(quat_to_rotmat(q)).mean())
+    rot, out = canonical_axes(q, ls, "input")
+    assert torch.equal(out, ls) and torch.allclose(rot, quat_to_rotmat(q))
+    with pytest.raises(ValueError, match="axis choice"):
+        canonical_axes(q, ls, "sorted")
+
+
+def test_canonical_axes_of_an_identity_rotation_with_sorted_scales_are_unchanged():
+    q = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    ls = torch.tensor([[0.5, 0.0, -1.0]])
+    for choice in AXIS_CHOICES:
+        rot, out = canonical_axes(q, ls, choice)
+        assert torch.allclose(rot, torch.eye(3)[None]) and torch.equal(out, ls)
+
+
+def test_setup_codes_the_chosen_axes_and_the_same_gaussians():
+    """compression_setup(axes=...): every choice gives the same covariances before quantization, and
+    ``scales`` stores each Gaussian's scales largest first."""
+    from compression.setup import compression_setup
+    from tests.compression_helpers import tiny_scene
+
+    source, train, test, _ = tiny_scene(n=60, sh_degree=0, n_views=2, size=12, seed=5)
+    kw = dict(depth=8, percent=0.0, beta=0.1, n_block=2, bits=16, quantizer="rd", sensitivity="hutchinson",
+              background=torch.zeros(3), backend="torch", evaluate=False)
+    covariances = {}
+    for choice in AXIS_CHOICES:
+        model = compression_setup(source, train, test, axes=choice, **kw).model
+        g = model.gaussians()
+        covariances[choice] = _covariances(quat_to_rotmat(g["quats"]), torch.log(g["scales"]))
+        if choice == "scales":
+            s = g["scales"]
+            assert bool((s[:, 0] >= s[:, 1]).all() and (s[:, 1] >= s[:, 2]).all())
+    for choice in ("scales", "rotation"):
+        torch.testing.assert_close(covariances[choice], covariances["input"], atol=1e-6, rtol=1e-4)

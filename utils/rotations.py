@@ -33,6 +33,9 @@ __all__ = [
     "normalize_quat",
     "quat_to_rotmat",
     "quat_to_euler",
+    "rotmat_to_euler",
+    "canonical_axes",
+    "AXIS_CHOICES",
     "euler_to_quat",
     "euler_to_rotmat",
 ]
@@ -96,7 +99,11 @@ def quat_to_euler(q: torch.Tensor) -> torch.Tensor:
     """
     if q.shape[-1] != 4:
         raise ValueError(f"quat_to_euler expects [..., 4] quaternions (wxyz), got shape {tuple(q.shape)}")
-    r = quat_to_rotmat(q)
+    return rotmat_to_euler(quat_to_rotmat(q))
+
+
+def rotmat_to_euler(r: torch.Tensor) -> torch.Tensor:
+    """Euler ZYX angles ``[φ, θ, ψ]`` [..., 3] of rotation matrices [..., 3, 3] (module docstring)."""
     r00, r01, r02 = r[..., 0, 0], r[..., 0, 1], r[..., 0, 2]
     r10, r11, r12 = r[..., 1, 0], r[..., 1, 1], r[..., 1, 2]
     r20 = r[..., 2, 0]
@@ -146,3 +153,60 @@ def euler_to_rotmat(euler: torch.Tensor) -> torch.Tensor:
         torch.stack([-st, sp * ct, cp * ct], dim=-1),
     ]
     return torch.stack(rows, dim=-2)
+
+
+def _axis_symmetries() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 24 proper signed permutation matrices P (det +1; float64 [24, 3, 3]) and their
+    permutations π (int64 [24, 3], column j of R·P is ±column π[j] of R)."""
+    import itertools
+
+    mats, perms = [], []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            p = torch.zeros(3, 3, dtype=torch.float64)
+            for j in range(3):
+                p[perm[j], j] = signs[j]
+            if torch.det(p) > 0:
+                mats.append(p)
+                perms.append(list(perm))
+    return torch.stack(mats), torch.tensor(perms, dtype=torch.int64)
+
+
+#: ``canonical_axes`` choices: which of the 24 equivalent axis assignments describes each Gaussian
+AXIS_CHOICES = ("scales", "rotation", "input")
+
+
+def canonical_axes(quats: torch.Tensor, log_scales: torch.Tensor, choice: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same ellipsoids with another choice of principal axes: (rotation matrices [N, 3, 3],
+    log-scales [N, 3]), float64 inside, returned in the inputs' dtypes.
+
+    A Gaussian's covariance R·S²·Rᵀ does not change when the columns of R are permuted together
+    with the scales, or when two of them change sign: 24 rotations describe each ellipsoid, and a
+    trained splat holds an arbitrary one (its optimiser never cared). ``choice``:
+
+    - ``scales``: the scales largest first, and of the 4 rotations that keep that order the one
+      closest to the identity (largest trace: the smallest rotation angle, ≤ 120°). Each scale
+      channel then holds one kind of extent (the largest, the middle, the thickness), so
+      neighbours agree and the RAHT codes them in fewer bits.
+    - ``rotation``: the rotation closest to the identity of all 24 (≤ 62.8°; the scales follow):
+      the Euler angles stay far from their ±π wrap, the scales are in no fixed order.
+    - ``input``: as given (MesonGS).
+    """
+    if choice not in AXIS_CHOICES:
+        raise ValueError(f"axis choice must be one of {AXIS_CHOICES}, got {choice!r}")
+    r = quat_to_rotmat(quats).to(torch.float64)
+    ls = log_scales.to(torch.float64)
+    if choice == "input":
+        return r.to(quats.dtype), log_scales
+    mats, perms = _axis_symmetries()
+    mats, perms = mats.to(r.device), perms.to(r.device)
+    # (R·P)[j, j] = σ_j·R[j, π_j], σ_j = P[π_j, j]
+    cols = torch.arange(3, device=r.device).expand_as(perms)
+    sign = mats[torch.arange(mats.shape[0], device=r.device)[:, None], perms, cols]  # [24, 3]
+    trace = (r[:, cols, perms] * sign[None]).sum(-1)  # [N, 24]
+    if choice == "scales":
+        order = torch.argsort(ls, dim=1, descending=True, stable=True)  # [N, 3]
+        allowed = (perms[None, :, :] == order[:, None, :]).all(-1)  # [N, 24]: 4 per Gaussian
+        trace = torch.where(allowed, trace, torch.full_like(trace, -torch.inf))
+    best = trace.argmax(dim=1)
+    return (r @ mats[best]).to(quats.dtype), torch.gather(ls, 1, perms[best]).to(log_scales.dtype)
