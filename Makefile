@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_DIR ?= output/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-web bench clean
 setup:
 	@bash scripts/setup_env.sh
 
@@ -11,6 +11,13 @@ demo: setup
 
 test: setup
 	@$(PY) -m pytest -q tests
+
+# the JavaScript decoder and viewer: installs web/'s locked npm packages, then runs its Node tests and
+# the Python-vs-JavaScript conformance tests (which `make test` skips without web/node_modules)
+test-web: setup
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@cd web && npm test
+	@$(PY) -m pytest -q tests/test_web_decoder.py tests/test_web_entropy.py
 
 bench: setup
 	@$(PY) scripts/bench_render.py

@@ -8,16 +8,22 @@ For every splat file of ``../shared/data/captures/`` and for fern's PLY *without
   ``load_npz`` and rendered: the point the issue's "done when" is about;
 - **ours, curve**: the default settings at each of ``--qualities`` without fine-tuning (the setup —
   rate–distortion pruning and depth, Hutchinson sensitivity — runs per quality; save → load → render);
+- **ours, fine-tuned curve** (``--ft_qualities``): ``python compress.py IN -o OUT --quality Q``, the
+  product's defaults (fine-tuning included) with only the quality changed;
 - **SPZ** and **SOG** by ``@playcanvas/splat-transform`` (encoded from the decoded original as a PLY,
   decoded back by the tool, rendered by our renderer on the same views);
 - fern only: also PSNR against fern's real test photos (``-r 2``, the 3DGS split), and the photo-based
   ``compress.py -s`` default point beside it.
 
-Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated). Outputs in
+Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated): the one
+without fine-tuning with the default point, and the fine-tuned one with the default point when
+``--ft_qualities`` is given. ``--competitors_from`` takes the SPZ and SOG points of an earlier run's
+JSON instead of running splat-transform again (same tool, input and views: the same points). Outputs in
 ``--out``: ``bench_image_free.json``, ``bench_image_free.md``, ``bench_image_free_<name>.png``.
 Timings need a quiet machine.
 
-    python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--qualities 24 32 40 48 56] [--out bench_out/image_free]
+    python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--qualities 24 32 40 48 56]
+        [--ft_qualities 40 52] [--competitors_from bench_out/X/bench_image_free.json] [--out bench_out/image_free]
 """
 from __future__ import annotations
 
@@ -146,7 +152,22 @@ def run_input(path: str, args, exe) -> dict:
         res["ours"].append(point)
         log(f"{name}: Q{q:g} {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
 
-    if exe is not None:
+    # the fine-tuned curve: the product's command with only --quality changed
+    res["ours_finetuned"] = []
+    for q in args.ft_qualities or []:
+        ft_bundle = os.path.join(out_dir, f"ft_q{q:g}.bundle")
+        t0 = time.perf_counter()
+        compress.main([path, "-o", ft_bundle, "--quality", f"{q:g}", "--quiet"])
+        point = dict(decoded_point(ft_bundle, held, photo_cams=photo_cams), quality=q, seconds=time.perf_counter() - t0)
+        res["ours_finetuned"].append(point)
+        log(f"{name}: compress.py --quality {q:g}: {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
+
+    earlier = (args.earlier or {}).get(name)
+    if earlier is not None:
+        res["competitors"] = [{k: c[k] for k in ("name", "bytes", "psnr", "psnr_photos") if k in c}
+                              for c in earlier["competitors"]]
+        res["competitors_from"] = args.competitors_from
+    elif exe is not None:
         with tempfile.TemporaryDirectory() as work:
             ply = os.path.join(work, "original.ply")
             write_gaussian_ply(ply, arrays)
@@ -158,11 +179,14 @@ def run_input(path: str, args, exe) -> dict:
                     c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
                 res["competitors"].append(c)
     curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours"] + [res["default"]]]
+    ft_curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours_finetuned"] + [res["default"]]]
     for c in res["competitors"]:
         if c.get("bytes"):
             b = interpolate_bytes(curve, c["psnr"])
             c["ours_bytes_at_equal_psnr"] = b
             c["ratio"] = b / c["bytes"] if b else None
+            b = interpolate_bytes(ft_curve, c["psnr"]) if res["ours_finetuned"] else None
+            c["ratio_finetuned"] = b / c["bytes"] if b else None
             c["default_smaller_and_better"] = bool(res["default"]["bytes"] < c["bytes"]
                                                    and res["default"]["psnr"] > c["psnr"])
     plot(res, os.path.join(args.out, f"bench_image_free_{name}.png"))
@@ -178,6 +202,10 @@ def plot(res, path):
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = sorted(res["ours"], key=lambda p: p["bytes"])
     ax.plot([p["bytes"] for p in pts], [p["psnr"] for p in pts], "o-", label="ours (no fine-tuning)")
+    ft = sorted(res.get("ours_finetuned", []) + ([res["default"]] if res.get("ours_finetuned") else []),
+                key=lambda p: p["bytes"])
+    if ft:
+        ax.plot([p["bytes"] for p in ft], [p["psnr"] for p in ft], "o--", label="ours: compress.py --quality Q")
     ax.plot([res["default"]["bytes"]], [res["default"]["psnr"]], "*", ms=14, label="ours: compress.py default")
     for c in res["competitors"]:
         if c.get("bytes"):
@@ -196,6 +224,10 @@ def plot(res, path):
 def markdown(results) -> str:
     lines = ["| input | Gaussians, SH | layout | compress.py default: bytes @ PSNR (time) | SPZ | SOG | ours at SPZ's PSNR / SPZ | ours at SOG's PSNR / SOG | default smaller and better than SPZ / SOG |",
              "|---|---|---|---|---|---|---|---|---|"]
+    ft = any(r.get("ours_finetuned") for r in results)
+    if ft:
+        lines[0] += " fine-tuned curve: / SPZ, / SOG |"
+        lines[1] += "---|"
     for r in results:
         comp = {c["name"]: c for c in r["competitors"]}
 
@@ -203,9 +235,9 @@ def markdown(results) -> str:
             c = comp.get(name)
             return f"{c['bytes']:,} B @ {c['psnr']:.2f}" if c and c.get("bytes") else "—"
 
-        def ratio(name):
+        def ratio(name, key="ratio"):
             c = comp.get(name)
-            return f"{c['ratio']:.3f}×" if c and c.get("ratio") else "—"
+            return f"{c[key]:.3f}×" if c and c.get(key) else "—"
 
         def wins(name):
             c = comp.get(name)
@@ -214,12 +246,21 @@ def markdown(results) -> str:
         d = r["default"]
         lines.append(f"| {r['file']} | {r['n_gaussians']:,}, {r['sh_degree']} | {r['views']['layout']} | "
                      f"{d['bytes']:,} B @ {d['psnr']:.2f} dB ({d['seconds']:.0f} s) | {cell('SPZ')} | {cell('SOG')} | "
-                     f"{ratio('SPZ')} | {ratio('SOG')} | {wins('SPZ')} / {wins('SOG')} |")
+                     f"{ratio('SPZ')} | {ratio('SOG')} | {wins('SPZ')} / {wins('SOG')} |"
+                     + (f" {ratio('SPZ', 'ratio_finetuned')}, {ratio('SOG', 'ratio_finetuned')} |" if ft else ""))
     lines.append("")
     lines.append("Our curve (no fine-tuning), bytes @ PSNR per quality:")
     lines.append("")
     for r in results:
         lines.append(f"- {r['name']}: " + "; ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr']:.2f}" for p in r["ours"]))
+    if ft:
+        lines += ["", "Fine-tuned curve (`compress.py IN -o OUT --quality Q`), bytes @ PSNR:", ""]
+        for r in results:
+            lines.append(f"- {r['name']}: " + "; ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr']:.2f}"
+                                                       for p in r.get("ours_finetuned", [])))
+    sources = sorted({r["competitors_from"] for r in results if r.get("competitors_from")})
+    if sources:
+        lines += ["", "SPZ and SOG points taken from " + ", ".join(f"`{s}`" for s in sources) + " (same tool, input and views)."]
     fern = [r for r in results if "input_psnr_photos" in r]
     for r in fern:
         lines.append("")
@@ -240,6 +281,10 @@ def main(argv=None):
     ap.add_argument("--qualities", type=float, nargs="+", default=[24, 32, 40, 48, 56])
     ap.add_argument("--photo_iterations", type=int, default=100, help="fern: fine-tuning iterations of the photo-based point")
     ap.add_argument("--sog_timeout", type=int, default=600, help="seconds for each splat-transform call")
+    ap.add_argument("--ft_qualities", type=float, nargs="+", default=None,
+                    help="also run compress.py IN -o OUT --quality Q (fine-tuning included) at these qualities")
+    ap.add_argument("--competitors_from", default=None,
+                    help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
     ap.add_argument("--tool_dir", default=None, help="npm install folder of splat-transform")
     ap.add_argument("--threads", type=int, default=2)
@@ -250,7 +295,11 @@ def main(argv=None):
     from training.console import setup_logging
 
     setup_logging()
-    exe = None if args.no_competitors else splat_transform(args.tool_dir)
+    args.earlier = None
+    if args.competitors_from:
+        with open(args.competitors_from) as fh:
+            args.earlier = {r["name"]: r for r in json.load(fh)}
+    exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
     inputs = args.inputs or default_inputs()
     results = []
     for path in inputs:

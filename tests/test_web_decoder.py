@@ -1,0 +1,141 @@
+"""The JavaScript decoder (web/) against load_npz: ``node web/decode.mjs`` on bundles written by the
+Python encoder (several sizes down to 2 voxels, SH degrees 0–3, 8- and 16-bit codes, 1, 2 and more
+blocks per channel, rd and vanilla
+quantizers, with and without a channel transform, the frozen v2 and v3 fixtures).
+
+Codes and voxels must be identical bit for bit; decoded floats equal up to float32 rounding of the
+steps whose arithmetic differs (docs in web/README.md): the channel transform (float64 sums here,
+a float32 BLAS product in torch), sin/cos of the quaternions. Damaged bundles give one error line and
+exit code 2, never a PLY.
+
+Needs ``node`` and ``web/node_modules`` (``make test-web`` installs them); skipped otherwise.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from codec import load_npz, save_npz
+from scene.compressed_format import export_ply
+from scene.ply_io import read_gaussian_ply  # noqa: F401  (documents the PLY reader used below)
+from tests.compression_helpers import one_thread, synthetic_quantized
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEB = os.path.join(ROOT, "web")
+NODE = shutil.which("node")
+HAVE_DEPS = os.path.isdir(os.path.join(WEB, "node_modules", "fflate"))
+pytestmark = pytest.mark.skipif(NODE is None or not HAVE_DEPS,
+                                reason="needs node and web/node_modules (run `make test-web`)")
+_threads = pytest.fixture(scope="module", autouse=True)(one_thread)
+
+
+def _node_decode(bundle: str, tmp_path, name: str = "js"):
+    ply, codes = str(tmp_path / f"{name}.ply"), str(tmp_path / f"{name}.codes")
+    res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), bundle, "-o", ply, "--codes", codes, "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    return res, ply, codes
+
+
+def _ply_table(path: str) -> tuple[list[str], np.ndarray]:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode("ascii").splitlines()
+    names = [line.split()[-1] for line in header if line.startswith("property")]
+    n = int(next(line.split()[-1] for line in header if line.startswith("element vertex")))
+    return names, np.frombuffer(data[end:], dtype="<f4").reshape(n, len(names))
+
+
+def _check_equal(bundle: str, tmp_path) -> None:
+    res, ply, codes_path = _node_decode(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    dec = load_npz(bundle)
+    n, c = dec.payload.n_gaussians, dec.payload.n_channels
+    raw = np.fromfile(codes_path, dtype=np.uint8)
+    code_bytes = dec.payload.ac_codes.astype(dec.payload.ac_codes.dtype.newbyteorder("<")).tobytes()
+    # codes bit for bit, then the voxel coordinates (Morton order) exactly
+    assert raw[:len(code_bytes)].tobytes() == code_bytes
+    coords = np.frombuffer(raw[len(code_bytes):].tobytes(), dtype="<i4").reshape(n, 3)
+    assert np.array_equal(coords, dec.payload.coords)
+    ref_ply = str(tmp_path / "python.ply")
+    export_ply(dec, ref_ply)
+    names_js, js = _ply_table(ply)
+    names_py, py = _ply_table(ref_ply)
+    assert names_js == names_py
+    assert js.shape == py.shape == (n, len(names_py))
+    pos = slice(0, 3)
+    assert np.array_equal(js[:, pos], py[:, pos])  # voxel centres: the same float32 operations
+    quat = slice(len(names_py) - 4, len(names_py))
+    rest = [i for i in range(3, len(names_py) - 4)]
+    scale = np.abs(py[:, rest]).max(axis=0) + 1.0
+    # attributes: the inverse RAHT in the same float32 order; the transform and summation order may differ
+    # by float32 rounding, which the inverse RAHT can carry over a few levels: a few ulps of the column's scale
+    assert np.all(np.abs(js[:, rest] - py[:, rest]) <= 64 * np.finfo(np.float32).eps * scale)
+    assert np.abs(js[:, quat] - py[:, quat]).max() <= 1e-5  # sin/cos of two libraries, float32 result
+    if dec.payload.channel_basis is None:
+        # without a transform every attribute follows the same float32 operations as torch on x86 (fused
+        # multiply-adds included): all but rare double-rounding cases are equal to the last bit
+        assert np.mean(js[:, rest] == py[:, rest]) >= 0.99
+
+
+@pytest.mark.parametrize("sh_degree, n, bits, n_block, quantizer, klt", [
+    (0, 200, 16, 5, "rd", True),
+    (1, 120, 16, 7, "rd", True),
+    (2, 90, 8, 3, "vanilla", False),
+    (3, 64, 16, 2, "rd", True),
+    (3, 300, 8, 9, "vanilla", True),
+    (0, 1, 16, 1, "rd", False),  # the smallest model: 2 random points, one block
+    (1, 40, 8, 1, "vanilla", False),
+    (2, 40, 16, 2, "rd", False),
+])
+def test_js_decoder_reproduces_load_npz(tmp_path, sh_degree, n, bits, n_block, quantizer, klt):
+    from compression.channel_basis import fit_channel_basis
+
+    model = synthetic_quantized(n=n, sh_degree=sh_degree, n_block=n_block, bits=bits, quantizer=quantizer,
+                                seed=sh_degree * 7 + n)
+    if klt and model.n_gaussians > 1:
+        model.channel_basis = fit_channel_basis(model.attributes().detach(), model.layout)
+        model.calibrate()
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range"), pc)
+    _check_equal(pc + ".bundle", tmp_path)
+
+
+@pytest.mark.parametrize("fixture", ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8"])
+def test_js_decoder_reads_the_frozen_fixtures(tmp_path, fixture):
+    _check_equal(os.path.join(ROOT, "tests", "fixtures", fixture, "pc_npz.bundle"), tmp_path)
+
+
+def test_js_decoder_refuses_version_1_by_name(tmp_path):
+    bundle = os.path.join(ROOT, "tests", "fixtures", "v1", "bits8", "pc_npz.bundle")
+    if not os.path.isfile(bundle):
+        pytest.skip("no v1 fixture bundle")
+    res, ply, _ = _node_decode(bundle, tmp_path)
+    assert res.returncode == 2 and "format_version 1" in res.stderr and not os.path.exists(ply)
+
+
+def test_js_decoder_damaged_input_one_error_no_output(tmp_path):
+    model = synthetic_quantized(n=80, sh_degree=1, n_block=3, bits=16, quantizer="rd", seed=3)
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range"), pc)
+    good = open(pc + ".bundle", "rb").read()
+    cases = {
+        "truncated": good[: len(good) // 2],
+        "foreign": b"not a bundle at all" * 10,
+        "flipped": bytearray(good),
+    }
+    # flip one byte inside the last member's data (a SHA-256 must catch it)
+    cases["flipped"][len(good) // 2] ^= 0x40
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.bundle"
+        path.write_bytes(bytes(data))
+        res, ply, _ = _node_decode(str(path), tmp_path, name)
+        assert res.returncode == 2, (name, res.stdout, res.stderr)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("decode.mjs: error:"), (name, res.stderr)
+        assert not os.path.exists(ply)

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Decode a compressed bundle with the JavaScript decoder and write an INRIA 3DGS PLY:
+//
+//     node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--quiet]
+//
+// The same decoder the viewer page runs (web/src/). --codes also writes the decoded AC codes
+// (uint8 or uint16, little endian, [N − 1, C] row-major) and the voxel coordinates (int32 x, y, z per
+// voxel) for conformance tests. Errors: one line on stderr, exit code 2, nothing written at -o (the
+// PLY goes to a temporary name, renamed at the end).
+
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+import { decodeBundle } from "./src/decode.js";
+import { FormatError } from "./src/errors.js";
+import { plyBytes } from "./src/ply.js";
+
+function usage() {
+  return "usage: node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--quiet]";
+}
+
+function parseArgs(argv) {
+  const args = { input: null, output: null, codes: null, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-o" || a === "--output") args.output = argv[++i];
+    else if (a === "--codes") args.codes = argv[++i];
+    else if (a === "--quiet") args.quiet = true;
+    else if (a === "-h" || a === "--help") { console.log(usage()); process.exit(0); }
+    else if (a.startsWith("-")) throw new Error(`unknown option ${a}; ${usage()}`);
+    else if (args.input === null) args.input = a;
+    else throw new Error(`unexpected argument ${a}; ${usage()}`);
+  }
+  if (!args.input || !args.output) throw new Error(usage());
+  if (!args.output.toLowerCase().endsWith(".ply")) throw new Error(`-o ${args.output}: the output must be a .ply file`);
+  return args;
+}
+
+function writeAtomic(path, bytes) {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp${process.pid}`);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  let bytes;
+  try {
+    bytes = new Uint8Array(readFileSync(args.input));
+  } catch (err) {
+    throw new Error(`${args.input}: cannot read (${err.code || err.message})`);
+  }
+  const t0 = performance.now();
+  const decoded = await decodeBundle(bytes, { label: args.input });
+  const seconds = (performance.now() - t0) / 1000;
+  writeAtomic(args.output, plyBytes(decoded));
+  if (args.codes) {
+    const { codes, coords } = decoded;
+    const xyz = new Int32Array(3 * decoded.n);
+    for (let i = 0; i < decoded.n; i++) { xyz[3 * i] = coords.x[i]; xyz[3 * i + 1] = coords.y[i]; xyz[3 * i + 2] = coords.z[i]; }
+    const out = new Uint8Array(codes.byteLength + xyz.byteLength);
+    out.set(new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength), 0);
+    out.set(new Uint8Array(xyz.buffer), codes.byteLength);
+    writeAtomic(args.codes, out);
+  }
+  if (!args.quiet) {
+    const bpg = (8 * bytes.length) / decoded.n;
+    console.log(`${args.input}: format v${decoded.version}, ${decoded.n} Gaussians, SH degree ${decoded.shDegree}, `
+      + `${bytes.length} B (${bpg.toFixed(2)} bits/Gaussian); decoded in ${seconds.toFixed(3)} s -> ${args.output}`);
+  }
+}
+
+main().catch((err) => {
+  const msg = err instanceof FormatError ? err.message : (err && err.message) || String(err);
+  process.stderr.write(`decode.mjs: error: ${msg}\n`);
+  process.exit(2);
+});

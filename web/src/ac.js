@@ -1,0 +1,149 @@
+// The range-coded AC codes of format v2/v3 (codec/ac_coding.py), one stream per channel.
+//
+// For channel c and AC slot s (0-based here: slot s + 1 of the RAHT), the stored symbol is
+// r − r_min with r = code − centre[c, j(s)], j(s) the quantizer block of the slot (the first
+// (N−1) mod B blocks one longer) and centre = clip(rint(zero_point), 0, 2^b − 1). Contexts: the
+// block j and the RAHT weight class w(s) = min(⌊log2 weight⌋ − 1, 11); symbols are coded context by
+// context in the stable order of w·B + j. Models: 1 = geometric per (j, w) with
+// k = clip(k_block[j] + k_class[w], −160, 160) (codec/entropy.py), 2 = adaptive categorical per
+// weight class over the channel's alphabet. The CRC-32 of the decoded codes (a little-endian
+// [N − 1, C] uint8/uint16 array) must match the stored one.
+
+import { adaptiveDecode, geometricTable, RangeReader } from "./entropy.js";
+import { FormatError } from "./errors.js";
+
+export const N_WEIGHT_CLASSES = 12;
+const K_MIN = -160, K_MAX = 160;
+const ADAPTIVE_MAX_ALPHABET = 4096;
+const MODEL_GEOMETRIC = 1, MODEL_ADAPTIVE = 2;
+
+/** Lengths of B near-equal contiguous blocks of L elements (quant.split_length). */
+export function splitLength(length, nBlocks) {
+  if (length < nBlocks) throw new FormatError(`cannot split ${length} AC coefficients into ${nBlocks} blocks`);
+  const base = Math.floor(length / nBlocks), rem = length - base * nBlocks;
+  return Array.from({ length: nBlocks }, (_, j) => base + (j < rem ? 1 : 0));
+}
+
+/** Block id of every slot. */
+export function blockOfSlots(length, nBlocks) {
+  const out = new Int32Array(length);
+  let s = 0;
+  splitLength(length, nBlocks).forEach((len, j) => { out.fill(j, s, s + len); s += len; });
+  return out;
+}
+
+/** Round half to even (numpy's rint). */
+export function rint(v) {
+  const r = Math.round(v);
+  return (r - v === 0.5 && r % 2 !== 0) ? r - 1 : r;
+}
+
+let CRC_TABLE = null;
+/** CRC-32 (zlib's) of bytes. */
+export function crc32(bytes) {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[n] = c;
+    }
+  }
+  let crc = -1;
+  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+function contexts(acWeight, nBlock) {
+  const n = acWeight.length;
+  const block = blockOfSlots(n, nBlock);
+  const nCtx = nBlock * N_WEIGHT_CLASSES;
+  const ctx = new Int32Array(n);
+  for (let s = 0; s < n; s++) {
+    const w = acWeight[s];
+    if (!(w >= 2)) throw new FormatError("RAHT pair weights must be >= 2");
+    // ⌊log2 w⌋ exactly (Math.log2 may be off by an ulp near powers of two)
+    let e = Math.floor(Math.log2(w));
+    if (2 ** e > w) e -= 1; else if (2 ** (e + 1) <= w) e += 1;
+    ctx[s] = Math.min(e - 1, N_WEIGHT_CLASSES - 1) * nBlock + block[s];
+  }
+  const bounds = new Int32Array(nCtx + 1);
+  for (let s = 0; s < n; s++) bounds[ctx[s] + 1]++;
+  for (let q = 0; q < nCtx; q++) bounds[q + 1] += bounds[q];
+  const fill = bounds.slice(0, nCtx);
+  const order = new Int32Array(n);
+  for (let s = 0; s < n; s++) order[fill[ctx[s]]++] = s;
+  return { block, order, bounds, nBlock };
+}
+
+/**
+ * Decode the AC codes.
+ * @param {object} arrays the members of ac.npz (parsed .npy: model, r_range, geometric_k, words, stream, crc32)
+ * @param {Float32Array} zeroPoint [C·B] (channel-major)
+ * @param {Float64Array} acWeight [N − 1]
+ * @param {{c: number, nBlock: number, bits: number}} dims
+ * @param {(channel: number) => void} [progress]
+ * @returns {Uint8Array|Uint16Array} codes [N − 1, C] row-major
+ */
+export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
+  const { c, nBlock, bits } = dims;
+  const n = acWeight.length;
+  const qmax = 2 ** bits - 1;
+  const codes = bits <= 8 ? new Uint8Array(n * c) : new Uint16Array(n * c);
+  const { model, r_range: rRange, geometric_k: geoK, words, stream } = arrays;
+  const ctx = contexts(acWeight, nBlock);
+  let offset = 0;
+  const sym = new Int32Array(n);
+  for (let ch = 0; ch < c; ch++) {
+    const nWords = words[ch];
+    if (n === 0) { offset += nWords; continue; }
+    const rMin = rRange[2 * ch], rMax = rRange[2 * ch + 1];
+    if (rMin > rMax || rMin < -qmax || rMax > qmax) {
+      throw new FormatError(`channel ${ch}: symbol range [${rMin}, ${rMax}] is impossible for ${bits}-bit codes`);
+    }
+    const reader = new RangeReader(stream.subarray(offset, offset + nWords));
+    offset += nWords;
+    const alphabet = rMax - rMin + 1;
+    const kind = model[ch];
+    if (alphabet === 1) {
+      sym.fill(0);
+    } else if (kind === MODEL_GEOMETRIC) {
+      const kRow = geoK.subarray(ch * (nBlock + N_WEIGHT_CLASSES), (ch + 1) * (nBlock + N_WEIGHT_CLASSES));
+      const { bounds } = ctx;
+      for (let q = 0; q < nBlock * N_WEIGHT_CLASSES; q++) {
+        const lo = bounds[q], hi = bounds[q + 1];
+        if (hi <= lo) continue;
+        const j = q % nBlock, w = (q - j) / nBlock;
+        const k = Math.min(Math.max(kRow[nBlock + w] + kRow[j], K_MIN), K_MAX);
+        const part = reader.decode(hi - lo, reader.cachedModel(k, () => geometricTable(k, rMin, rMax)));
+        sym.set(part, lo);
+      }
+    } else if (kind === MODEL_ADAPTIVE) {
+      if (alphabet > ADAPTIVE_MAX_ALPHABET) {
+        throw new FormatError(`channel ${ch}: adaptive model over ${alphabet} symbols (at most ${ADAPTIVE_MAX_ALPHABET})`);
+      }
+      const { bounds } = ctx;
+      for (let w = 0; w < N_WEIGHT_CLASSES; w++) {
+        const lo = bounds[w * nBlock], hi = bounds[(w + 1) * nBlock];
+        if (hi <= lo) continue;
+        sym.set(adaptiveDecode(reader, hi - lo, new Float64Array(alphabet).fill(1)), lo);
+      }
+    } else {
+      throw new FormatError(`channel ${ch}: unknown model id ${kind}`);
+    }
+    const centres = new Float64Array(nBlock);
+    for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax);
+    const { order, block } = ctx;
+    for (let i = 0; i < n; i++) {
+      if (sym[i] >= alphabet || sym[i] < 0) throw new FormatError(`channel ${ch}: decoded symbol outside the stored range`);
+      const s = order[i];
+      const v = sym[i] + rMin + centres[block[s]];
+      if (v < 0 || v > qmax) throw new FormatError(`channel ${ch}: decoded codes leave [0, ${qmax}]`);
+      codes[s * c + ch] = v;
+    }
+    if (progress) progress(ch + 1);
+  }
+  const crc = crc32(new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength));
+  if (crc !== arrays.crc32[0]) throw new FormatError("decoded AC codes fail their CRC-32 (decoder models differ from the encoder's)");
+  return codes;
+}

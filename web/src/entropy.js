@@ -1,0 +1,403 @@
+/**
+ * @file Range decoder and entropy models, bit-exact with `codec/entropy.py`.
+ *
+ * The Python encoder uses `constriction` 0.5.0: `constriction.stream.queue.RangeEncoder`
+ * (32-bit words, 64-bit state, 24-bit probabilities) with models
+ * `constriction.stream.model.Categorical(float64 probabilities, perfect=False)`. This module
+ * decodes its streams in plain JavaScript (no BigInt, no dependencies).
+ *
+ * ## Quantization of `Categorical(p, perfect=False)` (constriction's "fast" leaky quantizer)
+ *
+ * For n = p.length float64 weights (2 ≤ n < 2^24 − 1, all ≥ 0):
+ *
+ * 1. `S` = p[0] + p[1] + … + p[n−1], summed sequentially from the left in float64
+ *    (NOT numpy's pairwise sum); `S` must be a positive normal number.
+ * 2. `scale` = (2^24 − n) / S (one float64 division; 2^24 − n is the "free weight" left after
+ *    every symbol got its guaranteed weight 1).
+ * 3. `cdf[i]` = trunc(C_i · scale) + i for i = 0 … n−1, where C_i = ((0 + p[0]) + p[1]) + … +
+ *    p[i−1] is the sequential float64 prefix sum (C_0 = 0) and the product is one float64
+ *    multiplication; `cdf[n]` = 2^24.
+ * 4. The integer probability of symbol i is cdf[i+1] − cdf[i] ≥ 1 (the +i slack makes the
+ *    model "leaky": even p[i] = 0 gets probability 2^−24). The rounding error of the whole
+ *    table ends up in the last symbol (cdf[n] is fixed at 2^24, not computed).
+ *
+ * ## The queue range decoder (`RangeDecoder<u32, u64>`, PRECISION = 24)
+ *
+ * State: `lower` and `range` (u64), and the `point` read from the stream; only
+ * d = point − lower (mod 2^64) matters, and 0 ≤ d < range always holds.
+ *
+ * - Init: lower = 0, range = 2^64 − 1; point = (w0 << 32) | w1 from the first two words
+ *   (one word w0 only: point = w0 << 32; no words: point = 0).
+ * - Decode one symbol: scale = range >> 24; quantile = floor(d / scale); quantile ≥ 2^24 is
+ *   an error ("invalid data"; only possible for a stream starting with two all-ones words).
+ *   The symbol s is the last index with cdf[s] ≤ quantile; then lower += scale · cdf[s]
+ *   (so d −= scale · cdf[s]) and range = scale · (cdf[s+1] − cdf[s]).
+ * - Renormalise (at most once per symbol): if range < 2^32 then range <<= 32,
+ *   lower <<= 32, point = (point << 32) | next word — so d = (d << 32) | next word.
+ *   Past the end of the word array the next word is 0 (constriction never fails there:
+ *   decoding more symbols than were encoded returns deterministic filler symbols).
+ *
+ * Implementation: range and d are kept as pairs (H, L) of exactly representable float64
+ * integers with x = H · 2^24 + L, L < 2^24, H < 2^40. Then scale = H of range; the 64-by-40-bit
+ * division is estimated in float64 (off by at most one) and corrected with an exact remainder
+ * built from products below 2^53; the products scale · (…) are formed by splitting scale into
+ * 16 + 24 bits. Every float64 operation on the path is exact, so the result is bit-exact.
+ * Symbol search: binary search of the cdf, narrowed (for decode calls of ≥ 256 symbols) by a
+ * per-model table of 2^12 + 1 entries giving the symbol at every 2^12-th quantile.
+ *
+ * Sources: constriction's src/stream/model/categorical.rs (`fast_quantized_cdf`),
+ * categorical/contiguous.rs (`from_floating_point_probabilities_fast`, `quantile_function`),
+ * src/stream/queue.rs (`RangeDecoder::read_point`, `decode_symbol`) and
+ * src/pybindings/stream/model.rs (`Categorical(p, perfect=False)` → the "fast" constructor);
+ * the behaviour is checked against the installed constriction 0.5.0 by web/test/ fixtures.
+ *
+ * Deliberate differences: weights that are negative, NaN or infinite, or so small that 2^24 / sum
+ * overflows, are refused here (constriction would build a broken model or fail later).
+ *
+ * ## Models of `codec/entropy.py`
+ *
+ * - geometric: θ(k) = m / (1 + √(1 + m²)), m = 2^(k/8) built by ldexp from eight exact
+ *   constants; table θ^|r| for r = rMin … rMax from sequential products 1, θ, θ·θ, …
+ * - adaptive: counts (≥ 1) → model(counts as float64) per chunk; chunk t holds
+ *   firstChunk · 2^t symbols; after each chunk counts[s] += 1 for every decoded symbol s.
+ */
+
+/** Bits of probability precision (constriction's default preset). */
+export const PRECISION = 24;
+/** Range of the geometric parameter k (as `codec.entropy.K_MIN`, `K_MAX`). */
+export const K_MIN = -160;
+export const K_MAX = 160;
+
+const TWO24 = 16777216; // 2^24
+const INV_TWO24 = 1 / TWO24; // exact power of two
+const TWO32 = 4294967296;
+const MIN_NORMAL = 2.2250738585072014e-308;
+/** Quantile bits resolved by a model's lookup table (2^12 buckets of 2^12 quantiles). */
+const LOOKUP_BITS = 12;
+const LOOKUP_SHIFT = PRECISION - LOOKUP_BITS;
+/** Decode calls of at least this many symbols build the lookup table of their model. */
+const LOOKUP_MIN_COUNT = 256;
+
+/** 2^(i/8), i = 0..7, the same correctly rounded float64 values as codec/entropy.py. */
+const EIGHTH_OCTAVES = [
+  1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096,
+  1.4142135623730951, 1.5422108254079407, 1.681792830507429, 1.8340080864093424,
+];
+
+/**
+ * Cumulative table (n + 1 entries, cdf[0] = 0, cdf[n] = 2^24) of constriction's leaky "fast"
+ * quantization of float weights (see the module comment).
+ * @param {ArrayLike<number>} probabilities nonnegative finite weights (need not sum to one)
+ * @returns {Uint32Array}
+ */
+export function quantizedCdf(probabilities) {
+  const n = probabilities.length;
+  if (!(n >= 2) || n >= TWO24 - 1) {
+    throw new RangeError(`a categorical model needs 2 to ${TWO24 - 2} symbols, not ${n}`);
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const x = +probabilities[i];
+    if (!(x >= 0 && x < Infinity)) throw new RangeError(`probability ${i} is ${x}: not finite and nonnegative`);
+    sum += x;
+  }
+  if (!(sum >= MIN_NORMAL && sum < Infinity)) {
+    throw new RangeError(`probabilities sum to ${sum}: not a positive normal number`);
+  }
+  const scale = (TWO24 - n) / sum;
+  if (!(scale < Infinity)) throw new RangeError("probabilities too small to normalise");
+  const cdf = new Uint32Array(n + 1);
+  let cumulative = 0;
+  for (let i = 0; i < n; i++) {
+    cdf[i] = Math.floor(cumulative * scale) + i;
+    cumulative += +probabilities[i];
+  }
+  cdf[n] = TWO24;
+  return cdf;
+}
+
+/**
+ * Integer probabilities (each ≥ 1, summing to 2^24) that constriction's
+ * `Categorical(probabilities, perfect=False)` assigns to float64 weights.
+ * @param {ArrayLike<number>} probabilities e.g. a Float64Array
+ * @returns {Uint32Array}
+ */
+export function quantizeProbabilities(probabilities) {
+  const cdf = quantizedCdf(probabilities);
+  const out = new Uint32Array(cdf.length - 1);
+  for (let i = 0; i < out.length; i++) out[i] = cdf[i + 1] - cdf[i];
+  return out;
+}
+
+/**
+ * Left-cumulative table of integer probabilities: n + 1 entries, cdf[0] = 0, cdf[n] = sum.
+ * @param {ArrayLike<number>} intProbs
+ * @returns {Uint32Array}
+ */
+export function cdfOf(intProbs) {
+  const n = intProbs.length;
+  const cdf = new Uint32Array(n + 1);
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    acc += intProbs[i];
+    cdf[i + 1] = acc;
+  }
+  if (acc >= TWO32) throw new RangeError("probabilities overflow 32 bits");
+  return cdf;
+}
+
+/** A categorical model over [0, size): its 24-bit cdf and (lazily) a quantile lookup table. */
+export class CategoricalModel {
+  /**
+   * @param {Uint32Array} cdf n + 1 entries, cdf[0] = 0, strictly increasing, cdf[n] = 2^24
+   */
+  constructor(cdf) {
+    if (cdf.length < 3 || cdf[0] !== 0 || cdf[cdf.length - 1] !== TWO24) {
+      throw new RangeError("cdf must start at 0, end at 2^24 and have at least 2 symbols");
+    }
+    for (let i = 1; i < cdf.length; i++) {
+      if (cdf[i] <= cdf[i - 1]) throw new RangeError(`symbol ${i - 1} has zero probability`);
+    }
+    this.cdf = cdf;
+    this.size = cdf.length - 1;
+    /** @type {Uint32Array|null} table[j] = symbol of quantile j << LOOKUP_SHIFT; table[2^12] = size − 1 */
+    this.table = null;
+  }
+
+  /** The model constriction builds from float weights (`Categorical(p, perfect=False)`). */
+  static fromFloats(probabilities) {
+    return new CategoricalModel(quantizedCdf(probabilities));
+  }
+
+  /** Integer probabilities (sum 2^24). */
+  probabilities() {
+    const p = new Uint32Array(this.size);
+    for (let i = 0; i < this.size; i++) p[i] = this.cdf[i + 1] - this.cdf[i];
+    return p;
+  }
+
+  /** Symbol s with cdf[s] ≤ quantile < cdf[s + 1] (quantile in [0, 2^24)). */
+  symbolOf(quantile) {
+    const cdf = this.cdf;
+    let lo = 0;
+    let hi = this.size - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (cdf[mid] <= quantile) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  buildTable() {
+    if (this.table) return this.table;
+    const buckets = 1 << LOOKUP_BITS;
+    const table = new Uint32Array(buckets + 1);
+    const cdf = this.cdf;
+    let s = 0;
+    for (let j = 0; j < buckets; j++) {
+      const v = j << LOOKUP_SHIFT;
+      while (cdf[s + 1] <= v) s++;
+      table[j] = s;
+    }
+    table[buckets] = this.size - 1;
+    this.table = table;
+    return table;
+  }
+}
+
+/** θ(k) = m / (1 + √(1 + m²)), m = 2^(k/8): bit-exact with `codec.entropy.geometric_theta`. */
+export function geometricTheta(k) {
+  if (!Number.isInteger(k)) throw new TypeError(`k must be an integer, not ${k}`);
+  const e = Math.floor(k / 8);
+  if (e < -1000 || e > 1000) throw new RangeError(`k = ${k} is out of range`);
+  let m = EIGHTH_OCTAVES[k - 8 * e]; // k mod 8 in 0..7 (Python semantics)
+  // ldexp: exact scaling by a power of two (no subnormals in this range of e)
+  let p = 1;
+  for (let i = 0; i < Math.abs(e); i++) p *= 2;
+  m = e >= 0 ? m * p : m / p;
+  return m / (1 + Math.sqrt(1 + m * m));
+}
+
+/**
+ * Unnormalised probabilities θ^|r| of r = rMin … rMax (Float64Array of rMax − rMin + 1):
+ * bit-exact with `codec.entropy.geometric_table` (powers by sequential multiplication).
+ */
+export function geometricTable(k, rMin, rMax) {
+  if (!Number.isInteger(rMin) || !Number.isInteger(rMax) || rMax < rMin) {
+    throw new RangeError(`bad symbol range [${rMin}, ${rMax}]`);
+  }
+  const theta = geometricTheta(k);
+  const reach = Math.max(Math.abs(rMin), Math.abs(rMax));
+  const powers = new Float64Array(reach + 1);
+  powers[0] = 1;
+  for (let i = 1; i <= reach; i++) powers[i] = powers[i - 1] * theta;
+  const out = new Float64Array(rMax - rMin + 1);
+  for (let r = rMin; r <= rMax; r++) out[r - rMin] = powers[Math.abs(r)];
+  return out;
+}
+
+/**
+ * Decoder of a `constriction` queue range-coded stream (`RangeEncoder.get_compressed()` words),
+ * with the model helpers of `codec.entropy.RangeReader`.
+ */
+export class RangeReader {
+  /** @param {Uint32Array|ArrayLike<number>} words */
+  constructor(words) {
+    this.words = words instanceof Uint32Array ? words : Uint32Array.from(words);
+    /** @type {Map<any, CategoricalModel>} */
+    this.models = new Map();
+    const n = this.words.length;
+    const w0 = n > 0 ? this.words[0] : 0;
+    const w1 = n > 1 ? this.words[1] : 0;
+    this.pos = Math.min(n, 2);
+    // range = 2^64 − 1 = rH·2^24 + rL; d = point − lower = point
+    this.rH = TWO24 * 65536 - 1; // 2^40 − 1
+    this.rL = TWO24 - 1;
+    this.dH = w0 * 256 + (w1 >>> 24);
+    this.dL = w1 & 0xffffff;
+  }
+
+  /** A categorical model over [0, len(probabilities)) (weights need not sum to one). */
+  static model(probabilities) {
+    return CategoricalModel.fromFloats(probabilities);
+  }
+
+  model(probabilities) {
+    return RangeReader.model(probabilities);
+  }
+
+  /** The model for `key` (compared with `Map` semantics), built from `makeProbabilities()` once. */
+  cachedModel(key, makeProbabilities) {
+    let model = this.models.get(key);
+    if (model === undefined) {
+      model = RangeReader.model(makeProbabilities());
+      this.models.set(key, model);
+    }
+    return model;
+  }
+
+  /** Words consumed so far (may exceed `words.length` once reading past the end). */
+  get position() {
+    return this.pos;
+  }
+
+  /**
+   * `count` i.i.d. symbols of `model` (Int32Array). Throws an Error on invalid data (as the
+   * Python reader raises ValueError).
+   * @param {number} count
+   * @param {CategoricalModel} model
+   */
+  decode(count, model) {
+    const out = new Int32Array(count);
+    if (count === 0) return out;
+    if (!(model instanceof CategoricalModel)) throw new TypeError("decode needs a CategoricalModel");
+    const table = model.table || (count >= LOOKUP_MIN_COUNT ? model.buildTable() : null);
+    const cdf = model.cdf;
+    const last = model.size - 1;
+    const words = this.words;
+    const nWords = words.length;
+    let pos = this.pos;
+    let rH = this.rH;
+    let rL = this.rL;
+    let dH = this.dH;
+    let dL = this.dL;
+    for (let i = 0; i < count; i++) {
+      // scale = rH = a·2^24 + b  (a < 2^16, b < 2^24)
+      const a = Math.floor(rH * INV_TWO24);
+      const b = rH - a * TWO24;
+      // quantile = floor(d / scale): float estimate, then exact remainder and correction
+      let q = Math.floor((dH * TWO24 + dL) / rH);
+      let rem = (dH - q * a) * TWO24 + (dL - q * b);
+      while (rem < 0) {
+        q--;
+        rem += rH;
+      }
+      while (rem >= rH) {
+        q++;
+        rem -= rH;
+      }
+      if (q >= TWO24) {
+        this.pos = pos;
+        throw new Error("range-coded stream does not decode (invalid compressed data)");
+      }
+      let s;
+      if (table !== null) {
+        const j = q >>> LOOKUP_SHIFT;
+        s = table[j];
+        let hi = table[j + 1];
+        while (s < hi) {
+          const mid = (s + hi + 1) >>> 1;
+          if (cdf[mid] <= q) s = mid;
+          else hi = mid - 1;
+        }
+      } else {
+        s = 0;
+        let hi = last;
+        while (s < hi) {
+          const mid = (s + hi + 1) >>> 1;
+          if (cdf[mid] <= q) s = mid;
+          else hi = mid - 1;
+        }
+      }
+      out[i] = s;
+      const left = cdf[s];
+      const p = cdf[s + 1] - left;
+      const t = q - left; // d − scale·left = t·scale + rem
+      const pb = p * b;
+      const pbH = Math.floor(pb * INV_TWO24);
+      const x = t * b + rem;
+      const xH = Math.floor(x * INV_TWO24);
+      rH = p * a + pbH; // range = scale·p
+      rL = pb - pbH * TWO24;
+      dH = t * a + xH;
+      dL = x - xH * TWO24;
+      if (rH < 256) {
+        // range < 2^32: shift in one word
+        const range = rH * TWO24 + rL;
+        const d = dH * TWO24 + dL;
+        const w = pos < nWords ? words[pos] : 0;
+        pos++;
+        rH = range * 256;
+        rL = 0;
+        dH = d * 256 + (w >>> 24);
+        dL = w & 0xffffff;
+      }
+    }
+    this.pos = pos;
+    this.rH = rH;
+    this.rL = rL;
+    this.dH = dH;
+    this.dL = dL;
+    return out;
+  }
+}
+
+function* chunks(n, firstChunk) {
+  let start = 0;
+  let size = firstChunk;
+  while (start < n) {
+    yield [start, Math.min(n, start + size)];
+    start += size;
+    size *= 2;
+  }
+}
+
+/**
+ * Inverse of `codec.entropy.adaptive_encode`: `count` symbols of the adaptive categorical model
+ * whose state `counts` (numbers ≥ 1, e.g. an Int32Array, Float64Array or a subarray of one) is
+ * updated in place exactly as the Python decoder does. Returns an Int32Array.
+ */
+export function adaptiveDecode(reader, count, counts, firstChunk = 32) {
+  if (!(firstChunk >= 1)) throw new RangeError("firstChunk must be positive");
+  const out = new Int32Array(count);
+  const n = counts.length;
+  const weights = new Float64Array(n);
+  for (const [lo, hi] of chunks(count, firstChunk)) {
+    for (let i = 0; i < n; i++) weights[i] = Number(counts[i]);
+    const chunk = reader.decode(hi - lo, reader.model(weights));
+    out.set(chunk, lo);
+    for (let i = 0; i < chunk.length; i++) counts[chunk[i]] += 1;
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+// Bit-exactness of web/src/entropy.js against the Python encoder (codec/entropy.py + constriction).
+// Fixtures: web/test/make_entropy_fixtures.py writes entropy.json into web/test/fixtures/, or
+// into the directory named by the environment variable SPLATPRESS_ENTROPY_FIXTURES.
+//
+//   node --test web/test/
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import {
+  CategoricalModel,
+  K_MAX,
+  K_MIN,
+  RangeReader,
+  adaptiveDecode,
+  cdfOf,
+  geometricTable,
+  geometricTheta,
+  quantizeProbabilities,
+  quantizedCdf,
+} from "../src/entropy.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixtureDir = process.env.SPLATPRESS_ENTROPY_FIXTURES || join(here, "fixtures");
+const fx = JSON.parse(readFileSync(join(fixtureDir, "entropy.json"), "utf8"));
+
+/** First index where two sequences differ (−1 when equal), for short failure messages. */
+function firstDifference(a, b) {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+}
+
+function assertSameSequence(actual, expected, what) {
+  const i = firstDifference(actual, expected);
+  assert.equal(
+    i,
+    -1,
+    `${what}: differs at ${i} (length ${actual.length} vs ${expected.length}): got ${actual[i]}, expected ${expected[i]}`,
+  );
+}
+
+function caseProbabilities(entry) {
+  if (entry.geometric) {
+    const [k, lo, hi] = entry.geometric;
+    return geometricTable(k, lo, hi);
+  }
+  return Float64Array.from(entry.probabilities);
+}
+
+test("fixtures come from constriction 0.5 with 24-bit precision", () => {
+  assert.equal(fx.precision, 24);
+  assert.match(String(fx.constriction), /^0\.5\./);
+});
+
+test("geometricTheta matches codec.entropy.geometric_theta bit for bit", () => {
+  assert.equal(fx.theta.k_min, K_MIN);
+  assert.equal(fx.theta.k_max, K_MAX);
+  const got = [];
+  for (let k = K_MIN; k <= K_MAX; k++) got.push(geometricTheta(k));
+  assertSameSequence(got, fx.theta.values, "theta");
+});
+
+test("geometricTable matches codec.entropy.geometric_table bit for bit", () => {
+  for (const t of fx.tables) {
+    const got = geometricTable(t.k, t.r_min, t.r_max);
+    assertSameSequence(Array.from(got), t.values, `table k=${t.k} [${t.r_min}, ${t.r_max}]`);
+  }
+});
+
+test("quantizeProbabilities reproduces constriction's Categorical(perfect=False)", () => {
+  assert.ok(fx.quantization.length >= 15);
+  for (const q of fx.quantization) {
+    const p = caseProbabilities(q);
+    const got = quantizeProbabilities(p);
+    assertSameSequence(Array.from(got), q.quantized, q.name);
+    let sum = 0;
+    for (const x of got) {
+      assert.ok(x >= 1, `${q.name}: zero probability`);
+      sum += x;
+    }
+    assert.equal(sum, 2 ** 24, q.name);
+    assertSameSequence(Array.from(cdfOf(got)), Array.from(quantizedCdf(p)), `${q.name} cdf`);
+  }
+});
+
+test("quantization refuses what constriction refuses", () => {
+  assert.throws(() => quantizeProbabilities([1.0]));
+  assert.throws(() => quantizeProbabilities([]));
+  assert.throws(() => quantizeProbabilities([0.0, 0.0]));
+  assert.throws(() => quantizeProbabilities([1.0, NaN]));
+  assert.throws(() => quantizeProbabilities([1.0, Infinity]));
+  assert.throws(() => quantizeProbabilities([1e-310, 1e-310])); // subnormal sum
+});
+
+test("i.i.d. streams of categorical models decode exactly", () => {
+  assert.ok(fx.categorical_streams.length >= 10);
+  for (const s of fx.categorical_streams) {
+    const q = fx.quantization[s.case];
+    const reader = new RangeReader(Uint32Array.from(s.words));
+    const got = reader.decode(s.symbols.length, reader.model(caseProbabilities(q)));
+    assertSameSequence(Array.from(got), s.symbols, `stream of ${q.name}`);
+    assert.ok(reader.position >= s.words.length, `${q.name}: stream not consumed`);
+  }
+});
+
+test("symbol-by-symbol decoding (binary search path) equals bulk decoding (lookup table path)", () => {
+  const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "lognormal_5000");
+  const p = caseProbabilities(fx.quantization[s.case]);
+  const reader = new RangeReader(s.words);
+  const model = RangeReader.model(p);
+  const got = [];
+  for (let i = 0; i < 500; i++) got.push(reader.decode(1, model)[0]);
+  assert.equal(model.table, null, "single-symbol decodes should not build the lookup table");
+  got.push(...reader.decode(s.symbols.length - 500, model));
+  assert.notEqual(model.table, null);
+  assertSameSequence(got, s.symbols, "mixed decode");
+  // the lookup table brackets the symbol of every quantile
+  const table = model.buildTable();
+  for (let q = 0; q < 2 ** 24; q += 997) {
+    const sym = model.symbolOf(q);
+    assert.ok(model.cdf[sym] <= q && q < model.cdf[sym + 1]);
+    assert.ok(table[q >>> 12] <= sym && sym <= table[(q >>> 12) + 1], `quantile ${q}`);
+  }
+});
+
+test("geometric streams (cached models keyed by k, as codec/ac_coding.py) decode exactly", () => {
+  for (const s of fx.geometric_streams) {
+    const reader = new RangeReader(Uint32Array.from(s.words));
+    const got = [];
+    for (const seg of s.segments) {
+      const model = reader.cachedModel(seg.k, () => geometricTable(seg.k, s.r_min, s.r_max));
+      got.push(...reader.decode(seg.count, model));
+    }
+    assertSameSequence(got, s.symbols, `geometric [${s.r_min}, ${s.r_max}]`);
+    const ks = new Set(s.segments.map((seg) => seg.k));
+    assert.equal(reader.models.size, ks.size);
+  }
+});
+
+test("adaptive streams (several contexts, as codec/geometry.py) decode exactly with the same counts", () => {
+  for (const s of fx.adaptive_streams) {
+    const reader = new RangeReader(Uint32Array.from(s.words));
+    const got = [];
+    // the counts of all contexts in one array, updated through subarray views (as numpy rows)
+    const all = new Int32Array(s.contexts.length * s.alphabet);
+    s.contexts.forEach((c, i) => all.set(c.initial_counts, i * s.alphabet));
+    s.contexts.forEach((c, i) => {
+      const counts = all.subarray(i * s.alphabet, (i + 1) * s.alphabet);
+      got.push(...adaptiveDecode(reader, c.count, counts, s.first_chunk));
+      assertSameSequence(Array.from(counts), c.final_counts, `adaptive counts, context ${i}`);
+    });
+    assertSameSequence(got, s.symbols, `adaptive alphabet ${s.alphabet}`);
+  }
+});
+
+test("reading past the end and odd word arrays behave as constriction", () => {
+  for (const r of fx.raw_decodes) {
+    const p = caseProbabilities(fx.quantization[r.case]);
+    const reader = new RangeReader(r.words);
+    if (r.error) {
+      assert.throws(() => reader.decode(r.count, reader.model(p)), /does not decode/, r.name);
+    } else {
+      assertSameSequence(Array.from(reader.decode(r.count, reader.model(p))), r.symbols, r.name);
+    }
+  }
+  assert.equal(new RangeReader([]).decode(0, RangeReader.model([1, 1])).length, 0);
+});
+
+test("a corrupted stream decodes to different symbols (the checks can fail)", () => {
+  const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "dirichlet_1000");
+  const words = Uint32Array.from(s.words);
+  words[3] ^= 1 << 20;
+  const reader = new RangeReader(words);
+  let got;
+  try {
+    got = Array.from(reader.decode(s.symbols.length, reader.model(caseProbabilities(fx.quantization[s.case]))));
+  } catch {
+    return; // also acceptable: detected as invalid
+  }
+  assert.notEqual(firstDifference(got, s.symbols), -1);
+});
+
+test("CategoricalModel validates its cdf", () => {
+  assert.throws(() => new CategoricalModel(Uint32Array.from([0, 2 ** 24])));
+  assert.throws(() => new CategoricalModel(Uint32Array.from([0, 5, 5, 2 ** 24])));
+  assert.throws(() => new CategoricalModel(Uint32Array.from([0, 5, 2 ** 23])));
+  const m = new CategoricalModel(cdfOf([2 ** 23, 2 ** 22, 2 ** 22]));
+  assert.deepEqual(Array.from(m.probabilities()), [2 ** 23, 2 ** 22, 2 ** 22]);
+  assert.equal(m.symbolOf(2 ** 23 - 1), 0);
+  assert.equal(m.symbolOf(2 ** 23), 1);
+  assert.equal(m.symbolOf(2 ** 24 - 1), 2);
+});
