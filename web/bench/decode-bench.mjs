@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Decode speed of the JavaScript decoder in Node (a benchmark, not a test; run it with nothing else
+// busy on the machine):
+//
+//     node web/bench/decode-bench.mjs BUNDLE [--repeat 3]
+//
+// Prints per run the total time of decodeBundle (SHA-256 checks, octree, AC streams, dequantization,
+// inverse RAHT, channel transform) and of splatArrays (activations, quaternions), and the peak
+// resident memory of the process. BUNDLE: e.g. scripts/make_bench_bundle.py's tiled captures.
+
+import { readFileSync } from "node:fs";
+import { resourceUsage } from "node:process";
+
+import { decodeBundle, splatArrays } from "../src/decode.js";
+
+const args = process.argv.slice(2);
+const path = args.find((a) => !a.startsWith("--"));
+const repeatAt = args.indexOf("--repeat");
+const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 3;
+if (!path) {
+  console.error("usage: node web/bench/decode-bench.mjs BUNDLE [--repeat 3]");
+  process.exit(2);
+}
+const bytes = new Uint8Array(readFileSync(path));
+const rows = [];
+for (let r = 0; r < repeat; r++) {
+  const stages = {};
+  let last = performance.now(), lastStage = "verify";
+  const t0 = last;
+  const decoded = await decodeBundle(bytes, {
+    label: path,
+    progress: (stage) => {
+      if (stage !== lastStage) {
+        const now = performance.now();
+        stages[lastStage] = (stages[lastStage] || 0) + (now - last) / 1000;
+        last = now; lastStage = stage;
+      }
+    },
+  });
+  const t1 = performance.now();
+  stages[lastStage] = (stages[lastStage] || 0) + (t1 - last) / 1000;
+  splatArrays(decoded);
+  const t2 = performance.now();
+  rows.push({ n: decoded.n, sh: decoded.shDegree, decode: (t1 - t0) / 1000, arrays: (t2 - t1) / 1000, stages });
+}
+const peakMiB = resourceUsage().maxRSS / 1024;
+for (const [i, r] of rows.entries()) {
+  const parts = Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ");
+  console.log(`run ${i + 1}: ${r.n} Gaussians (SH ${r.sh}), ${bytes.length} B: decodeBundle ${r.decode.toFixed(3)} s `
+    + `(${parts}), splatArrays ${r.arrays.toFixed(3)} s`);
+}
+console.log(`node ${process.version}, peak RSS ${peakMiB.toFixed(0)} MiB`);

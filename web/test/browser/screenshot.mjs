@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Open the viewer in headless Chromium on a bundle with a fixed camera and save the first rendered frame.
+//
+//   node web/test/browser/screenshot.mjs --bundle IN.bundle --out SHOT.png
+//        [--camera '{"position":[..],"target":[..],"up":[..],"fov":deg}'] [--size 640x480]
+//        [--chromium /usr/bin/chromium] [--timeout 180] [--spark JSON]
+//        [--picker] [--page PAGE.png]
+//
+// Serves web/ on 127.0.0.1 (a random port; the bundle at /__bundle__/NAME), loads
+// viewer/index.html?url=…&camera=…&size=…&bare, waits for window.__splatpressReady (first frame drawn
+// and stable), writes the canvas pixels (PNG) to --out and prints one JSON line: the page's stats,
+// the wall time to ready and the WebGL renderer string. Needs `npm run build` first (viewer/dist/).
+// --picker opens the bundle through the page's file picker instead of ?url=; --page also saves a screenshot
+// of the whole page (panel with the numbers included). Exit 2 on any failure, with the page's console on stderr.
+
+import { createReadStream, existsSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { basename, dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import puppeteer from "puppeteer-core";
+
+const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".map": "application/json",
+  ".json": "application/json", ".png": "image/png", ".css": "text/css", ".wasm": "application/wasm" };
+
+function parseArgs(argv) {
+  const a = { picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => { if (i + 1 >= argv.length) throw new Error(`${k} needs a value`); return argv[++i]; };
+    if (k === "--bundle") a.bundle = v();
+    else if (k === "--out") a.out = v();
+    else if (k === "--camera") a.camera = v();
+    else if (k === "--size") a.size = v();
+    else if (k === "--chromium") a.chromium = v();
+    else if (k === "--timeout") a.timeout = Number(v());
+    else if (k === "--spark") a.spark = v();
+    else if (k === "--picker") a.picker = true;
+    else if (k === "--page") a.page = v();
+    else throw new Error(`unknown argument ${k}`);
+  }
+  if (!a.bundle || !a.out) throw new Error("usage: screenshot.mjs --bundle IN.bundle --out SHOT.png [--camera JSON] [--size WxH]");
+  return a;
+}
+
+/** Static server of web/ plus one bundle at /__bundle__/NAME. */
+function serve(bundlePath) {
+  const name = basename(bundlePath);
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    let file;
+    if (path === `/__bundle__/${name}`) file = bundlePath;
+    else {
+      file = resolve(WEB, "." + path);
+      if (!(file === WEB || file.startsWith(WEB + sep))) { res.writeHead(403); res.end(); return; }
+      if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+    }
+    if (!existsSync(file)) { res.writeHead(404); res.end("not found"); return; }
+    res.writeHead(200, { "Content-Type": TYPES[extname(file)] || "application/octet-stream", "Content-Length": statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, url: `http://127.0.0.1:${server.address().port}`, name })));
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (!existsSync(join(WEB, "viewer", "dist", "main.js"))) throw new Error("web/viewer/dist/main.js is missing: run `npm run build` in web/ first");
+  if (!existsSync(args.chromium)) throw new Error(`${args.chromium}: no Chromium (apt-get install chromium, or --chromium PATH)`);
+  const [w, h] = args.size.split("x").map(Number);
+  const { server, url, name } = await serve(resolve(args.bundle));
+  const logs = [];
+  const browser = await puppeteer.launch({
+    executablePath: args.chromium,
+    headless: true,
+    // software WebGL 2 (SwiftShader): deterministic, no GPU needed
+    args: ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist", "--disable-dev-shm-usage"],
+  });
+  try {
+    const page = await browser.newPage();
+    page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+    await page.setViewport({ width: w + 40, height: h + 40, deviceScaleFactor: 1 });
+    const q = new URLSearchParams(args.picker ? { size: `${w}x${h}` } : { url: `/__bundle__/${name}`, size: `${w}x${h}`, bare: "1" });
+    if (args.camera) q.set("camera", args.camera);
+    if (args.spark) q.set("spark", args.spark);
+    const t0 = Date.now();
+    await page.goto(`${url}/viewer/index.html?${q}`, { waitUntil: "load" });
+    if (args.picker) await (await page.$("#file")).uploadFile(resolve(args.bundle));
+    await page.waitForFunction("window.__splatpressReady === true || window.__splatpressError !== null",
+      { timeout: args.timeout * 1000, polling: 200 });
+    const error = await page.evaluate("window.__splatpressError");
+    if (error) throw new Error(`page: ${error}`);
+    const seconds = (Date.now() - t0) / 1000;
+    const dataUrl = await page.evaluate("window.__splatpressCapture()");
+    writeFileSync(args.out, Buffer.from(dataUrl.split(",")[1], "base64"));
+    const stats = await page.evaluate("window.__splatpressStats");
+    if (args.page) await page.screenshot({ path: args.page });
+    const gl = await page.evaluate(`(() => { const gl = document.createElement("canvas").getContext("webgl2");
+      const e = gl && gl.getExtension("WEBGL_debug_renderer_info"); return gl ? (e ? gl.getParameter(e.UNMASKED_RENDERER_WEBGL) : "webgl2") : null; })()`);
+    console.log(JSON.stringify({ ...stats, secondsToReady: seconds, webgl: gl, out: args.out }));
+  } catch (err) {
+    process.stderr.write(logs.join("\n") + "\n");
+    throw err;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`screenshot.mjs: error: ${err.message}\n`);
+  process.exit(2);
+});

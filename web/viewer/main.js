@@ -1,0 +1,307 @@
+// splatpress viewer: open a .bundle (drag and drop, file picker or ?url=), decode it in a Web Worker
+// (web/src/worker.js → web/src/decode.js) and render it with Spark (@sparkjsdev/spark, three.js).
+//
+// URL parameters
+//   url=PATH          bundle to open at start (relative to the page or absolute)
+//   camera=JSON       {"position":[x,y,z],"target":[x,y,z],"up":[x,y,z],"fov":degrees} (fov vertical);
+//                     the three.js / OpenGL look-at camera (web/README.md: how it maps to OpenCV poses)
+//   size=WxH          fixed drawing-buffer size in pixels (device pixel ratio 1), e.g. for tests
+//   up=x,y,z          "up" of the default camera (default 0,-1,0: COLMAP / OpenCV worlds, y down)
+//   bg=r,g,b          background colour in [0, 1] (default black, as the Python renderer)
+//   spark=JSON        SparkRenderer options overriding the defaults below (e.g. {"blurAmount":0.3})
+//
+// For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
+// and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
+// the numbers shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// window.__splatpressError holds a decode / load error message.
+
+import * as THREE from "three";
+import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
+import { ExtSplats, SparkRenderer, SplatMesh, utils } from "@sparkjsdev/spark";
+
+const SH_C0 = 0.28209479177387814;
+const CLIP_XY = 1.4;
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+
+window.__splatpressReady = false;
+window.__splatpressError = null;
+window.__splatpressStats = null;
+
+function parseVec(text, name) {
+  const v = text.split(",").map(Number);
+  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Error(`${name}=${text}: expected three numbers x,y,z`);
+  return v;
+}
+
+function parseCamera(text) {
+  let cam;
+  try { cam = JSON.parse(text); } catch (err) { throw new Error(`camera=: not JSON (${err.message})`); }
+  const vec = (v, name) => {
+    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new Error(`camera.${name}: expected [x, y, z]`);
+    return v;
+  };
+  const fov = cam.fov ?? 50;
+  if (!(fov > 0 && fov < 180)) throw new Error(`camera.fov: expected degrees in (0, 180), got ${cam.fov}`);
+  return { position: vec(cam.position, "position"), target: vec(cam.target, "target"), up: vec(cam.up ?? [0, -1, 0], "up"), fov };
+}
+
+// ---- renderer ---------------------------------------------------------------------------------------------
+
+const canvas = $("canvas");
+const fixedSize = params.get("size") ? params.get("size").split("x").map(Number) : null;
+if (fixedSize && (fixedSize.length !== 2 || fixedSize.some((x) => !(x > 0)))) throw new Error(`size=${params.get("size")}: expected WxH`);
+const bg = params.get("bg") ? parseVec(params.get("bg"), "bg") : [0, 0, 0];
+
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, alpha: false, preserveDrawingBuffer: true });
+renderer.setClearColor(new THREE.Color(bg[0], bg[1], bg[2]), 1);
+const scene = new THREE.Scene();
+const camera = new THREE.PerspectiveCamera(50, 1, 0.01, 1e5);
+// Settings close to gsplat 1.5.3 (gaussian_renderer/): 2-D blur 0.3 px² without opacity compensation (gsplat's
+// "classic" mode: Spark's blurAmount would also scale opacity by sqrt(det Σ / det(Σ + blur)), the antialiased
+// mode, so the 0.3 goes into preBlurAmount), α below 1/255 skipped, splats cut at 3.33 σ, sorted by camera
+// depth (not radial distance), no level of detail, full-precision accumulation.
+const spark = new SparkRenderer({
+  renderer,
+  preBlurAmount: 0.3,
+  blurAmount: 0,
+  minAlpha: 1 / 255,
+  maxStdDev: 3.33,
+  maxPixelRadius: 4096,
+  sortRadial: false,
+  enableLod: false,
+  accumExtSplats: true,
+  clipXY: CLIP_XY,
+  ...(params.get("spark") ? JSON.parse(params.get("spark")) : {}),  // overrides, e.g. for experiments and tests
+});
+scene.add(spark);
+let controls = null;
+let mesh = null;
+let homeView = null;
+
+function resize() {
+  let w, h;
+  if (fixedSize) {
+    [w, h] = fixedSize;
+    renderer.setPixelRatio(1);
+    renderer.setSize(w, h, true);
+  } else {
+    const box = $("view").getBoundingClientRect();
+    w = Math.max(1, Math.floor(box.width)); h = Math.max(1, Math.floor(box.height));
+    renderer.setPixelRatio(window.devicePixelRatio || 1);
+    renderer.setSize(w, h, true);
+  }
+  camera.aspect = w / h;
+  camera.updateProjectionMatrix();
+}
+window.addEventListener("resize", resize);
+resize();
+
+function applyView(view) {
+  camera.up.set(...view.up);
+  camera.position.set(...view.position);
+  camera.fov = view.fov;
+  camera.updateProjectionMatrix();
+  camera.lookAt(new THREE.Vector3(...view.target));
+  if (controls) controls.dispose();
+  controls = new OrbitControls(camera, canvas);  // takes camera.up at construction
+  controls.target.set(...view.target);
+  controls.enableDamping = false;
+  controls.update();
+  invalidate();
+}
+
+/** Default view: the robust bounding box (1st–99th percentile per axis) seen whole, from −z with y down. */
+function defaultView(positions, n) {
+  const lo = [], hi = [];
+  const stride = Math.max(1, Math.floor(n / 20000));
+  for (let a = 0; a < 3; a++) {
+    const v = [];
+    for (let i = 0; i < n; i += stride) v.push(positions[3 * i + a]);
+    v.sort((x, y) => x - y);
+    lo.push(v[Math.floor(0.01 * (v.length - 1))]); hi.push(v[Math.ceil(0.99 * (v.length - 1))]);
+  }
+  const target = lo.map((l, a) => 0.5 * (l + hi[a]));
+  const radius = 0.5 * Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]) || 1;
+  const up = params.get("up") ? parseVec(params.get("up"), "up") : [0, -1, 0];
+  const fov = 50;
+  const dist = 1.1 * radius / Math.sin((fov * Math.PI) / 360);
+  // look along the axis perpendicular to "up" that is most +z (for y-down worlds: the COLMAP forward)
+  const u = new THREE.Vector3(...up).normalize();
+  const fwd = new THREE.Vector3(0, 0, 1).addScaledVector(u, -u.z);
+  if (fwd.lengthSq() < 1e-6) fwd.set(1, 0, 0).addScaledVector(u, -u.x);
+  fwd.normalize();
+  const position = target.map((t, a) => t - dist * fwd.getComponent(a));
+  return { position, target, up, fov };
+}
+
+// ---- splats → Spark ---------------------------------------------------------------------------------------
+
+/** ExtSplats (float32 centres, half-float colour/opacity/log-scales, 32-bit quaternions, SH in 8-bit
+ *  mantissa + shared exponent per RGB triple) built directly from the decoder's arrays. */
+function buildExtSplats(s) {
+  const { n, shDegree } = s;
+  const max = utils.getTextureSize(n).maxSplats;
+  const ext = [new Uint32Array(4 * max), new Uint32Array(4 * max)];
+  const P = s.positions, R = s.rotations, S = s.scales, O = s.opacities, D = s.fdc;
+  for (let i = 0; i < n; i++) {
+    utils.encodeExtSplat(ext, i,
+      P[3 * i], P[3 * i + 1], P[3 * i + 2],
+      S[3 * i], S[3 * i + 1], S[3 * i + 2],
+      R[4 * i + 1], R[4 * i + 2], R[4 * i + 3], R[4 * i],  // x, y, z, w
+      O[i],
+      0.5 + SH_C0 * D[3 * i], 0.5 + SH_C0 * D[3 * i + 1], 0.5 + SH_C0 * D[3 * i + 2]);
+  }
+  const extra = {};
+  if (shDegree >= 1) {
+    // Spark's layout (ExtSplats shaders): sh1 = [b1_0, b1_1, b1_2, b2_0], sh2 = [b2_1..b2_4],
+    // sh3a = [b3_0..b3_3], sh3b = [b3_4..b3_6]; each word one RGB triple (utils.encodeExtRgb).
+    const K = (shDegree + 1) ** 2 - 1;  // coefficients per colour channel; frest is channel-major
+    const F = s.frest;
+    const words = [["sh1", 4], ["sh2", 4], ["sh3a", 4], ["sh3b", 4]].slice(0, shDegree === 1 ? 1 : shDegree === 2 ? 2 : 4);
+    for (const [name] of words) extra[name] = new Uint32Array(4 * max);
+    const slot = (k) => {  // coefficient index k (0-based among the K) → [array, word]
+      if (k < 3) return ["sh1", k];
+      if (k === 3) return ["sh1", 3];
+      if (k < 8) return ["sh2", k - 4];
+      if (k < 12) return ["sh3a", k - 8];
+      return ["sh3b", k - 12];
+    };
+    const slots = Array.from({ length: K }, (_, k) => slot(k));
+    for (let i = 0; i < n; i++) {
+      const base = 3 * K * i;
+      for (let k = 0; k < K; k++) {
+        const [name, w] = slots[k];
+        extra[name][4 * i + w] = utils.encodeExtRgb(F[base + k], F[base + K + k], F[base + 2 * K + k]);
+      }
+    }
+  }
+  return new ExtSplats({ extArrays: ext, numSplats: n, extra });
+}
+
+// ---- frames, readiness ------------------------------------------------------------------------------------
+
+let frames = 0, stable = 0, lastHash = null, loadedAt = 0;
+function invalidate() { stable = 0; lastHash = null; }
+
+function frameHash() {
+  const gl = renderer.getContext();
+  const w = gl.drawingBufferWidth, h = gl.drawingBufferHeight;
+  const px = new Uint8Array(4 * w * h);
+  gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+  let hash = 0, lit = 0;
+  const bgb = bg.map((c) => Math.round(255 * c));
+  for (let i = 0; i < px.length; i += 4) {
+    hash = (Math.imul(hash, 31) + px[i] + 7 * px[i + 1] + 13 * px[i + 2]) | 0;
+    if (px[i] !== bgb[0] || px[i + 1] !== bgb[1] || px[i + 2] !== bgb[2]) lit++;
+  }
+  return { hash, lit };
+}
+
+renderer.setAnimationLoop(() => {
+  if (controls) controls.update();
+  renderer.render(scene, camera);
+  frames++;
+  if (mesh && !window.__splatpressReady && performance.now() - loadedAt > 300) {
+    const { hash, lit } = frameHash();
+    stable = lit > 0 && hash === lastHash ? stable + 1 : 0;
+    lastHash = hash;
+    if (stable >= 3) {
+      window.__splatpressReady = true;
+      setStatus(`ready (${lit} pixels drawn)`);
+    }
+  }
+});
+
+window.__splatpressCapture = () => canvas.toDataURL("image/png");
+
+// ---- loading ----------------------------------------------------------------------------------------------
+
+function setStatus(text) { $("status").textContent = text; }
+function fmtBytes(b) { return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`; }
+
+let worker = null;
+function decodeInWorker(bytes, label) {
+  if (worker) worker.terminate();  // a new file cancels a decode in flight
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "progress") {
+        setStatus(`decoding ${label}: ${m.stage} ${Math.round(100 * m.fraction)}%`);
+        $("progress").value = m.fraction;
+      } else if (m.type === "done") { resolve(m); worker.terminate(); worker = null; }
+      else if (m.type === "error") { reject(new Error(m.message)); worker.terminate(); worker = null; }
+    };
+    worker.onerror = (e) => reject(new Error(e.message || "worker failed"));
+    worker.postMessage({ bytes: bytes.buffer, label }, [bytes.buffer]);
+  });
+}
+
+async function openBytes(bytes, label) {
+  window.__splatpressReady = false;
+  window.__splatpressError = null;
+  const size = bytes.byteLength;
+  setStatus(`decoding ${label}…`);
+  $("progress").hidden = false;
+  try {
+    const { splats, seconds, version } = await decodeInWorker(bytes, label);
+    const t0 = performance.now();
+    const ext = buildExtSplats(splats);
+    if (mesh) { scene.remove(mesh); mesh.dispose(); }
+    mesh = new SplatMesh({ extSplats: ext });
+    await mesh.initialized;
+    scene.add(mesh);
+    const uploadSeconds = (performance.now() - t0) / 1000;
+    const stats = {
+      label, fileBytes: size, n: splats.n, shDegree: splats.shDegree, formatVersion: version,
+      bitsPerGaussian: (8 * size) / splats.n, decodeSeconds: seconds, uploadSeconds,
+    };
+    window.__splatpressStats = stats;
+    $("stats").innerHTML = [
+      ["file", label], ["Gaussians", stats.n.toLocaleString("en")], ["file size", `${fmtBytes(size)} (${size.toLocaleString("en")} B)`],
+      ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)], ["SH degree", stats.shDegree], ["format", `v${version}`],
+      ["decode", `${seconds.toFixed(3)} s (worker)`], ["to GPU arrays", `${uploadSeconds.toFixed(3)} s`],
+    ].map(([k, v]) => `<tr><th>${k}</th><td>${String(v).replace(/</g, "&lt;")}</td></tr>`).join("");
+    homeView = params.get("camera") ? parseCamera(params.get("camera")) : defaultView(splats.positions, splats.n);
+    applyView(homeView);
+    loadedAt = performance.now();
+    setStatus(`${label}: rendering…`);
+  } catch (err) {
+    window.__splatpressError = err.message;
+    setStatus(`error: ${err.message}`);
+    console.error(err);
+  } finally {
+    $("progress").hidden = true;
+  }
+}
+
+async function openUrl(url) {
+  setStatus(`fetching ${url}…`);
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    await openBytes(new Uint8Array(await res.arrayBuffer()), url.split("/").pop() || url);
+  } catch (err) {
+    window.__splatpressError = err.message;
+    setStatus(`error: ${err.message}`);
+  }
+}
+
+async function openFile(file) {
+  await openBytes(new Uint8Array(await file.arrayBuffer()), file.name);
+}
+
+$("file").addEventListener("change", (e) => { if (e.target.files[0]) openFile(e.target.files[0]); });
+$("reset").addEventListener("click", () => { if (homeView) applyView(homeView); });
+window.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("drag"); });
+window.addEventListener("dragleave", () => document.body.classList.remove("drag"));
+window.addEventListener("drop", (e) => {
+  e.preventDefault();
+  document.body.classList.remove("drag");
+  const file = e.dataTransfer.files[0];
+  if (file) openFile(file);
+});
+
+if (params.get("url")) openUrl(params.get("url"));
+else setStatus("drop a .bundle here, or choose one with the file picker");
