@@ -138,25 +138,61 @@ export async function decodeBundle(bytes, options = {}) {
   return { manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codes, means, attributes };
 }
 
-/** X = Y·Bᵀ per row, skipping the zero entries of the (block-diagonal) basis. */
+/**
+ * X = Y·Bᵀ per row. B is block diagonal over runs of columns (identity outside the KLT groups): the
+ * blocks are found from its zero pattern, identity blocks are copied, the others multiplied densely
+ * (four output columns per pass over the row, sums in float64).
+ */
 function applyBasisTranspose(y, basis, n, c) {
-  const rows = [];  // for each output column a: the (c, B[a, c]) pairs with B[a, c] ≠ 0
-  for (let a = 0; a < c; a++) {
-    const cols = [], vals = [];
-    for (let k = 0; k < c; k++) if (basis[a * c + k] !== 0) { cols.push(k); vals.push(basis[a * c + k]); }
-    rows.push([Int32Array.from(cols), Float64Array.from(vals)]);
-  }
+  const blocks = basisBlocks(basis, c);
+  const bt = Float64Array.from(basis);
   const out = new Float32Array(n * c);
+  const row = new Float64Array(c);
   for (let i = 0; i < n; i++) {
     const base = i * c;
-    for (let a = 0; a < c; a++) {
-      const [cols, vals] = rows[a];
-      let s = 0;
-      for (let k = 0; k < cols.length; k++) s += y[base + cols[k]] * vals[k];
-      out[base + a] = s;
+    for (let k = 0; k < c; k++) row[k] = y[base + k];
+    for (const [lo, hi, identity] of blocks) {
+      if (identity) {
+        for (let a = lo; a < hi; a++) out[base + a] = row[a];
+        continue;
+      }
+      let a = lo;
+      for (; a + 4 <= hi; a += 4) {
+        const o0 = a * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let k = lo; k < hi; k++) {
+          const v = row[k];
+          s0 += v * bt[o0 + k]; s1 += v * bt[o1 + k]; s2 += v * bt[o2 + k]; s3 += v * bt[o3 + k];
+        }
+        out[base + a] = s0; out[base + a + 1] = s1; out[base + a + 2] = s2; out[base + a + 3] = s3;
+      }
+      for (; a < hi; a++) {
+        const o = a * c;
+        let sum = 0;
+        for (let k = lo; k < hi; k++) sum += row[k] * bt[o + k];
+        out[base + a] = sum;
+      }
     }
   }
   return out;
+}
+
+/** [lo, hi, isIdentity] runs of columns that B maps onto themselves (its diagonal blocks). */
+function basisBlocks(basis, c) {
+  // reach[a]: the largest column index coupled to column a (either direction)
+  const blocks = [];
+  let lo = 0, hi = 0;
+  for (let a = 0; a < c; a++) {
+    if (a >= hi && a > lo) { blocks.push([lo, hi]); lo = a; }
+    for (let k = 0; k < c; k++) if (basis[a * c + k] !== 0 || basis[k * c + a] !== 0) hi = Math.max(hi, k + 1, a + 1);
+    hi = Math.max(hi, a + 1);
+  }
+  blocks.push([lo, hi]);
+  return blocks.map(([l, h]) => {
+    let identity = true;
+    for (let a = l; a < h && identity; a++) for (let k = l; k < h; k++) if (basis[a * c + k] !== (a === k ? 1 : 0)) { identity = false; break; }
+    return [l, h, identity];
+  });
 }
 
 /** Voxel centres min + (c + ½)·Δ, Δ = (max − min)/2^d, in float32 (raht/voxelize.py). */
