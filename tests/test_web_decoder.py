@@ -22,7 +22,7 @@ import torch
 
 from codec import load_npz, save_npz
 from scene.compressed_format import export_ply
-from scene.ply_io import read_gaussian_ply  # noqa: F401  (documents the PLY reader used below)
+from scripts.compare_web_decoder import ply_table
 from tests.compression_helpers import one_thread, synthetic_quantized
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,16 +41,6 @@ def _node_decode(bundle: str, tmp_path, name: str = "js"):
     return res, ply, codes
 
 
-def _ply_table(path: str) -> tuple[list[str], np.ndarray]:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    end = data.index(b"end_header\n") + len(b"end_header\n")
-    header = data[:end].decode("ascii").splitlines()
-    names = [line.split()[-1] for line in header if line.startswith("property")]
-    n = int(next(line.split()[-1] for line in header if line.startswith("element vertex")))
-    return names, np.frombuffer(data[end:], dtype="<f4").reshape(n, len(names))
-
-
 def _check_equal(bundle: str, tmp_path) -> None:
     res, ply, codes_path = _node_decode(bundle, tmp_path)
     assert res.returncode == 0, res.stderr
@@ -64,8 +54,8 @@ def _check_equal(bundle: str, tmp_path) -> None:
     assert np.array_equal(coords, dec.payload.coords)
     ref_ply = str(tmp_path / "python.ply")
     export_ply(dec, ref_ply)
-    names_js, js = _ply_table(ply)
-    names_py, py = _ply_table(ref_ply)
+    names_js, js = ply_table(ply)
+    names_py, py = ply_table(ref_ply)
     assert names_js == names_py
     assert js.shape == py.shape == (n, len(names_py))
     pos = slice(0, 3)
