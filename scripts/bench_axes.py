@@ -24,7 +24,7 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from scripts.bench_image_free import decoded_point, default_inputs, short_name  # noqa: E402
+from scripts.bench_image_free import decoded_point, default_inputs, default_setup, short_name  # noqa: E402
 from scripts.bench_rd import interpolate_bytes, log  # noqa: E402
 
 
@@ -32,7 +32,6 @@ def run_input(path: str, choices: list[str], qualities: list[float], out: str) -
     from arguments.compress import SPLAT_FILE_PRESET
     from arguments.compression import CompressionParams, resolve_compression_params
     from codec import save_npz
-    from compression.setup import compression_setup
     from compression.views import view_schedule, virtual_views
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import read_splat
@@ -45,12 +44,7 @@ def run_input(path: str, choices: list[str], qualities: list[float], out: str) -
     for choice in choices:
         points = []
         for q in qualities:
-            model = compression_setup(source, views.train_cameras, views.test_cameras, depth=params.depth,
-                                      percent=params.percent, beta=params.beta, merge=params.merge,
-                                      n_block=params.n_block, bits=params.bits, quantizer="rd", quality=q,
-                                      sensitivity=params.sensitivity, background=torch.zeros(3), backend="torch",
-                                      evaluate=False, prune=params.prune, codec=params.codec,
-                                      channel_transform=params.channel_transform, axes=choice).model
+            model = default_setup(source, views, params, q, axes=choice)
             model.eval()
             pc = os.path.join(out, name, choice, f"q{q:g}", "pc_npz")
             save_npz(model.encode(codec="range"), pc, plan=model.plan)

@@ -70,6 +70,19 @@ def short_name(path: str) -> str:
     return base
 
 
+def default_setup(source, views, params, quality: float, **overrides):
+    """The image-free defaults ``params`` at ``quality`` (rd pruning and depth per quality), no fine-tuning;
+    ``overrides`` replace single settings (e.g. ``axes``)."""
+    from compression.setup import compression_setup
+
+    kw = dict(depth=params.depth, percent=params.percent, beta=params.beta, merge=params.merge,
+              n_block=params.n_block, bits=params.bits, quantizer="rd", quality=quality,
+              sensitivity=params.sensitivity, background=torch.zeros(3), backend="torch", evaluate=False,
+              prune=params.prune, codec=params.codec, channel_transform=params.channel_transform, axes=params.axes)
+    kw.update(overrides)
+    return compression_setup(source, views.train_cameras, views.test_cameras, **kw).model
+
+
 def decoded_point(bundle: str, cameras: list, refs=None, photo_cams=None) -> dict:
     """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
     from codec import load_npz
@@ -91,7 +104,6 @@ def run_input(path: str, args, exe) -> dict:
     from arguments.compression import CompressionParams, resolve_compression_params
     from arguments.compress import SPLAT_FILE_PRESET
     from compression.evaluate import source_gaussians
-    from compression.setup import compression_setup
     from compression.views import view_schedule, virtual_views
     from codec import save_npz
     from quant.rate_distortion import quality_to_kappa
@@ -137,12 +149,7 @@ def run_input(path: str, args, exe) -> dict:
     # with --prune rd the pruning and the depth follow the quality)
     params, _ = resolve_compression_params(CompressionParams(preset=SPLAT_FILE_PRESET), "")
     for q in args.qualities:
-        model = compression_setup(source, views.train_cameras, held, depth=params.depth, percent=params.percent,
-                                  beta=params.beta, merge=params.merge, n_block=params.n_block, bits=params.bits,
-                                  quantizer="rd", quality=q, sensitivity=params.sensitivity,
-                                  background=torch.zeros(3), backend="torch", evaluate=False, prune=params.prune,
-                                  codec=params.codec, channel_transform=params.channel_transform,
-                                  axes=params.axes).model
+        model = default_setup(source, views, params, q)
         model.bank.set_kappa(quality_to_kappa(q))
         model.calibrate()
         model.eval()

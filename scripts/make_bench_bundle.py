@@ -28,11 +28,10 @@ import torch  # noqa: E402
 
 def main(argv=None) -> int:
     from codec import save_npz
-    from compression.setup import build_quantized
+    from compression.setup import build_quantized, raw_columns
     from quant.rate_distortion import quality_to_kappa
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import read_splat
-    from compression.setup import raw_columns
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="a splat file (PLY, SOG, SPZ, compressed PLY)")

@@ -82,7 +82,6 @@ export async function decodeBundle(bytes, options = {}) {
   try {
     coords = decodeOctree(new RangeReader(octreeWords), depth, n, (level) => progress("octree", level / depth));
   } catch (err) {
-    if (err instanceof FormatError) throw new FormatError(`${where}: octree does not decode (${err.message})`);
     throw new FormatError(`${where}: octree does not decode (${err.message})`);
   }
 
