@@ -38,19 +38,38 @@ export function rint(v) {
   return (r - v === 0.5 && r % 2 !== 0) ? r - 1 : r;
 }
 
-let CRC_TABLE = null;
-/** CRC-32 (zlib's) of bytes. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+let CRC_TABLES = null;
+/** CRC-32 (zlib's) of bytes: slicing by four (four 256-entry tables, one 32-bit word per step). */
 export function crc32(bytes) {
-  if (!CRC_TABLE) {
-    CRC_TABLE = new Int32Array(256);
+  if (!CRC_TABLES) {
+    CRC_TABLES = new Int32Array(4 * 256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      CRC_TABLE[n] = c;
+      CRC_TABLES[n] = c;
+    }
+    for (let n = 0; n < 256; n++) {
+      for (let t = 1; t < 4; t++) {
+        const prev = CRC_TABLES[(t - 1) * 256 + n];
+        CRC_TABLES[t * 256 + n] = CRC_TABLES[prev & 0xff] ^ (prev >>> 8);
+      }
     }
   }
+  const T = CRC_TABLES;
   let crc = -1;
-  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  const n = bytes.length;
+  let i = 0;
+  // whole 32-bit words where the bytes are 4-aligned (read little-endian, as every browser and Node host is)
+  if (bytes.byteOffset % 4 === 0 && LITTLE_ENDIAN) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, n >>> 2);
+    for (let k = 0; k < words.length; k++) {
+      crc ^= words[k];
+      crc = T[768 + (crc & 0xff)] ^ T[512 + ((crc >>> 8) & 0xff)] ^ T[256 + ((crc >>> 16) & 0xff)] ^ T[crc >>> 24];
+    }
+    i = 4 * words.length;
+  }
+  for (; i < n; i++) crc = T[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
 
@@ -89,11 +108,18 @@ export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
   const { c, nBlock, bits } = dims;
   const n = acWeight.length;
   const qmax = 2 ** bits - 1;
-  const codes = bits <= 8 ? new Uint8Array(n * c) : new Uint16Array(n * c);
+  const CodeArray = bits <= 8 ? Uint8Array : Uint16Array;
   const { model, r_range: rRange, geometric_k: geoK, words, stream } = arrays;
   const ctx = contexts(acWeight, nBlock);
+  const { order, block, bounds } = ctx;
+  const blockInOrder = new Int32Array(n);
+  for (let i = 0; i < n; i++) blockInOrder[i] = block[order[i]];
+  // codes channel by channel in context order first (each stream decodes into a contiguous run), then
+  // one pass that writes whole rows: far fewer cache misses than scattering every channel on its own
+  const byChannel = new CodeArray(n * c);
   let offset = 0;
-  const sym = new Int32Array(n);
+  let sym = new Int32Array(n);
+  const centres = new Int32Array(nBlock);
   for (let ch = 0; ch < c; ch++) {
     const nWords = words[ch];
     if (n === 0) { offset += nWords; continue; }
@@ -109,7 +135,6 @@ export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
       sym.fill(0);
     } else if (kind === MODEL_GEOMETRIC) {
       const kRow = geoK.subarray(ch * (nBlock + N_WEIGHT_CLASSES), (ch + 1) * (nBlock + N_WEIGHT_CLASSES));
-      const { bounds } = ctx;
       for (let q = 0; q < nBlock * N_WEIGHT_CLASSES; q++) {
         const lo = bounds[q], hi = bounds[q + 1];
         if (hi <= lo) continue;
@@ -122,7 +147,6 @@ export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
       if (alphabet > ADAPTIVE_MAX_ALPHABET) {
         throw new FormatError(`channel ${ch}: adaptive model over ${alphabet} symbols (at most ${ADAPTIVE_MAX_ALPHABET})`);
       }
-      const { bounds } = ctx;
       for (let w = 0; w < N_WEIGHT_CLASSES; w++) {
         const lo = bounds[w * nBlock], hi = bounds[(w + 1) * nBlock];
         if (hi <= lo) continue;
@@ -131,17 +155,22 @@ export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
     } else {
       throw new FormatError(`channel ${ch}: unknown model id ${kind}`);
     }
-    const centres = new Float64Array(nBlock);
-    for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax);
-    const { order, block } = ctx;
+    for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax) + rMin;
+    const out = byChannel.subarray(ch * n, (ch + 1) * n);
+    let bad = 0;
     for (let i = 0; i < n; i++) {
-      if (sym[i] >= alphabet || sym[i] < 0) throw new FormatError(`channel ${ch}: decoded symbol outside the stored range`);
-      const s = order[i];
-      const v = sym[i] + rMin + centres[block[s]];
-      if (v < 0 || v > qmax) throw new FormatError(`channel ${ch}: decoded codes leave [0, ${qmax}]`);
-      codes[s * c + ch] = v;
+      const r = sym[i], v = r + centres[blockInOrder[i]];
+      bad |= (r >= alphabet) | (r < 0) | (v < 0) | (v > qmax);
+      out[i] = v;
     }
+    if (bad) throw new FormatError(`channel ${ch}: decoded symbols leave the stored range or the codes leave [0, ${qmax}]`);
     if (progress) progress(ch + 1);
+  }
+  sym = null;
+  const codes = new CodeArray(n * c);
+  for (let i = 0; i < n; i++) {
+    const row = order[i] * c;
+    for (let ch = 0, at = i; ch < c; ch++, at += n) codes[row + ch] = byChannel[at];
   }
   const crc = crc32(new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength));
   if (crc !== arrays.crc32[0]) throw new FormatError("decoded AC codes fail their CRC-32 (decoder models differ from the encoder's)");

@@ -10,10 +10,11 @@
 // product summed in float64 here, a float32 BLAS product in torch) and sin/cos/exp, so decoded
 // values agree within float32 rounding of those steps (docs: web/README.md).
 
-import { decodeAc, blockOfSlots } from "./ac.js";
+import { decodeAc, splitLength } from "./ac.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
+import { wasmInverseTransform, wasmKernels } from "./kernels.js";
 import { decodeOctree } from "./octree.js";
 import { buildPlan, rahtInverse } from "./raht.js";
 
@@ -118,23 +119,41 @@ export async function decodeBundle(bytes, options = {}) {
   }
 
   progress("transform", 0);
-  const work = new Float32Array(n * c);
-  work.set(dc, 0);
-  if (n > 1) {
-    const block = blockOfSlots(n - 1, nBlock);
-    for (let s = 0; s < n - 1; s++) {
-      const j = block[s], row = (s + 1) * c, crow = s * c;
-      for (let ch = 0; ch < c; ch++) {
-        const q = ch * nBlock + j;
-        work[row + ch] = Math.fround(codes[crow + ch] - zeroPoint[q]) * scale[q];  // (code − z) rounded, then ·s rounded
-      }
-    }
+  const fill = (out) => dequantize(out, codes, dc, scale, zeroPoint, n, c, nBlock);
+  const kernels = wasmKernels();
+  let attributes = kernels && wasmInverseTransform(kernels, fill, plan, n, c, basis, basis ? nonIdentityBlocks(basis, c) : []);
+  if (!attributes) {  // the JavaScript reference
+    const work = new Float32Array(n * c);
+    fill(work);
+    rahtInverse(work, c, plan);
+    attributes = basis ? applyBasisTranspose(work, basis, n, c) : work;
   }
-  rahtInverse(work, c, plan);
-  const attributes = basis ? applyBasisTranspose(work, basis, n, c) : work;
   const means = voxelCentres(coords, bbox, depth);
   progress("done", 1);
   return { manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codes, means, attributes };
+}
+
+/** RAHT coefficients [N, C] (float32) into `work`: the DC row, then scale·(code − zero point) of every AC slot. */
+function dequantize(work, codes, dc, scale, zeroPoint, n, c, nBlock) {
+  work.set(dc, 0);
+  if (n === 1) return work;
+  // the quantizer parameters block by block, channels contiguous
+  const s32 = new Float32Array(nBlock * c), z32 = new Float32Array(nBlock * c);
+  for (let ch = 0; ch < c; ch++) {
+    for (let j = 0; j < nBlock; j++) { s32[j * c + ch] = scale[ch * nBlock + j]; z32[j * c + ch] = zeroPoint[ch * nBlock + j]; }
+  }
+  const f = Math.fround;
+  const lengths = splitLength(n - 1, nBlock);
+  for (let j = 0, start = 0; j < nBlock; start += lengths[j], j++) {
+    const base = j * c, end = start + lengths[j];
+    for (let s = start; s < end; s++) {
+      const row = (s + 1) * c, crow = s * c;
+      for (let ch = 0; ch < c; ch++) {
+        work[row + ch] = f(codes[crow + ch] - z32[base + ch]) * s32[base + ch];  // (code − z) rounded, then ·s rounded
+      }
+    }
+  }
+  return work;
 }
 
 /**
@@ -174,6 +193,11 @@ function applyBasisTranspose(y, basis, n, c) {
     }
   }
   return out;
+}
+
+/** [lo, hi] of the diagonal blocks of B that are not the identity. */
+function nonIdentityBlocks(basis, c) {
+  return basisBlocks(basis, c).filter((b) => !b[2]).map(([lo, hi]) => [lo, hi]);
 }
 
 /** [lo, hi, isIdentity] runs of columns that B maps onto themselves (its diagonal blocks). */

@@ -62,6 +62,8 @@
  *   firstChunk · 2^t symbols; after each chunk counts[s] += 1 for every decoded symbol s.
  */
 
+import { wasmKernels, wasmRangeDecode } from "./kernels.js";
+
 /** Bits of probability precision (constriction's default preset). */
 export const PRECISION = 24;
 /** Range of the geometric parameter k (as `codec.entropy.K_MIN`, `K_MAX`). */
@@ -77,6 +79,8 @@ const LOOKUP_BITS = 12;
 const LOOKUP_SHIFT = PRECISION - LOOKUP_BITS;
 /** Decode calls of at least this many symbols build the lookup table of their model. */
 const LOOKUP_MIN_COUNT = 256;
+/** Decode calls of at least this many symbols run the WebAssembly loop (kernels.js), when available. */
+const WASM_MIN_COUNT = 16;
 
 /** 2^(i/8), i = 0..7, the same correctly rounded float64 values as codec/entropy.py. */
 const EIGHTH_OCTAVES = [
@@ -294,6 +298,12 @@ export class RangeReader {
     if (!(model instanceof CategoricalModel)) throw new TypeError("decode needs a CategoricalModel");
     const table = model.table || (count >= LOOKUP_MIN_COUNT ? model.buildTable() : null);
     const cdf = model.cdf;
+    const kernels = count >= WASM_MIN_COUNT ? wasmKernels() : null;
+    if (kernels !== null) {
+      const symbols = wasmRangeDecode(kernels, this, count, cdf, table);
+      if (symbols === null) throw new Error("range-coded stream does not decode (invalid compressed data)");
+      return symbols;
+    }
     const last = model.size - 1;
     const words = this.words;
     const nWords = words.length;
