@@ -40,8 +40,11 @@ export function rint(v) {
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 let CRC_TABLES = null;
-/** CRC-32 (zlib's) of bytes: slicing by four (four 256-entry tables, one 32-bit word per step). */
-export function crc32(bytes) {
+/**
+ * CRC-32 (zlib's) of bytes: slicing by four (four 256-entry tables, one 32-bit word per step).
+ * `previous`: the CRC of the bytes before these (to checksum a sequence piece by piece).
+ */
+export function crc32(bytes, previous = 0) {
   if (!CRC_TABLES) {
     CRC_TABLES = new Int32Array(4 * 256);
     for (let n = 0; n < 256; n++) {
@@ -57,7 +60,7 @@ export function crc32(bytes) {
     }
   }
   const T = CRC_TABLES;
-  let crc = -1;
+  let crc = previous ^ -1;
   const n = bytes.length;
   let i = 0;
   // whole 32-bit words where the bytes are 4-aligned (read little-endian, as every browser and Node host is)
@@ -73,7 +76,12 @@ export function crc32(bytes) {
   return (crc ^ -1) >>> 0;
 }
 
-function contexts(acWeight, nBlock) {
+/**
+ * The coding contexts of the AC slots: order (the slots sorted stably by context w·B + j), bounds
+ * (bounds[q]..bounds[q+1] is context q's run in that order) and the block of each position of the order.
+ * @param {Float64Array} acWeight [N − 1] RAHT weights of the slots
+ */
+export function acContexts(acWeight, nBlock) {
   const n = acWeight.length;
   const block = blockOfSlots(n, nBlock);
   const nCtx = nBlock * N_WEIGHT_CLASSES;
@@ -92,87 +100,114 @@ function contexts(acWeight, nBlock) {
   const fill = bounds.slice(0, nCtx);
   const order = new Int32Array(n);
   for (let s = 0; s < n; s++) order[fill[ctx[s]]++] = s;
-  return { block, order, bounds, nBlock };
+  const blockInOrder = new Int32Array(n);
+  for (let i = 0; i < n; i++) blockInOrder[i] = block[order[i]];
+  return { n, nBlock, order, bounds, blockInOrder };
+}
+
+/** Word offset of every channel's stream in ac.npz's `stream` (C + 1 entries). */
+export function streamOffsets(words) {
+  const offsets = [0];
+  for (const w of words) offsets.push(offsets[offsets.length - 1] + w);
+  return offsets;
 }
 
 /**
- * Decode the AC codes.
- * @param {object} arrays the members of ac.npz (parsed .npy: model, r_range, geometric_k, words, stream, crc32)
+ * Decode the AC codes of one channel.
+ * @param {object} arrays the members of ac.npz (parsed .npy: model, r_range, geometric_k, words, stream)
+ * @param {number} ch the channel
+ * @param {number} offset its stream's first word (streamOffsets)
+ * @param {object} ctx acContexts()
  * @param {Float32Array} zeroPoint [C·B] (channel-major)
- * @param {Float64Array} acWeight [N − 1]
- * @param {{c: number, nBlock: number, bits: number}} dims
- * @param {(channel: number) => void} [progress]
- * @returns {Uint8Array|Uint16Array} codes [N − 1, C] row-major
+ * @param {{nBlock: number, bits: number}} dims
+ * @returns {Uint8Array|Uint16Array} the channel's codes of AC slots 0 … N − 2 (slot order)
  */
-export function decodeAc(arrays, zeroPoint, acWeight, dims, progress) {
-  const { c, nBlock, bits } = dims;
-  const n = acWeight.length;
+export function decodeAcChannel(arrays, ch, offset, ctx, zeroPoint, dims) {
+  const { nBlock, bits } = dims;
+  const { n, order, bounds, blockInOrder } = ctx;
   const qmax = 2 ** bits - 1;
-  const CodeArray = bits <= 8 ? Uint8Array : Uint16Array;
+  const codes = bits <= 8 ? new Uint8Array(n) : new Uint16Array(n);
+  if (n === 0) return codes;
   const { model, r_range: rRange, geometric_k: geoK, words, stream } = arrays;
-  const ctx = contexts(acWeight, nBlock);
-  const { order, block, bounds } = ctx;
-  const blockInOrder = new Int32Array(n);
-  for (let i = 0; i < n; i++) blockInOrder[i] = block[order[i]];
-  // codes channel by channel in context order first (each stream decodes into a contiguous run), then
-  // one pass that writes whole rows: far fewer cache misses than scattering every channel on its own
-  const byChannel = new CodeArray(n * c);
-  let offset = 0;
-  let sym = new Int32Array(n);
+  const rMin = rRange[2 * ch], rMax = rRange[2 * ch + 1];
+  if (rMin > rMax || rMin < -qmax || rMax > qmax) {
+    throw new FormatError(`channel ${ch}: symbol range [${rMin}, ${rMax}] is impossible for ${bits}-bit codes`);
+  }
+  const reader = new RangeReader(stream.subarray(offset, offset + words[ch]));
+  const alphabet = rMax - rMin + 1;
+  const kind = model[ch];
+  const sym = new Int32Array(n);  // context order
+  if (alphabet === 1) {
+    // one symbol: nothing was coded
+  } else if (kind === MODEL_GEOMETRIC) {
+    const kRow = geoK.subarray(ch * (nBlock + N_WEIGHT_CLASSES), (ch + 1) * (nBlock + N_WEIGHT_CLASSES));
+    for (let q = 0; q < nBlock * N_WEIGHT_CLASSES; q++) {
+      const lo = bounds[q], hi = bounds[q + 1];
+      if (hi <= lo) continue;
+      const j = q % nBlock, w = (q - j) / nBlock;
+      const k = Math.min(Math.max(kRow[nBlock + w] + kRow[j], K_MIN), K_MAX);
+      sym.set(reader.decode(hi - lo, reader.cachedModel(k, () => geometricTable(k, rMin, rMax))), lo);
+    }
+  } else if (kind === MODEL_ADAPTIVE) {
+    if (alphabet > ADAPTIVE_MAX_ALPHABET) {
+      throw new FormatError(`channel ${ch}: adaptive model over ${alphabet} symbols (at most ${ADAPTIVE_MAX_ALPHABET})`);
+    }
+    for (let w = 0; w < N_WEIGHT_CLASSES; w++) {
+      const lo = bounds[w * nBlock], hi = bounds[(w + 1) * nBlock];
+      if (hi <= lo) continue;
+      sym.set(adaptiveDecode(reader, hi - lo, new Float64Array(alphabet).fill(1)), lo);
+    }
+  } else {
+    throw new FormatError(`channel ${ch}: unknown model id ${kind}`);
+  }
   const centres = new Int32Array(nBlock);
-  for (let ch = 0; ch < c; ch++) {
-    const nWords = words[ch];
-    if (n === 0) { offset += nWords; continue; }
-    const rMin = rRange[2 * ch], rMax = rRange[2 * ch + 1];
-    if (rMin > rMax || rMin < -qmax || rMax > qmax) {
-      throw new FormatError(`channel ${ch}: symbol range [${rMin}, ${rMax}] is impossible for ${bits}-bit codes`);
-    }
-    const reader = new RangeReader(stream.subarray(offset, offset + nWords));
-    offset += nWords;
-    const alphabet = rMax - rMin + 1;
-    const kind = model[ch];
-    if (alphabet === 1) {
-      sym.fill(0);
-    } else if (kind === MODEL_GEOMETRIC) {
-      const kRow = geoK.subarray(ch * (nBlock + N_WEIGHT_CLASSES), (ch + 1) * (nBlock + N_WEIGHT_CLASSES));
-      for (let q = 0; q < nBlock * N_WEIGHT_CLASSES; q++) {
-        const lo = bounds[q], hi = bounds[q + 1];
-        if (hi <= lo) continue;
-        const j = q % nBlock, w = (q - j) / nBlock;
-        const k = Math.min(Math.max(kRow[nBlock + w] + kRow[j], K_MIN), K_MAX);
-        const part = reader.decode(hi - lo, reader.cachedModel(k, () => geometricTable(k, rMin, rMax)));
-        sym.set(part, lo);
-      }
-    } else if (kind === MODEL_ADAPTIVE) {
-      if (alphabet > ADAPTIVE_MAX_ALPHABET) {
-        throw new FormatError(`channel ${ch}: adaptive model over ${alphabet} symbols (at most ${ADAPTIVE_MAX_ALPHABET})`);
-      }
-      for (let w = 0; w < N_WEIGHT_CLASSES; w++) {
-        const lo = bounds[w * nBlock], hi = bounds[(w + 1) * nBlock];
-        if (hi <= lo) continue;
-        sym.set(adaptiveDecode(reader, hi - lo, new Float64Array(alphabet).fill(1)), lo);
-      }
-    } else {
-      throw new FormatError(`channel ${ch}: unknown model id ${kind}`);
-    }
-    for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax) + rMin;
-    const out = byChannel.subarray(ch * n, (ch + 1) * n);
-    let bad = 0;
-    for (let i = 0; i < n; i++) {
-      const r = sym[i], v = r + centres[blockInOrder[i]];
-      bad |= (r >= alphabet) | (r < 0) | (v < 0) | (v > qmax);
-      out[i] = v;
-    }
-    if (bad) throw new FormatError(`channel ${ch}: decoded symbols leave the stored range or the codes leave [0, ${qmax}]`);
-    if (progress) progress(ch + 1);
-  }
-  sym = null;
-  const codes = new CodeArray(n * c);
+  for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax) + rMin;
+  let bad = 0;
   for (let i = 0; i < n; i++) {
-    const row = order[i] * c;
-    for (let ch = 0, at = i; ch < c; ch++, at += n) codes[row + ch] = byChannel[at];
+    const r = sym[i], v = r + centres[blockInOrder[i]];
+    bad |= (r >= alphabet) | (r < 0) | (v < 0) | (v > qmax);
+    codes[order[i]] = v;
   }
-  const crc = crc32(new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength));
-  if (crc !== arrays.crc32[0]) throw new FormatError("decoded AC codes fail their CRC-32 (decoder models differ from the encoder's)");
+  if (bad) throw new FormatError(`channel ${ch}: decoded symbols leave the stored range or the codes leave [0, ${qmax}]`);
   return codes;
+}
+
+/** Rows per piece when the codes are interleaved for the CRC. */
+const CRC_ROWS = 2048;
+
+/**
+ * CRC-32 of the codes as the format stores them: a little-endian [N − 1, C] row-major array (uint8 or
+ * uint16), computed from the per-channel columns piece by piece.
+ */
+export function codesCrc32(columns, n) {
+  const c = columns.length;
+  if (c === 0 || n === 0) return crc32(new Uint8Array(0));
+  const Codes = columns[0].constructor;
+  const piece = new Codes(CRC_ROWS * c);
+  const bytes = new Uint8Array(piece.buffer);
+  let crc = 0;
+  for (let r0 = 0; r0 < n; r0 += CRC_ROWS) {
+    const rows = Math.min(CRC_ROWS, n - r0);
+    for (let ch = 0; ch < c; ch++) {
+      const col = columns[ch];
+      for (let r = 0, at = ch; r < rows; r++, at += c) piece[at] = col[r0 + r];
+    }
+    crc = crc32(bytes.subarray(0, rows * c * Codes.BYTES_PER_ELEMENT), crc);
+  }
+  return crc;
+}
+
+/** The codes as one little-endian [N − 1, C] row-major array (the layout the CRC covers). */
+export function interleaveCodes(columns, n) {
+  const c = columns.length;
+  const Codes = c ? columns[0].constructor : Uint8Array;
+  const out = new Codes(n * c);
+  for (let r0 = 0; r0 < n; r0 += CRC_ROWS) {
+    const r1 = Math.min(n, r0 + CRC_ROWS);
+    for (let ch = 0; ch < c; ch++) {
+      const col = columns[ch];
+      for (let r = r0, at = r0 * c + ch; r < r1; r++, at += c) out[at] = col[r];
+    }
+  }
+  return out;
 }

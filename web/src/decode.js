@@ -3,20 +3,24 @@
 //
 //   bundle → members (SHA-256 checked) → t.npz (steps, zero points), dc.npz, geometry.npz (octree →
 //   voxels in Morton order), transform.npz (v3 basis), ac.npz (range-coded codes, CRC-checked)
-//   → coefficients [N, C] = [DC; scale·(code − zero_point)] → inverse RAHT → ·Bᵀ → attributes [N, C]
+//   → per channel: coefficients [N] = [DC; scale·(code − zero_point)] → inverse RAHT → attribute column
+//   → ·Bᵀ across the columns of each transform block → attributes as C columns of N values
+//
+// Channels are decoded column by column (each channel is one range-coded stream and one RAHT), which
+// keeps each step's memory small and lets channels be decoded independently.
 //
 // Conformance with Python: the voxels and the codes are identical (the octree and the CRC of the codes
 // check it); the floats follow the same float32 operations, except the channel transform (a dot
-// product summed in float64 here, a float32 BLAS product in torch) and sin/cos/exp, so decoded
-// values agree within float32 rounding of those steps (docs: web/README.md).
+// product summed in another order: float32 SIMD sums here, a float32 BLAS product in torch) and
+// sin/cos/exp, so decoded values agree within float32 rounding of those steps (docs: web/README.md).
 
-import { decodeAc, splitLength } from "./ac.js";
+import { acContexts, codesCrc32, decodeAcChannel, interleaveCodes, splitLength, streamOffsets } from "./ac.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
-import { wasmInverseTransform, wasmKernels } from "./kernels.js";
+import { channelColumns } from "./kernels.js";
 import { decodeOctree } from "./octree.js";
-import { buildPlan, rahtInverse } from "./raht.js";
+import { buildPlan, rahtInverseColumns } from "./raht.js";
 
 const MAX_DEPTH = 21;
 
@@ -38,7 +42,9 @@ function requireInt(manifest, key, where, lo, hi) {
  * @param {Uint8Array} bytes a .bundle file
  * @param {{label?: string, progress?: (stage: string, fraction: number) => void}} [options]
  * @returns {Promise<object>} {manifest, version, n, shDegree, nChannels, names, depth, bits, nBlock,
- *   coords {x,y,z} (Morton order), codes [N−1, C], means Float32Array [N·3], attributes Float32Array [N·C]}
+ *   coords {x,y,z} (Morton order), codeColumns (C arrays of the N − 1 AC codes), codes (the same as one
+ *   [N − 1, C] row-major array, built on first use), means Float32Array [N·3], columns (C Float32Arrays
+ *   of N: the attributes, channel by channel)}
  */
 export async function decodeBundle(bytes, options = {}) {
   const label = options.label || "bundle";
@@ -111,88 +117,86 @@ export async function decodeBundle(bytes, options = {}) {
   if (ac.words.some((w) => w < 0) || ac.words.reduce((a, b) => a + b, 0) !== ac.stream.length) {
     throw new FormatError(`${where}: AC streams do not decode (per-channel word counts disagree with the stream)`);
   }
-  let codes;
-  try {
-    codes = decodeAc(ac, zeroPoint, plan.acWeight, { c, nBlock, bits }, (ch) => progress("ac", ch / c));
-  } catch (err) {
-    throw new FormatError(`${where}: AC streams do not decode (${err.message})`);
+  const ctx = acContexts(plan.acWeight, nBlock);
+  const offsets = streamOffsets(ac.words);
+  const { columns, transform } = channelColumns(n, c);
+  const codeColumns = new Array(c);
+  const quant = { dc, scale, zeroPoint, nBlock, bits };
+  for (let ch0 = 0; ch0 < c; ch0 += RAHT_GROUP) {
+    const ch1 = Math.min(c, ch0 + RAHT_GROUP);
+    progress("channels", ch0 / c);
+    for (let ch = ch0; ch < ch1; ch++) codeColumns[ch] = decodeChannel(ac, offsets, ctx, quant, ch, columns[ch], where);
+    rahtInverseColumns(columns.slice(ch0, ch1), plan);
+    progress("channels", ch1 / c);
+  }
+  if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
+    throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
   }
 
   progress("transform", 0);
-  const fill = (out) => dequantize(out, codes, dc, scale, zeroPoint, n, c, nBlock);
-  const kernels = wasmKernels();
-  let attributes = kernels && wasmInverseTransform(kernels, fill, plan, n, c, basis, basis ? nonIdentityBlocks(basis, c) : []);
-  if (!attributes) {  // the JavaScript reference
-    const work = new Float32Array(n * c);
-    fill(work);
-    rahtInverse(work, c, plan);
-    attributes = basis ? applyBasisTranspose(work, basis, n, c) : work;
+  if (basis) {
+    const blocks = nonIdentityBlocks(basis, c);
+    if (transform) transform(basis, blocks);
+    else transformColumnsJs(columns, basis, blocks, n, c);
   }
   const means = voxelCentres(coords, bbox, depth);
   progress("done", 1);
-  return { manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codes, means, attributes };
+  let codes = null;
+  return {
+    manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codeColumns, means, columns,
+    /** The AC codes as one [N − 1, C] row-major array (built on first use). */
+    get codes() {
+      codes = codes || interleaveCodes(codeColumns, n - 1);
+      return codes;
+    },
+  };
 }
 
-/** RAHT coefficients [N, C] (float32) into `work`: the DC row, then scale·(code − zero point) of every AC slot. */
-function dequantize(work, codes, dc, scale, zeroPoint, n, c, nBlock) {
-  work.set(dc, 0);
-  if (n === 1) return work;
-  // the quantizer parameters block by block, channels contiguous
-  const s32 = new Float32Array(nBlock * c), z32 = new Float32Array(nBlock * c);
-  for (let ch = 0; ch < c; ch++) {
-    for (let j = 0; j < nBlock; j++) { s32[j * c + ch] = scale[ch * nBlock + j]; z32[j * c + ch] = zeroPoint[ch * nBlock + j]; }
+/** Channels per pass of the inverse RAHT. */
+const RAHT_GROUP = 8;
+
+/** One channel: its AC codes (slot order), and its RAHT coefficients (dequantized) written into `column` [N]. */
+export function decodeChannel(ac, offsets, ctx, quant, ch, column, where) {
+  const { dc, scale, zeroPoint, nBlock, bits } = quant;
+  let codes;
+  try {
+    codes = decodeAcChannel(ac, ch, offsets[ch], ctx, zeroPoint, { nBlock, bits });
+  } catch (err) {
+    throw new FormatError(`${where}: AC streams do not decode (${err.message})`);
   }
+  // coefficients: the DC, then scale·(code − zero point) of every AC slot, (code − z) rounded to float32
+  // and the product rounded to float32 (the float32 operations of torch)
   const f = Math.fround;
-  const lengths = splitLength(n - 1, nBlock);
+  column[0] = dc[ch];
+  const lengths = splitLength(ctx.n, nBlock);
   for (let j = 0, start = 0; j < nBlock; start += lengths[j], j++) {
-    const base = j * c, end = start + lengths[j];
-    for (let s = start; s < end; s++) {
-      const row = (s + 1) * c, crow = s * c;
-      for (let ch = 0; ch < c; ch++) {
-        work[row + ch] = f(codes[crow + ch] - z32[base + ch]) * s32[base + ch];  // (code − z) rounded, then ·s rounded
-      }
-    }
+    const z = zeroPoint[ch * nBlock + j], sc = scale[ch * nBlock + j];
+    for (let s = start, end = start + lengths[j]; s < end; s++) column[s + 1] = f(codes[s] - z) * sc;
   }
-  return work;
+  return codes;
 }
+
 
 /**
- * X = Y·Bᵀ per row. B is block diagonal over runs of columns (identity outside the KLT groups): the
- * blocks are found from its zero pattern, identity blocks are copied, the others multiplied densely
- * (four output columns per pass over the row, sums in float64).
+ * The channel transform on columns in JavaScript (without WebAssembly): for every non-identity
+ * diagonal block [lo, hi) of B, x[lo + a] = Σ_k y[lo + k]·B[lo + a, lo + k] per row, summed in float64.
  */
-function applyBasisTranspose(y, basis, n, c) {
-  const blocks = basisBlocks(basis, c);
-  const bt = Float64Array.from(basis);
-  const out = new Float32Array(n * c);
-  const row = new Float64Array(c);
-  for (let i = 0; i < n; i++) {
-    const base = i * c;
-    for (let k = 0; k < c; k++) row[k] = y[base + k];
-    for (const [lo, hi, identity] of blocks) {
-      if (identity) {
-        for (let a = lo; a < hi; a++) out[base + a] = row[a];
-        continue;
-      }
-      let a = lo;
-      for (; a + 4 <= hi; a += 4) {
-        const o0 = a * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let k = lo; k < hi; k++) {
-          const v = row[k];
-          s0 += v * bt[o0 + k]; s1 += v * bt[o1 + k]; s2 += v * bt[o2 + k]; s3 += v * bt[o3 + k];
-        }
-        out[base + a] = s0; out[base + a + 1] = s1; out[base + a + 2] = s2; out[base + a + 3] = s3;
-      }
-      for (; a < hi; a++) {
-        const o = a * c;
+function transformColumnsJs(columns, basis, blocks, n, c) {
+  for (const [lo, hi] of blocks) {
+    const w = hi - lo;
+    const cols = columns.slice(lo, hi);
+    const m = new Float64Array(w * w);
+    for (let a = 0; a < w; a++) for (let k = 0; k < w; k++) m[a * w + k] = basis[(lo + a) * c + lo + k];
+    const y = new Float64Array(w);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < w; k++) y[k] = cols[k][i];
+      for (let a = 0; a < w; a++) {
         let sum = 0;
-        for (let k = lo; k < hi; k++) sum += row[k] * bt[o + k];
-        out[base + a] = sum;
+        for (let k = 0, o = a * w; k < w; k++) sum += y[k] * m[o + k];
+        cols[a][i] = sum;
       }
     }
   }
-  return out;
 }
 
 /** [lo, hi] of the diagonal blocks of B that are not the identity. */
@@ -232,12 +236,12 @@ export function voxelCentres(coords, bbox, depth) {
   return out;
 }
 
-/** Unit quaternions (w, x, y, z) [N·4] of the Euler ZYX angles in columns 1..3 of the attributes (utils/rotations.py). */
-export function quaternions(attributes, n, c) {
+/** Unit quaternions (w, x, y, z) [N·4] of the Euler ZYX angles (columns 1..3 of the attributes; utils/rotations.py). */
+export function quaternions(columns, n) {
   const out = new Float32Array(4 * n);
+  const phi = columns[1], theta = columns[2], psi = columns[3];
   for (let i = 0; i < n; i++) {
-    const base = i * c;
-    const hp = 0.5 * attributes[base + 1], ht = 0.5 * attributes[base + 2], hy = 0.5 * attributes[base + 3];
+    const hp = 0.5 * phi[i], ht = 0.5 * theta[i], hy = 0.5 * psi[i];
     const cp = Math.cos(hp), sp = Math.sin(hp), ct = Math.cos(ht), st = Math.sin(ht), cy = Math.cos(hy), sy = Math.sin(hy);
     out[4 * i] = cp * ct * cy + sp * st * sy;
     out[4 * i + 1] = sp * ct * cy - cp * st * sy;
@@ -247,23 +251,36 @@ export function quaternions(attributes, n, c) {
   return out;
 }
 
+/** Rows per block when columns are interleaved (a block of rows stays in the cache while it fills). */
+const INTERLEAVE_ROWS = 1024;
+
+/** Interleave `count` columns starting at `first` into one [N, count] row-major array. */
+export function interleaveColumns(columns, first, count, n) {
+  const out = new Float32Array(n * count);
+  for (let r0 = 0; r0 < n; r0 += INTERLEAVE_ROWS) {
+    const r1 = Math.min(n, r0 + INTERLEAVE_ROWS);
+    for (let k = 0; k < count; k++) {
+      const col = columns[first + k];
+      for (let i = r0, at = r0 * count + k; i < r1; i++, at += count) out[at] = col[i];
+    }
+  }
+  return out;
+}
+
 /**
  * Renderer-ready arrays: positions [N·3], rotations (w, x, y, z) [N·4], scales (exp) [N·3],
  * opacities (sigmoid) [N], colour DC f_dc [N·3] and f_rest [N·3(K−1)] (INRIA order: channel-major).
  */
 export function splatArrays(decoded) {
-  const { n, nChannels: c, attributes, shDegree } = decoded;
+  const { n, nChannels: c, columns, shDegree } = decoded;
   const nRest = 3 * ((shDegree + 1) ** 2 - 1);
-  const scales = new Float32Array(3 * n), opacities = new Float32Array(n);
-  const fdc = new Float32Array(3 * n), frest = new Float32Array(nRest * n);
-  for (let i = 0; i < n; i++) {
-    const base = i * c;
-    opacities[i] = 1 / (1 + Math.exp(-attributes[base]));
-    for (let k = 0; k < 3; k++) {
-      fdc[3 * i + k] = attributes[base + 4 + k];
-      scales[3 * i + k] = Math.exp(attributes[base + c - 3 + k]);
-    }
-    for (let k = 0; k < nRest; k++) frest[nRest * i + k] = attributes[base + 7 + k];
-  }
-  return { n, shDegree, positions: decoded.means, rotations: quaternions(attributes, n, c), scales, opacities, fdc, frest };
+  const opacities = new Float32Array(n);
+  const logit = columns[0];
+  for (let i = 0; i < n; i++) opacities[i] = 1 / (1 + Math.exp(-logit[i]));
+  const scales = interleaveColumns(columns, c - 3, 3, n);
+  for (let i = 0; i < 3 * n; i++) scales[i] = Math.exp(scales[i]);
+  return {
+    n, shDegree, positions: decoded.means, rotations: quaternions(columns, n), scales, opacities,
+    fdc: interleaveColumns(columns, 4, 3, n), frest: interleaveColumns(columns, 7, nRest, n),
+  };
 }

@@ -1,14 +1,14 @@
 // WebAssembly versions of the decoder's two hot loops (web/wasm/kernels.wat): the range decoder's
 // symbol loop and the channel transform. They compute what the JavaScript reference computes
 // (entropy.js RangeReader.decode: the same symbols and state, bit for bit; decode.js
-// applyBasisTranspose: float32 sums instead of float64 ones, within the documented tolerance), and
+// transformColumnsJs: float32 sums instead of float64 ones, within the documented tolerance), and
 // the decoder falls back to the reference when WebAssembly (with SIMD) is unavailable or switched off
 // with setWasmEnabled(false).
 //
-// Memory: one linear memory, grown on demand and never shrunk. Bytes 0..31 hold the range decoder's
-// state; from byte 64 on, the arena belongs to one user at a time: a RangeReader keeps its words
-// there between calls (and copies them again after someone else used the arena), the channel
-// transform its matrix and a chunk of rows.
+// Memory: the range decoder's instance has one linear memory, grown on demand and never shrunk. Bytes
+// 0..31 hold its state; from byte 64 on, a RangeReader keeps its words there between calls (and copies
+// them again after another reader used them), then the model's tables and the output. The decoded
+// channels live in a separate instance per decode (channelColumns), sized once.
 
 import { KERNELS_WASM_BASE64 } from "./kernels.wasm.js";
 
@@ -18,6 +18,7 @@ const PAGE = 65536;
 
 let enabled = true;
 let exportsCache = null;
+let moduleCache = null;
 let loadFailed = false;
 let arenaOwner = null;
 
@@ -34,7 +35,8 @@ export function wasmKernels() {
     const binary = atob(KERNELS_WASM_BASE64);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    exportsCache = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
+    moduleCache = new WebAssembly.Module(bytes);
+    exportsCache = new WebAssembly.Instance(moduleCache, {}).exports;
   } catch {
     loadFailed = true;  // no WebAssembly, or no SIMD: the JavaScript reference does the work
     return null;
@@ -97,50 +99,48 @@ export function wasmRangeDecode(kernels, reader, count, cdf, table) {
 }
 
 /**
- * The inverse RAHT and the channel transform in WebAssembly memory, ending in a copy of the attributes.
- * @param {object} kernels wasmKernels()
- * @param {(out: Float32Array) => void} fill writes the RAHT coefficients [N, C] (float32) into `out`
- * @param {object} plan buildPlan()'s pairs (left, right, a, b grouped by level; levelStarts)
- * @param {Float32Array|null} basis B [C, C] or null
- * @param {Array<[number, number]>} blocks the non-identity diagonal blocks of B
- * @returns {Float32Array|null} attributes [N, C], or null when the memory cannot grow that far (the
- *   caller then runs the JavaScript reference)
+ * Float32 columns [C] × [N] for the decoded channels, in the memory of a WebAssembly instance of their
+ * own (so the channel transform runs on them in place and the arrays stay valid after the next decode),
+ * or plain Float32Arrays without WebAssembly or when the memory cannot grow that far.
+ * @returns {{columns: Float32Array[], transform: ((basis: Float32Array, blocks: Array<[number, number]>) => void)|null}}
+ *   transform: the WebAssembly channel transform (null: the caller runs the JavaScript one)
  */
-export function wasmInverseTransform(kernels, fill, plan, n, c, basis, blocks) {
-  const p = plan.left.length;
-  arenaOwner = null;
-  const left = ARENA, right = align16(left + 4 * p), a32 = align16(right + 4 * p), b32 = align16(a32 + 4 * p);
-  let at = align16(b32 + 4 * p);
-  const placed = blocks.map(([lo, hi]) => {
-    const w = hi - lo, wp = (w + 3) & ~3;
-    const block = { lo, w, wp, m: at };
-    at = align16(at + 4 * w * wp);
-    return block;
-  });
-  const acc = at;
-  const work = align16(acc + 4 * Math.max(4, ...placed.map((b) => b.wp)));
-  const end = work + 4 * n * c;
-  let buffer;
-  try {
-    if (end > 2 ** 32) return null;
-    buffer = reserve(kernels, end);
-  } catch {
-    return null;  // the memory cannot grow that far here
+export function channelColumns(n, c) {
+  const kernels = wasmKernels();
+  if (kernels !== null) {
+    try {
+      return wasmColumns(n, c);
+    } catch {
+      // the memory cannot grow that far here: plain arrays
+    }
   }
-  new Int32Array(buffer, left, p).set(plan.left);
-  new Int32Array(buffer, right, p).set(plan.right);
-  new Float32Array(buffer, a32, p).set(plan.a);  // float32 rounding of the float64 weights, as the reference
-  new Float32Array(buffer, b32, p).set(plan.b);
-  const f32 = new Float32Array(buffer);
-  for (const { lo, w, wp, m } of placed) {
-    const base = m >> 2;
-    f32.fill(0, base, base + w * wp);
-    for (let k = 0; k < w; k++) for (let a = 0; a < w; a++) f32[base + k * wp + a] = basis[(lo + a) * c + lo + k];
-  }
-  const rows = f32.subarray(work >> 2, (work >> 2) + n * c);
-  fill(rows);
-  const starts = plan.levelStarts;
-  for (let li = starts.length - 2; li >= 0; li--) kernels.raht_level(work, c, left, right, a32, b32, starts[li], starts[li + 1]);
-  for (const { lo, w, wp, m } of placed) kernels.basis_block(work, n, c, lo, w, wp, m, acc);
-  return rows.slice();
+  return { columns: Array.from({ length: c }, () => new Float32Array(n)), transform: null };
+}
+
+function wasmColumns(n, c) {
+  const instance = new WebAssembly.Instance(moduleCache, {}).exports;
+  const stride = align16(4 * n);  // bytes per column: N rounded up to four rows
+  const groups = (c + 3) >> 2;
+  const m = ARENA, tmp = align16(m + 64 * groups * c), cols = align16(tmp + 16 * c);
+  const end = cols + stride * c;
+  if (end > 2 ** 32 - PAGE) throw new RangeError("too large for a 32-bit memory");
+  const buffer = reserve(instance, end);
+  const columns = Array.from({ length: c }, (_, ch) => new Float32Array(buffer, cols + ch * stride, n));
+  const transform = (basis, blocks) => {
+    const f32 = new Float32Array(instance.memory.buffer);
+    for (const [lo, hi] of blocks) {
+      const w = hi - lo, nGroups = (w + 3) >> 2;
+      const base = m >> 2;
+      f32.fill(0, base, base + 16 * nGroups * w);
+      for (let g = 0; g < nGroups; g++) {
+        for (let k = 0; k < w; k++) {
+          for (let j = 0; j < 4 && 4 * g + j < w; j++) {
+            f32.fill(basis[(lo + 4 * g + j) * c + lo + k], base + ((g * w + k) * 4 + j) * 4, base + ((g * w + k) * 4 + j + 1) * 4);
+          }
+        }
+      }
+      instance.basis_columns(cols, stride, lo, w, m, tmp, stride >> 4);
+    }
+  };
+  return { columns, transform };
 }

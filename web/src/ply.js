@@ -6,7 +6,7 @@ import { quaternions } from "./decode.js";
 
 /** The PLY bytes of a decodeBundle result. */
 export function plyBytes(decoded) {
-  const { n, nChannels: c, attributes, means, shDegree } = decoded;
+  const { n, nChannels: c, columns, means, shDegree } = decoded;
   const nRest = 3 * ((shDegree + 1) ** 2 - 1);
   const names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"];
   for (let j = 0; j < nRest; j++) names.push(`f_rest_${j}`);
@@ -16,14 +16,15 @@ export function plyBytes(decoded) {
   const head = new TextEncoder().encode(header);
   const width = names.length;
   const body = new Float32Array(n * width);
-  const quats = quaternions(attributes, n, c);
+  const quats = quaternions(columns, n);
+  // property index ← attribute column
+  const sources = [[6, 4], [7, 5], [8, 6], [9 + nRest, 0]];
+  for (let k = 0; k < nRest; k++) sources.push([9 + k, 7 + k]);
+  for (let k = 0; k < 3; k++) sources.push([10 + nRest + k, c - 3 + k]);
   for (let i = 0; i < n; i++) {
-    const o = i * width, a = i * c;
+    const o = i * width;
     body[o] = means[3 * i]; body[o + 1] = means[3 * i + 1]; body[o + 2] = means[3 * i + 2];
-    for (let k = 0; k < 3; k++) body[o + 6 + k] = attributes[a + 4 + k];
-    for (let k = 0; k < nRest; k++) body[o + 9 + k] = attributes[a + 7 + k];
-    body[o + 9 + nRest] = attributes[a];
-    for (let k = 0; k < 3; k++) body[o + 10 + nRest + k] = attributes[a + c - 3 + k];
+    for (const [p, ch] of sources) body[o + p] = columns[ch][i];
     for (let k = 0; k < 4; k++) body[o + 13 + nRest + k] = quats[4 * i + k];
   }
   const out = new Uint8Array(head.length + body.byteLength);

@@ -32,7 +32,7 @@ function splitLevel(x0, y0, z0, x1, y1, z1) {
 /**
  * @param {{x: Int32Array, y: Int32Array, z: Int32Array}} coords M voxels, strictly increasing Morton order
  * @param {number} depth d
- * @returns {{n: number, left: Int32Array, right: Int32Array, a: Float64Array, b: Float64Array,
+ * @returns {{n: number, left: Int32Array, right: Int32Array, a: Float32Array, b: Float32Array,
  *            levelStarts: Int32Array, acWeight: Float64Array}} pairs grouped by level (finest first);
  *            levelStarts[i]..levelStarts[i+1] is the i-th non-empty level
  */
@@ -74,7 +74,8 @@ export function buildPlan(coords, depth) {
   for (let k = 0; k < p; k++) counts[h[k] + 1]++;
   for (let l = 0; l < nLevels; l++) counts[l + 1] += counts[l];
   const fill = counts.slice(0, nLevels);
-  const left = new Int32Array(p), right = new Int32Array(p), a = new Float64Array(p), b = new Float64Array(p);
+  // the float32 weights the float32 transform multiplies by
+  const left = new Int32Array(p), right = new Int32Array(p), a = new Float32Array(p), b = new Float32Array(p);
   for (let k = 0; k < p; k++) {
     const i = fill[h[k]]++;
     left[i] = leftStart[k]; right[i] = k + 1; a[i] = aAll[k]; b[i] = bAll[k];
@@ -86,25 +87,26 @@ export function buildPlan(coords, depth) {
 }
 
 /**
- * Inverse RAHT in place on float32 coefficients [M, C] (row-major, slot order) → attributes [M, C]
- * (Morton order).
- * @param {Float32Array} work M·C values
- * @param {number} c channels
+ * Inverse RAHT in place on a few channels: each column holds float32 coefficients [M] (slot order:
+ * the DC first) and ends as the channel's attribute of every voxel (Morton order). Several columns per
+ * pass read the plan once for all of them.
+ * @param {Float32Array[]} columns
  */
-export function rahtInverse(work, c, plan) {
+export function rahtInverseColumns(columns, plan) {
   const { left, right, a, b, levelStarts } = plan;
   const f = Math.fround;
+  const g = columns.length;
   for (let li = levelStarts.length - 2; li >= 0; li--) {
-    for (let i = levelStarts[li]; i < levelStarts[li + 1]; i++) {
-      const a32 = f(a[i]), b32 = f(b[i]);
-      const lo = left[i] * c, hi = right[i] * c;
-      for (let ch = 0; ch < c; ch++) {
-        const low = work[lo + ch], high = work[hi + ch];
+    for (let i = levelStarts[li], end = levelStarts[li + 1]; i < end; i++) {
+      const lo = left[i], hi = right[i], ai = a[i], bi = b[i];
+      for (let k = 0; k < g; k++) {
+        const column = columns[k];
+        const low = column[lo], high = column[hi];
         // torch's addcmul_ is a fused multiply-add on x86 CPUs: the second product is not rounded
-        work[lo + ch] = f(low * a32) - high * b32;
-        work[hi + ch] = f(high * a32) + low * b32;
+        column[lo] = f(low * ai) - high * bi;
+        column[hi] = f(high * ai) + low * bi;
       }
     }
   }
-  return work;
+  return columns;
 }

@@ -21,6 +21,7 @@ import {
   quantizeProbabilities,
   quantizedCdf,
 } from "../src/entropy.js";
+import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtureDir = process.env.SPLATPRESS_ENTROPY_FIXTURES || join(here, "fixtures");
@@ -49,6 +50,22 @@ function caseProbabilities(entry) {
   }
   return Float64Array.from(entry.probabilities);
 }
+
+/** Run `check` with the WebAssembly symbol loop and again with the JavaScript reference. */
+function inBothDecoders(check) {
+  for (const [name, on] of [["WebAssembly", true], ["JavaScript", false]]) {
+    setWasmEnabled(on);
+    try {
+      check(name);
+    } finally {
+      setWasmEnabled(true);
+    }
+  }
+}
+
+test("the WebAssembly kernels load here (so both decoders are tested)", () => {
+  assert.notEqual(wasmKernels(), null);
+});
 
 test("fixtures come from constriction 0.5 with 24-bit precision", () => {
   assert.equal(fx.precision, 24);
@@ -95,93 +112,93 @@ test("quantization refuses what constriction refuses", () => {
   assert.throws(() => quantizeProbabilities([1e-310, 1e-310])); // subnormal sum
 });
 
-test("i.i.d. streams of categorical models decode exactly", () => {
-  assert.ok(fx.categorical_streams.length >= 10);
-  for (const s of fx.categorical_streams) {
-    const q = fx.quantization[s.case];
-    const reader = new RangeReader(Uint32Array.from(s.words));
-    const got = reader.decode(s.symbols.length, reader.model(caseProbabilities(q)));
-    assertSameSequence(Array.from(got), s.symbols, `stream of ${q.name}`);
-    assert.ok(reader.position >= s.words.length, `${q.name}: stream not consumed`);
-  }
-});
-
-test("symbol-by-symbol decoding (binary search path) equals bulk decoding (lookup table path)", () => {
-  const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "lognormal_5000");
-  const p = caseProbabilities(fx.quantization[s.case]);
-  const reader = new RangeReader(s.words);
-  const model = RangeReader.model(p);
-  const got = [];
-  for (let i = 0; i < 500; i++) got.push(reader.decode(1, model)[0]);
-  assert.equal(model.table, null, "single-symbol decodes should not build the lookup table");
-  got.push(...reader.decode(s.symbols.length - 500, model));
-  assert.notEqual(model.table, null);
-  assertSameSequence(got, s.symbols, "mixed decode");
-  // the lookup table brackets the symbol of every quantile
-  const table = model.buildTable();
-  for (let q = 0; q < 2 ** 24; q += 997) {
-    const sym = model.symbolOf(q);
-    assert.ok(model.cdf[sym] <= q && q < model.cdf[sym + 1]);
-    assert.ok(table[q >>> 12] <= sym && sym <= table[(q >>> 12) + 1], `quantile ${q}`);
-  }
-});
-
-test("geometric streams (cached models keyed by k, as codec/ac_coding.py) decode exactly", () => {
-  for (const s of fx.geometric_streams) {
-    const reader = new RangeReader(Uint32Array.from(s.words));
-    const got = [];
-    for (const seg of s.segments) {
-      const model = reader.cachedModel(seg.k, () => geometricTable(seg.k, s.r_min, s.r_max));
-      got.push(...reader.decode(seg.count, model));
+test("i.i.d. streams of categorical models decode exactly", () => inBothDecoders((decoder) => {
+    assert.ok(fx.categorical_streams.length >= 10);
+    for (const s of fx.categorical_streams) {
+      const q = fx.quantization[s.case];
+      const reader = new RangeReader(Uint32Array.from(s.words));
+      const got = reader.decode(s.symbols.length, reader.model(caseProbabilities(q)));
+      assertSameSequence(Array.from(got), s.symbols, `${decoder}: stream of ${q.name}`);
+      assert.ok(reader.position >= s.words.length, `${q.name}: stream not consumed`);
     }
-    assertSameSequence(got, s.symbols, `geometric [${s.r_min}, ${s.r_max}]`);
-    const ks = new Set(s.segments.map((seg) => seg.k));
-    assert.equal(reader.models.size, ks.size);
-  }
-});
+}));
 
-test("adaptive streams (several contexts, as codec/geometry.py) decode exactly with the same counts", () => {
-  for (const s of fx.adaptive_streams) {
-    const reader = new RangeReader(Uint32Array.from(s.words));
+test("symbol-by-symbol decoding (binary search path) equals bulk decoding (lookup table path)", () => inBothDecoders((decoder) => {
+    const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "lognormal_5000");
+    const p = caseProbabilities(fx.quantization[s.case]);
+    const reader = new RangeReader(s.words);
+    const model = RangeReader.model(p);
     const got = [];
-    // the counts of all contexts in one array, updated through subarray views (as numpy rows)
-    const all = new Int32Array(s.contexts.length * s.alphabet);
-    s.contexts.forEach((c, i) => all.set(c.initial_counts, i * s.alphabet));
-    s.contexts.forEach((c, i) => {
-      const counts = all.subarray(i * s.alphabet, (i + 1) * s.alphabet);
-      got.push(...adaptiveDecode(reader, c.count, counts, s.first_chunk));
-      assertSameSequence(Array.from(counts), c.final_counts, `adaptive counts, context ${i}`);
-    });
-    assertSameSequence(got, s.symbols, `adaptive alphabet ${s.alphabet}`);
-  }
-});
-
-test("reading past the end and odd word arrays behave as constriction", () => {
-  for (const r of fx.raw_decodes) {
-    const p = caseProbabilities(fx.quantization[r.case]);
-    const reader = new RangeReader(r.words);
-    if (r.error) {
-      assert.throws(() => reader.decode(r.count, reader.model(p)), /does not decode/, r.name);
-    } else {
-      assertSameSequence(Array.from(reader.decode(r.count, reader.model(p))), r.symbols, r.name);
+    for (let i = 0; i < 500; i++) got.push(reader.decode(1, model)[0]);
+    assert.equal(model.table, null, "single-symbol decodes should not build the lookup table");
+    got.push(...reader.decode(s.symbols.length - 500, model));
+    assert.notEqual(model.table, null);
+    assertSameSequence(got, s.symbols, `${decoder}: mixed decode`);
+    // the lookup table brackets the symbol of every quantile
+    const table = model.buildTable();
+    for (let q = 0; q < 2 ** 24; q += 997) {
+      const sym = model.symbolOf(q);
+      assert.ok(model.cdf[sym] <= q && q < model.cdf[sym + 1]);
+      assert.ok(table[q >>> 12] <= sym && sym <= table[(q >>> 12) + 1], `quantile ${q}`);
     }
-  }
-  assert.equal(new RangeReader([]).decode(0, RangeReader.model([1, 1])).length, 0);
-});
+}));
 
-test("a corrupted stream decodes to different symbols (the checks can fail)", () => {
-  const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "dirichlet_1000");
-  const words = Uint32Array.from(s.words);
-  words[3] ^= 1 << 20;
-  const reader = new RangeReader(words);
-  let got;
-  try {
-    got = Array.from(reader.decode(s.symbols.length, reader.model(caseProbabilities(fx.quantization[s.case]))));
-  } catch {
-    return; // also acceptable: detected as invalid
-  }
-  assert.notEqual(firstDifference(got, s.symbols), -1);
-});
+test("geometric streams (cached models keyed by k, as codec/ac_coding.py) decode exactly", () => inBothDecoders((decoder) => {
+    for (const s of fx.geometric_streams) {
+      const reader = new RangeReader(Uint32Array.from(s.words));
+      const got = [];
+      for (const seg of s.segments) {
+        const model = reader.cachedModel(seg.k, () => geometricTable(seg.k, s.r_min, s.r_max));
+        got.push(...reader.decode(seg.count, model));
+      }
+      assertSameSequence(got, s.symbols, `${decoder}: geometric [${s.r_min}, ${s.r_max}]`);
+      const ks = new Set(s.segments.map((seg) => seg.k));
+      assert.equal(reader.models.size, ks.size);
+    }
+}));
+
+test("adaptive streams (several contexts, as codec/geometry.py) decode exactly with the same counts", () => inBothDecoders((decoder) => {
+    for (const s of fx.adaptive_streams) {
+      const reader = new RangeReader(Uint32Array.from(s.words));
+      const got = [];
+      // the counts of all contexts in one array, updated through subarray views (as numpy rows)
+      const all = new Int32Array(s.contexts.length * s.alphabet);
+      s.contexts.forEach((c, i) => all.set(c.initial_counts, i * s.alphabet));
+      s.contexts.forEach((c, i) => {
+        const counts = all.subarray(i * s.alphabet, (i + 1) * s.alphabet);
+        got.push(...adaptiveDecode(reader, c.count, counts, s.first_chunk));
+        assertSameSequence(Array.from(counts), c.final_counts, `adaptive counts, context ${i}`);
+      });
+      assertSameSequence(got, s.symbols, `${decoder}: adaptive alphabet ${s.alphabet}`);
+    }
+}));
+
+test("reading past the end and odd word arrays behave as constriction", () => inBothDecoders((decoder) => {
+    for (const r of fx.raw_decodes) {
+      const p = caseProbabilities(fx.quantization[r.case]);
+      const reader = new RangeReader(r.words);
+      if (r.error) {
+        assert.throws(() => reader.decode(r.count, reader.model(p)), /does not decode/, `${decoder}: ${r.name}`);
+      } else {
+        assertSameSequence(Array.from(reader.decode(r.count, reader.model(p))), r.symbols, `${decoder}: ${r.name}`);
+      }
+    }
+    assert.equal(new RangeReader([]).decode(0, RangeReader.model([1, 1])).length, 0);
+}));
+
+test("a corrupted stream decodes to different symbols (the checks can fail)", () => inBothDecoders((decoder) => {
+    const s = fx.categorical_streams.find((c) => fx.quantization[c.case].name === "dirichlet_1000");
+    const words = Uint32Array.from(s.words);
+    words[3] ^= 1 << 20;
+    const reader = new RangeReader(words);
+    let got;
+    try {
+      got = Array.from(reader.decode(s.symbols.length, reader.model(caseProbabilities(fx.quantization[s.case]))));
+    } catch {
+      return; // also acceptable: detected as invalid
+    }
+    assert.notEqual(firstDifference(got, s.symbols), -1);
+}));
 
 test("CategoricalModel validates its cdf", () => {
   assert.throws(() => new CategoricalModel(Uint32Array.from([0, 2 ** 24])));

@@ -1,7 +1,7 @@
 ;; The two hot loops of the JavaScript decoder as WebAssembly (web/src/kernels.js loads it; `npm run
 ;; build:wasm` turns this file into web/src/kernels.wasm.js). Both are plain transcriptions of the
 ;; JavaScript reference in web/src/entropy.js (RangeReader.decode) and web/src/decode.js
-;; (applyBasisTranspose): WebAssembly gives the range decoder native 64-bit integers (one division per
+;; (transformColumnsJs): WebAssembly gives the range decoder native 64-bit integers (one division per
 ;; symbol instead of a float64 estimate and an exact correction) and the channel transform 4-wide float32
 ;; SIMD. The memory layout is the caller's: every pointer is a byte offset chosen by kernels.js.
 
@@ -81,132 +81,62 @@
     (local.get $status))
 
   ;; ---------------------------------------------------------------------------------------------
-  ;; One diagonal block of the channel transform, in place: for each of $n rows of $c float32 values
-  ;; at $rows, the columns [lo, lo + w) become x[lo + a] = Σ_k y[lo + k]·B[lo + a, lo + k].
-  ;; $m: float32 [w, wp] with m[k, a] = B[lo + a, lo + k] (zero for a ≥ w; wp = w rounded up to 4,
-  ;; 16-byte aligned); $acc: wp float32 of scratch, 16-byte aligned. Sums in float32, k ascending.
-  (func (export "basis_block")
-    (param $rows i32) (param $n i32) (param $c i32) (param $lo i32) (param $w i32) (param $wp i32)
-    (param $m i32) (param $acc i32)
-    (local $r i32) (local $y i32) (local $k i32) (local $a i32) (local $mk i32) (local $v v128)
-    (local $wp_bytes i32) (local $w4 i32)
-    (local.set $wp_bytes (i32.shl (local.get $wp) (i32.const 2)))
-    (local.set $w4 (i32.and (local.get $w) (i32.const -4)))
-    (local.set $y (i32.add (local.get $rows) (i32.shl (local.get $lo) (i32.const 2))))
-    (block $rows_done
-      (loop $row
-        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $n)))
-        ;; acc = 0
-        (local.set $a (i32.const 0))
-        (loop $zero
-          (v128.store (i32.add (local.get $acc) (local.get $a)) (v128.const i32x4 0 0 0 0))
-          (local.set $a (i32.add (local.get $a) (i32.const 16)))
-          (br_if $zero (i32.lt_u (local.get $a) (local.get $wp_bytes))))
-        ;; acc += y[k] · m[k, :]
+  ;; One diagonal block of the channel transform, in place on channel columns: column ch holds the N
+  ;; float32 values of channel ch at $cols + ch·$col_stride (N rounded up to a multiple of 4, so rows go
+  ;; four at a time, one per SIMD lane). For the columns [lo, lo + w):
+  ;;   x[lo + a] = Σ_k y[lo + k]·B[lo + a, lo + k]   (float32, k ascending, from 0)
+  ;; $m: the splatted matrix for groups of four outputs: the v128 at $m + ((g·w + k)·4 + j)·16 holds
+  ;; B[lo + 4g + j, lo + k] in all lanes (zero for outputs past w); $tmp: w v128 of scratch.
+  (func (export "basis_columns")
+    (param $cols i32) (param $col_stride i32) (param $lo i32) (param $w i32) (param $m i32) (param $tmp i32)
+    (param $n_chunks i32)
+    (local $base i32) (local $off i32) (local $r i32) (local $k i32) (local $g i32) (local $groups i32)
+    (local $src i32) (local $mp i32) (local $dst i32) (local $y v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $groups (i32.shr_u (i32.add (local.get $w) (i32.const 3)) (i32.const 2)))
+    (local.set $base (i32.add (local.get $cols) (i32.mul (local.get $lo) (local.get $col_stride))))
+    (block $chunks_done
+      (loop $chunk
+        (br_if $chunks_done (i32.ge_u (local.get $r) (local.get $n_chunks)))
+        (local.set $off (i32.add (local.get $base) (i32.shl (local.get $r) (i32.const 4))))
+        ;; gather the four rows' inputs
         (local.set $k (i32.const 0))
-        (local.set $mk (local.get $m))
-        (loop $col
-          (local.set $v (f32x4.splat (f32.load (i32.add (local.get $y) (i32.shl (local.get $k) (i32.const 2))))))
-          (local.set $a (i32.const 0))
-          (loop $lane
-            (v128.store (i32.add (local.get $acc) (local.get $a))
-              (f32x4.add (v128.load (i32.add (local.get $acc) (local.get $a)))
-                         (f32x4.mul (local.get $v) (v128.load (i32.add (local.get $mk) (local.get $a))))))
-            (local.set $a (i32.add (local.get $a) (i32.const 16)))
-            (br_if $lane (i32.lt_u (local.get $a) (local.get $wp_bytes))))
-          (local.set $mk (i32.add (local.get $mk) (local.get $wp_bytes)))
+        (local.set $src (local.get $off))
+        (loop $gather
+          (v128.store (i32.add (local.get $tmp) (i32.shl (local.get $k) (i32.const 4))) (v128.load (local.get $src)))
+          (local.set $src (i32.add (local.get $src) (local.get $col_stride)))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (br_if $col (i32.lt_u (local.get $k) (local.get $w))))
-        ;; y[0, w) = acc[0, w): four lanes at a time, then the tail
-        (local.set $a (i32.const 0))
-        (block $wide_done
-          (loop $wide
-            (br_if $wide_done (i32.ge_u (local.get $a) (local.get $w4)))
-            (v128.store align=4 (i32.add (local.get $y) (i32.shl (local.get $a) (i32.const 2)))
-              (v128.load (i32.add (local.get $acc) (i32.shl (local.get $a) (i32.const 2)))))
-            (local.set $a (i32.add (local.get $a) (i32.const 4)))
-            (br $wide)))
-        (block $tail_done
-          (loop $tail
-            (br_if $tail_done (i32.ge_u (local.get $a) (local.get $w)))
-            (f32.store (i32.add (local.get $y) (i32.shl (local.get $a) (i32.const 2)))
-              (f32.load (i32.add (local.get $acc) (i32.shl (local.get $a) (i32.const 2)))))
-            (local.set $a (i32.add (local.get $a) (i32.const 1)))
-            (br $tail)))
-        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $c) (i32.const 2))))
+          (br_if $gather (i32.lt_u (local.get $k) (local.get $w))))
+        ;; four outputs at a time
+        (local.set $g (i32.const 0))
+        (local.set $mp (local.get $m))
+        (loop $group
+          (local.set $a0 (v128.const i32x4 0 0 0 0))
+          (local.set $a1 (v128.const i32x4 0 0 0 0))
+          (local.set $a2 (v128.const i32x4 0 0 0 0))
+          (local.set $a3 (v128.const i32x4 0 0 0 0))
+          (local.set $k (i32.const 0))
+          (loop $term
+            (local.set $y (v128.load (i32.add (local.get $tmp) (i32.shl (local.get $k) (i32.const 4)))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $y) (v128.load (local.get $mp)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $y) (v128.load offset=16 (local.get $mp)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $y) (v128.load offset=32 (local.get $mp)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $y) (v128.load offset=48 (local.get $mp)))))
+            (local.set $mp (i32.add (local.get $mp) (i32.const 64)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br_if $term (i32.lt_u (local.get $k) (local.get $w))))
+          ;; store the outputs that exist: a = 4g + j < w
+          (local.set $dst (i32.add (local.get $off)
+                                   (i32.mul (i32.shl (local.get $g) (i32.const 2)) (local.get $col_stride))))
+          (v128.store (local.get $dst) (local.get $a0))
+          (if (i32.lt_u (i32.add (i32.shl (local.get $g) (i32.const 2)) (i32.const 1)) (local.get $w))
+            (then (v128.store (i32.add (local.get $dst) (local.get $col_stride)) (local.get $a1))))
+          (if (i32.lt_u (i32.add (i32.shl (local.get $g) (i32.const 2)) (i32.const 2)) (local.get $w))
+            (then (v128.store (i32.add (local.get $dst) (i32.shl (local.get $col_stride) (i32.const 1))) (local.get $a2))))
+          (if (i32.lt_u (i32.add (i32.shl (local.get $g) (i32.const 2)) (i32.const 3)) (local.get $w))
+            (then (v128.store (i32.add (local.get $dst) (i32.mul (local.get $col_stride) (i32.const 3))) (local.get $a3))))
+          (local.set $g (i32.add (local.get $g) (i32.const 1)))
+          (br_if $group (i32.lt_u (local.get $g) (local.get $groups))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $row))))
-  ;; ---------------------------------------------------------------------------------------------
-  ;; One level of the inverse RAHT, in place on float32 rows of $c values at $work: for each pair i in
-  ;; [i0, i1) with rows L = left[i], R = right[i] and weights a = a32[i], b = b32[i] (float32):
-  ;;   x_L = f32(low·a) − high·b,   x_R = f32(high·a) + low·b
-  ;; where f32() rounds the product to float32 and the rest is computed in float64 and rounded to
-  ;; float32 once at the end: exactly the JavaScript reference (web/src/raht.js rahtInverse), which
-  ;; emulates torch's fused multiply-add (addcmul_) on x86. Four channels per step, then the tail.
-  (func (export "raht_level")
-    (param $work i32) (param $c i32) (param $left i32) (param $right i32) (param $a32 i32) (param $b32 i32)
-    (param $i0 i32) (param $i1 i32)
-    (local $i i32) (local $lo i32) (local $hi i32) (local $k i32) (local $c4 i32) (local $stride i32)
-    (local $a f32) (local $b f64) (local $av v128) (local $bv v128)
-    (local $low v128) (local $high v128) (local $la v128) (local $ha v128)
-    (local $x f32) (local $y f32)
-    (local.set $stride (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $c4 (i32.shl (i32.and (local.get $c) (i32.const -4)) (i32.const 2)))
-    (local.set $i (local.get $i0))
-    (block $pairs_done
-      (loop $pair
-        (br_if $pairs_done (i32.ge_u (local.get $i) (local.get $i1)))
-        (local.set $lo (i32.add (local.get $work)
-          (i32.mul (i32.load (i32.add (local.get $left) (i32.shl (local.get $i) (i32.const 2)))) (local.get $stride))))
-        (local.set $hi (i32.add (local.get $work)
-          (i32.mul (i32.load (i32.add (local.get $right) (i32.shl (local.get $i) (i32.const 2)))) (local.get $stride))))
-        (local.set $a (f32.load (i32.add (local.get $a32) (i32.shl (local.get $i) (i32.const 2)))))
-        (local.set $b (f64.promote_f32 (f32.load (i32.add (local.get $b32) (i32.shl (local.get $i) (i32.const 2))))))
-        (local.set $av (f32x4.splat (local.get $a)))
-        (local.set $bv (f64x2.splat (local.get $b)))
-        (local.set $k (i32.const 0))
-        (block $wide_done
-          (loop $wide
-            (br_if $wide_done (i32.ge_u (local.get $k) (local.get $c4)))
-            (local.set $low (v128.load align=4 (i32.add (local.get $lo) (local.get $k))))
-            (local.set $high (v128.load align=4 (i32.add (local.get $hi) (local.get $k))))
-            (local.set $la (f32x4.mul (local.get $low) (local.get $av)))
-            (local.set $ha (f32x4.mul (local.get $high) (local.get $av)))
-            ;; x_L = f32(low·a) − high·b, lanes 0–1 and 2–3 in float64
-            (v128.store align=4 (i32.add (local.get $lo) (local.get $k))
-              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-                (f32x4.demote_f64x2_zero
-                  (f64x2.sub (f64x2.promote_low_f32x4 (local.get $la))
-                             (f64x2.mul (f64x2.promote_low_f32x4 (local.get $high)) (local.get $bv))))
-                (f32x4.demote_f64x2_zero
-                  (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $la) (local.get $la)))
-                             (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $high) (local.get $high)))
-                                        (local.get $bv))))))
-            ;; x_R = f32(high·a) + low·b
-            (v128.store align=4 (i32.add (local.get $hi) (local.get $k))
-              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-                (f32x4.demote_f64x2_zero
-                  (f64x2.add (f64x2.promote_low_f32x4 (local.get $ha))
-                             (f64x2.mul (f64x2.promote_low_f32x4 (local.get $low)) (local.get $bv))))
-                (f32x4.demote_f64x2_zero
-                  (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $ha) (local.get $ha)))
-                             (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $low) (local.get $low)))
-                                        (local.get $bv))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 16)))
-            (br $wide)))
-        (block $tail_done
-          (loop $tail
-            (br_if $tail_done (i32.ge_u (local.get $k) (local.get $stride)))
-            (local.set $x (f32.load (i32.add (local.get $lo) (local.get $k))))
-            (local.set $y (f32.load (i32.add (local.get $hi) (local.get $k))))
-            (f32.store (i32.add (local.get $lo) (local.get $k))
-              (f32.demote_f64 (f64.sub (f64.promote_f32 (f32.mul (local.get $x) (local.get $a)))
-                                       (f64.mul (f64.promote_f32 (local.get $y)) (local.get $b)))))
-            (f32.store (i32.add (local.get $hi) (local.get $k))
-              (f32.demote_f64 (f64.add (f64.promote_f32 (f32.mul (local.get $y) (local.get $a)))
-                                       (f64.mul (f64.promote_f32 (local.get $x)) (local.get $b)))))
-            (local.set $k (i32.add (local.get $k) (i32.const 4)))
-            (br $tail)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $pair))))
+        (br $chunk))))
 )

@@ -1,0 +1,65 @@
+// The decoder with its WebAssembly kernels against the JavaScript reference, on the frozen bundles of
+// the Python test suite (tests/fixtures: format v2 and v3, with and without a channel transform):
+// identical codes and voxels, identical attributes where no transform is stored (the same float32
+// operations), and within float32 rounding of the transform's sums where one is.
+//
+//   npm test   (the Python suite compares both with load_npz: tests/test_web_decoder.py)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { decodeBundle, splatArrays } from "../src/decode.js";
+import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixtures = join(here, "..", "..", "tests", "fixtures");
+const BUNDLES = ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8"];
+
+async function decodeWith(wasm, bytes, label) {
+  setWasmEnabled(wasm);
+  try {
+    return await decodeBundle(bytes, { label });
+  } finally {
+    setWasmEnabled(true);
+  }
+}
+
+for (const name of BUNDLES) {
+  test(`WebAssembly and JavaScript decode ${name} alike`, async () => {
+    assert.notEqual(wasmKernels(), null);
+    const bytes = new Uint8Array(readFileSync(join(fixtures, name, "pc_npz.bundle")));
+    const fast = await decodeWith(true, bytes, name);
+    const ref = await decodeWith(false, bytes, name);
+    assert.deepEqual(Array.from(fast.codes), Array.from(ref.codes));
+    assert.deepEqual(Array.from(fast.coords.x), Array.from(ref.coords.x));
+    assert.deepEqual(Array.from(fast.means), Array.from(ref.means));
+    const transformed = fast.manifest.format_version >= 3 && name.includes("klt");
+    for (let ch = 0; ch < fast.nChannels; ch++) {
+      const a = fast.columns[ch], b = ref.columns[ch];
+      assert.equal(a.length, fast.n);
+      let scale = 1, worst = 0;
+      for (let i = 0; i < a.length; i++) { scale = Math.max(scale, Math.abs(b[i])); worst = Math.max(worst, Math.abs(a[i] - b[i])); }
+      if (transformed) assert.ok(worst <= 64 * 2 ** -23 * scale, `${name} channel ${ch}: ${worst} apart`);
+      else assert.equal(worst, 0, `${name} channel ${ch}: the same float32 operations must give the same values`);
+    }
+    const arrays = splatArrays(fast);
+    assert.equal(arrays.frest.length, fast.n * 3 * ((fast.shDegree + 1) ** 2 - 1));
+    for (let i = 0; i < fast.n; i++) assert.equal(arrays.fdc[3 * i + 1], fast.columns[5][i]);
+  });
+}
+
+test("a damaged stream fails in both decoders with a format error", async () => {
+  const bytes = new Uint8Array(readFileSync(join(fixtures, "v3/vanilla8", "pc_npz.bundle")));
+  for (const wasm of [true, false]) {
+    const damaged = bytes.slice();
+    damaged[Math.floor(damaged.length / 3)] ^= 0x10;
+    await assert.rejects(decodeWith(wasm, damaged, "damaged"), (err) => err.name === "FormatError");
+  }
+});
+
+test("web/src/kernels.wasm.js is the build of web/wasm/kernels.wat", () => {
+  execFileSync(process.execPath, [join(here, "..", "wasm", "build.mjs"), "--check"], { stdio: "pipe" });
+});
