@@ -224,8 +224,8 @@ def viewer_built():
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    if not os.path.isfile(os.path.join(WEB, "viewer", "dist", "main.js")) or not os.path.isfile(
-            os.path.join(WEB, "viewer", "dist", "worker.js")):
+    built = [os.path.join(WEB, "viewer", "dist", f) for f in ("main.js", "worker.js", "channel-worker.js")]
+    if not all(os.path.isfile(f) for f in built):
         subprocess.run(["npm", "run", "build"], cwd=WEB, check=True, capture_output=True, timeout=300)
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Decode a compressed bundle with the JavaScript decoder and write an INRIA 3DGS PLY:
 //
-//     node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--quiet]
+//     node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--helpers K] [--quiet]
 //
-// The same decoder the viewer page runs (web/src/). --codes also writes the decoded AC codes
+// The same decoder the viewer page runs (web/src/), with K helper threads decoding a share of the
+// channels (default: CPUs − 1, at most 3; 0: one thread). --codes also writes the decoded AC codes
 // (uint8 or uint16, little endian, [N − 1, C] row-major) and the voxel coordinates (int32 x, y, z per
 // voxel) for conformance tests. Errors: one line on stderr, exit code 2, nothing written at -o (the
 // PLY goes to a temporary name, renamed at the end).
@@ -11,21 +12,26 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
+import { defaultHelperCount, nodeHelpers } from "./node/helpers.mjs";
 import { decodeBundle } from "./src/decode.js";
 import { FormatError } from "./src/errors.js";
 import { plyBytes } from "./src/ply.js";
 
 function usage() {
-  return "usage: node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--quiet]";
+  return "usage: node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--helpers K] [--quiet]";
 }
 
 function parseArgs(argv) {
-  const args = { input: null, output: null, codes: null, quiet: false };
+  const args = { input: null, output: null, codes: null, quiet: false, helpers: defaultHelperCount() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-o" || a === "--output") args.output = argv[++i];
     else if (a === "--codes") args.codes = argv[++i];
     else if (a === "--quiet") args.quiet = true;
+    else if (a === "--helpers") {
+      args.helpers = Number(argv[++i]);
+      if (!Number.isInteger(args.helpers) || args.helpers < 0 || args.helpers > 64) throw new Error(`--helpers must be an integer in [0, 64]; ${usage()}`);
+    }
     else if (a === "-h" || a === "--help") { console.log(usage()); process.exit(0); }
     else if (a.startsWith("-")) throw new Error(`unknown option ${a}; ${usage()}`);
     else if (args.input === null) args.input = a;
@@ -55,8 +61,14 @@ async function main() {
   } catch (err) {
     throw new Error(`${args.input}: cannot read (${err.code || err.message})`);
   }
+  const pool = nodeHelpers(args.helpers);
   const t0 = performance.now();
-  const decoded = await decodeBundle(bytes, { label: args.input });
+  let decoded;
+  try {
+    decoded = await decodeBundle(bytes, { label: args.input, helpers: pool.helpers });
+  } finally {
+    await pool.close();
+  }
   const seconds = (performance.now() - t0) / 1000;
   writeAtomic(args.output, plyBytes(decoded));
   if (args.codes) {

@@ -2,7 +2,10 @@
 // Decode speed of the JavaScript decoder in Node (a benchmark, not a test; run it with nothing else
 // busy on the machine):
 //
-//     node web/bench/decode-bench.mjs BUNDLE [--repeat 3]
+//     node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm]
+//
+// --helpers: helper threads decoding a share of the channels (default: CPUs − 1, at most 3; 0: one
+// thread); --no-wasm: the JavaScript reference instead of the WebAssembly kernels.
 //
 // Prints per run the total time of decodeBundle (SHA-256 checks, octree, AC streams, dequantization,
 // inverse RAHT, channel transform) and of splatArrays (activations, quaternions), and the peak
@@ -12,16 +15,24 @@ import { readFileSync } from "node:fs";
 import { resourceUsage } from "node:process";
 
 import { decodeBundle, splatArrays } from "../src/decode.js";
+import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
+import { defaultHelperCount, nodeHelpers } from "../node/helpers.mjs";
 
 const args = process.argv.slice(2);
-const path = args.find((a) => !a.startsWith("--"));
-const repeatAt = args.indexOf("--repeat");
-const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 3;
-if (!path) {
-  console.error("usage: node web/bench/decode-bench.mjs BUNDLE [--repeat 3]");
+const valueOf = (flag, fallback) => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+};
+const path = args.find((a, i) => !a.startsWith("--") && !["--repeat", "--helpers"].includes(args[i - 1]));
+const repeat = valueOf("--repeat", 3);
+const helperCount = valueOf("--helpers", defaultHelperCount());
+if (!path || !(repeat >= 1) || !(helperCount >= 0)) {
+  console.error("usage: node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm]");
   process.exit(2);
 }
+if (args.includes("--no-wasm")) setWasmEnabled(false);
 const bytes = new Uint8Array(readFileSync(path));
+const pool = nodeHelpers(helperCount);
 const rows = [];
 for (let r = 0; r < repeat; r++) {
   const stages = {};
@@ -29,6 +40,7 @@ for (let r = 0; r < repeat; r++) {
   const t0 = last;
   const decoded = await decodeBundle(bytes, {
     label: path,
+    helpers: pool.helpers,
     progress: (stage) => {
       if (stage !== lastStage) {
         const now = performance.now();
@@ -49,4 +61,6 @@ for (const [i, r] of rows.entries()) {
   console.log(`run ${i + 1}: ${r.n} Gaussians (SH ${r.sh}), ${bytes.length} B: decodeBundle ${r.decode.toFixed(3)} s `
     + `(${parts}), splatArrays ${r.arrays.toFixed(3)} s`);
 }
-console.log(`node ${process.version}, peak RSS ${peakMiB.toFixed(0)} MiB`);
+console.log(`node ${process.version}, ${wasmKernels() ? "WebAssembly kernels" : "JavaScript reference"}, `
+  + `${helperCount} helper thread(s), peak RSS ${peakMiB.toFixed(0)} MiB`);
+await pool.close();

@@ -14,13 +14,14 @@
 // product summed in another order: float32 SIMD sums here, a float32 BLAS product in torch) and
 // sin/cos/exp, so decoded values agree within float32 rounding of those steps (docs: web/README.md).
 
-import { acContexts, codesCrc32, decodeAcChannel, interleaveCodes, splitLength, streamOffsets } from "./ac.js";
+import { acContexts, codesCrc32, interleaveCodes, streamOffsets } from "./ac.js";
+import { decodeAllChannels } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
 import { channelColumns } from "./kernels.js";
 import { decodeOctree } from "./octree.js";
-import { buildPlan, rahtInverseColumns } from "./raht.js";
+import { buildPlan } from "./raht.js";
 
 const MAX_DEPTH = 21;
 
@@ -40,7 +41,11 @@ function requireInt(manifest, key, where, lo, hi) {
 
 /**
  * @param {Uint8Array} bytes a .bundle file
- * @param {{label?: string, progress?: (stage: string, fraction: number) => void}} [options]
+ * @param {{label?: string, progress?: (stage: string, fraction: number) => void,
+ *          helpers?: Array<(task: object, transfer: ArrayBuffer[]) => Promise<object>>}} [options]
+ *   helpers: threads that decode a share of the channels (channels.js runChannelTask on the other side;
+ *   node/helpers.mjs and src/worker.js make them), used from options.minParallelGaussians Gaussians on
+ *   (default channels.js MIN_PARALLEL_GAUSSIANS)
  * @returns {Promise<object>} {manifest, version, n, shDegree, nChannels, names, depth, bits, nBlock,
  *   coords {x,y,z} (Morton order), codeColumns (C arrays of the N − 1 AC codes), codes (the same as one
  *   [N − 1, C] row-major array, built on first use), means Float32Array [N·3], columns (C Float32Arrays
@@ -120,15 +125,9 @@ export async function decodeBundle(bytes, options = {}) {
   const ctx = acContexts(plan.acWeight, nBlock);
   const offsets = streamOffsets(ac.words);
   const { columns, transform } = channelColumns(n, c);
-  const codeColumns = new Array(c);
-  const quant = { dc, scale, zeroPoint, nBlock, bits };
-  for (let ch0 = 0; ch0 < c; ch0 += RAHT_GROUP) {
-    const ch1 = Math.min(c, ch0 + RAHT_GROUP);
-    progress("channels", ch0 / c);
-    for (let ch = ch0; ch < ch1; ch++) codeColumns[ch] = decodeChannel(ac, offsets, ctx, quant, ch, columns[ch], where);
-    rahtInverseColumns(columns.slice(ch0, ch1), plan);
-    progress("channels", ch1 / c);
-  }
+  const job = { ac, offsets, ctx, plan, quant: { dc, scale, zeroPoint, nBlock, bits }, where };
+  const codeColumns = await decodeAllChannels(job, c, columns, options.helpers || [],
+    (fraction) => progress("channels", fraction), options.minParallelGaussians);
   if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
     throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
   }
@@ -151,31 +150,6 @@ export async function decodeBundle(bytes, options = {}) {
     },
   };
 }
-
-/** Channels per pass of the inverse RAHT. */
-const RAHT_GROUP = 8;
-
-/** One channel: its AC codes (slot order), and its RAHT coefficients (dequantized) written into `column` [N]. */
-export function decodeChannel(ac, offsets, ctx, quant, ch, column, where) {
-  const { dc, scale, zeroPoint, nBlock, bits } = quant;
-  let codes;
-  try {
-    codes = decodeAcChannel(ac, ch, offsets[ch], ctx, zeroPoint, { nBlock, bits });
-  } catch (err) {
-    throw new FormatError(`${where}: AC streams do not decode (${err.message})`);
-  }
-  // coefficients: the DC, then scale·(code − zero point) of every AC slot, (code − z) rounded to float32
-  // and the product rounded to float32 (the float32 operations of torch)
-  const f = Math.fround;
-  column[0] = dc[ch];
-  const lengths = splitLength(ctx.n, nBlock);
-  for (let j = 0, start = 0; j < nBlock; start += lengths[j], j++) {
-    const z = zeroPoint[ch * nBlock + j], sc = scale[ch * nBlock + j];
-    for (let s = start, end = start + lengths[j]; s < end; s++) column[s + 1] = f(codes[s] - z) * sc;
-  }
-  return codes;
-}
-
 
 /**
  * The channel transform on columns in JavaScript (without WebAssembly): for every non-identity

@@ -2,31 +2,68 @@
 //
 //   page → worker: {bytes: ArrayBuffer, label}            (the buffer is transferred)
 //   worker → page: {type: "progress", stage, fraction}
-//                  {type: "done", splats, seconds, label}  (splatArrays(), its buffers transferred)
+//                  {type: "done", splats, seconds, stages, helpers, label, version}
+//                      (splatArrays(), its buffers transferred; stages: seconds per decoder stage)
 //                  {type: "error", message}
 //
-// The same decoder as `node web/decode.mjs` (web/src/decode.js).
+// The same decoder as `node web/decode.mjs` (web/src/decode.js), with helper workers of its own.
 
 import { decodeBundle, splatArrays } from "./decode.js";
+
+/**
+ * Helper workers (channel-worker.js) that decode a share of the channels: one fewer than the CPUs the
+ * browser reports, at most 3; started with this worker so they are ready when a file arrives. Where
+ * workers cannot start here, there are none and this worker decodes everything.
+ */
+function startHelpers() {
+  const count = Math.max(0, Math.min(3, (self.navigator && self.navigator.hardwareConcurrency || 1) - 1));
+  const helpers = [];
+  for (let i = 0; i < count; i++) {
+    let helper;
+    try {
+      helper = new Worker(new URL("./channel-worker.js", import.meta.url), { type: "module" });
+    } catch {
+      break;
+    }
+    helpers.push((task, transfer) => new Promise((resolve, reject) => {
+      helper.onmessage = (event) => resolve(event.data);
+      helper.onerror = (event) => { event.preventDefault(); reject(new Error(event.message || "helper worker failed")); };
+      helper.postMessage(task, transfer);
+    }));
+  }
+  return helpers;
+}
+
+const helpers = startHelpers();
 
 self.onmessage = async (event) => {
   const { bytes, label } = event.data;
   try {
     const t0 = performance.now();
     let last = 0;
-    const progress = (stage, fraction) => {
+    // seconds per stage (the time from a stage's first progress call to the next stage's)
+    const stages = {};
+    let stage = null, stageStart = t0;
+    const progress = (name, fraction) => {
       const now = performance.now();
+      if (name !== stage) {
+        if (stage !== null) stages[stage] = (stages[stage] || 0) + (now - stageStart) / 1000;
+        stage = name; stageStart = now;
+      }
       if (now - last > 50 || fraction === 0 || fraction === 1) {  // at most ~20 messages a second per stage
         last = now;
-        self.postMessage({ type: "progress", stage, fraction });
+        self.postMessage({ type: "progress", stage: name, fraction });
       }
     };
-    const decoded = await decodeBundle(new Uint8Array(bytes), { label, progress });
+    const decoded = await decodeBundle(new Uint8Array(bytes), { label, progress, helpers });
+    progress("arrays", 0);
     const splats = splatArrays(decoded);
+    progress("sent", 1);
     const seconds = (performance.now() - t0) / 1000;
     const buffers = [splats.positions, splats.rotations, splats.scales, splats.opacities, splats.fdc, splats.frest]
       .map((a) => a.buffer);
-    self.postMessage({ type: "done", splats, seconds, label, version: decoded.version }, [...new Set(buffers)]);
+    self.postMessage({ type: "done", splats, seconds, stages, helpers: helpers.length, label, version: decoded.version },
+      [...new Set(buffers)]);
   } catch (err) {
     self.postMessage({ type: "error", message: (err && err.message) || String(err) });
   }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 
 import { decodeBundle, splatArrays } from "../src/decode.js";
 import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
+import { nodeHelpers } from "../node/helpers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, "..", "..", "tests", "fixtures");
@@ -50,6 +51,28 @@ for (const name of BUNDLES) {
     for (let i = 0; i < fast.n; i++) assert.equal(arrays.fdc[3 * i + 1], fast.columns[5][i]);
   });
 }
+
+test("helper threads decode their channels exactly as one thread does", async () => {
+  const bytes = new Uint8Array(readFileSync(join(fixtures, "v3/rd16_klt", "pc_npz.bundle")));
+  const alone = await decodeBundle(bytes, { label: "alone" });
+  const pool = nodeHelpers(2);
+  try {
+    const shared = await decodeBundle(bytes, { label: "shared", helpers: pool.helpers, minParallelGaussians: 0 });
+    assert.deepEqual(Array.from(shared.codes), Array.from(alone.codes));
+    for (let ch = 0; ch < alone.nChannels; ch++) assert.deepEqual(Array.from(shared.columns[ch]), Array.from(alone.columns[ch]));
+  } finally {
+    await pool.close();
+  }
+  // a helper that cannot run: its channels are decoded here, with the same result
+  const broken = [() => Promise.reject(new Error("no thread"))];
+  const fallback = await decodeBundle(bytes, { label: "fallback", helpers: broken, minParallelGaussians: 0 });
+  assert.deepEqual(Array.from(fallback.codes), Array.from(alone.codes));
+  for (let ch = 0; ch < alone.nChannels; ch++) assert.deepEqual(Array.from(fallback.columns[ch]), Array.from(alone.columns[ch]));
+  // a helper that finds damaged data: one format error
+  const damaged = [() => Promise.resolve({ error: "x: AC streams do not decode (test)", formatError: true })];
+  await assert.rejects(decodeBundle(bytes, { label: "damaged", helpers: damaged, minParallelGaussians: 0 }),
+    (err) => err.name === "FormatError" && /do not decode/.test(err.message));
+});
 
 test("a damaged stream fails in both decoders with a format error", async () => {
   const bytes = new Uint8Array(readFileSync(join(fixtures, "v3/vanilla8", "pc_npz.bundle")));

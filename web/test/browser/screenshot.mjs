@@ -13,16 +13,12 @@
 // --picker opens the bundle through the page's file picker instead of ?url=; --page also saves a screenshot
 // of the whole page (panel with the numbers included). Exit 2 on any failure, with the page's console on stderr.
 
-import { createReadStream, existsSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { basename, dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 
 import puppeteer from "puppeteer-core";
 
-const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".map": "application/json",
-  ".json": "application/json", ".png": "image/png", ".css": "text/css", ".wasm": "application/wasm" };
+import { WEB, serve } from "./serve.mjs";
 
 function parseArgs(argv) {
   const a = { picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
@@ -42,25 +38,6 @@ function parseArgs(argv) {
   }
   if (!a.bundle || !a.out) throw new Error("usage: screenshot.mjs --bundle IN.bundle --out SHOT.png [--camera JSON] [--size WxH]");
   return a;
-}
-
-/** Static server of web/ plus one bundle at /__bundle__/NAME. */
-function serve(bundlePath) {
-  const name = basename(bundlePath);
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    let file;
-    if (path === `/__bundle__/${name}`) file = bundlePath;
-    else {
-      file = resolve(WEB, "." + path);
-      if (!(file === WEB || file.startsWith(WEB + sep))) { res.writeHead(403); res.end(); return; }
-      if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-    }
-    if (!existsSync(file)) { res.writeHead(404); res.end("not found"); return; }
-    res.writeHead(200, { "Content-Type": TYPES[extname(file)] || "application/octet-stream", "Content-Length": statSync(file).size });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, url: `http://127.0.0.1:${server.address().port}`, name })));
 }
 
 async function main() {

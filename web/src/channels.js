@@ -1,0 +1,143 @@
+// The per-channel part of the decoder: each channel of the attribute matrix is one range-coded stream
+// of AC codes and one inverse RAHT, independent of the others, so channels are decoded in contiguous
+// groups, on this thread and on helper threads (Web Workers in the browser, worker_threads in Node).
+//
+// A job holds what every channel needs: ac (the ac.npz arrays), offsets (each stream's first word),
+// ctx (acContexts), plan (buildPlan's pairs), quant {dc, scale, zeroPoint, nBlock, bits} and `where`
+// (the member named in errors). A helper receives a task (the job cut down to its channels, a plain
+// structured-cloneable object) and answers with its codes and columns in two transferable buffers.
+
+import { decodeAcChannel, splitLength } from "./ac.js";
+import { FormatError } from "./errors.js";
+import { rahtInverseColumns } from "./raht.js";
+
+/** Channels per pass of the inverse RAHT (one pass over the plan serves them all). */
+const RAHT_GROUP = 8;
+/** Below this many Gaussians the helpers are not worth their messages. */
+export const MIN_PARALLEL_GAUSSIANS = 50000;
+
+/** One channel: its AC codes (slot order), and its RAHT coefficients (dequantized) written into `column` [N]. */
+function decodeChannel(job, ch, column) {
+  const { ac, offsets, ctx, quant, where } = job;
+  const { dc, scale, zeroPoint, nBlock, bits } = quant;
+  let codes;
+  try {
+    codes = decodeAcChannel(ac, ch, offsets[ch], ctx, zeroPoint, { nBlock, bits });
+  } catch (err) {
+    throw new FormatError(`${where}: AC streams do not decode (${err.message})`);
+  }
+  // coefficients: the DC, then scale·(code − zero point) of every AC slot, (code − z) rounded to float32
+  // and the product rounded to float32 (the float32 operations of torch)
+  const f = Math.fround;
+  column[0] = dc[ch];
+  const lengths = splitLength(ctx.n, nBlock);
+  for (let j = 0, start = 0; j < nBlock; start += lengths[j], j++) {
+    const z = zeroPoint[ch * nBlock + j], sc = scale[ch * nBlock + j];
+    for (let s = start, end = start + lengths[j]; s < end; s++) column[s + 1] = f(codes[s] - z) * sc;
+  }
+  return codes;
+}
+
+/**
+ * Channels [ch0, ch1) on this thread: their codes (returned, one array per channel) and their
+ * attribute columns (inverse RAHT done, channel transform not yet) written into columns[ch − ch0].
+ */
+export function decodeChannelRange(job, ch0, ch1, columns, progress) {
+  const codes = [];
+  for (let g0 = ch0; g0 < ch1; g0 += RAHT_GROUP) {
+    const g1 = Math.min(ch1, g0 + RAHT_GROUP);
+    for (let ch = g0; ch < g1; ch++) codes.push(decodeChannel(job, ch, columns[ch - ch0]));
+    rahtInverseColumns(columns.slice(g0 - ch0, g1 - ch0), job.plan);
+    if (progress) progress(g1 - ch0);
+  }
+  return codes;
+}
+
+/** Contiguous channel ranges [ch0, ch1) for `parts` threads. */
+export function channelRanges(c, parts) {
+  const ranges = [];
+  for (let p = 0; p < parts; p++) {
+    const ch0 = Math.round((p * c) / parts), ch1 = Math.round(((p + 1) * c) / parts);
+    if (ch1 > ch0) ranges.push([ch0, ch1]);
+  }
+  return ranges;
+}
+
+/** The message for a helper decoding channels [ch0, ch1) (copies only that part of the streams). */
+function channelTask(job, ch0, ch1) {
+  const { ac, offsets, ctx, plan, quant, where } = job;
+  return {
+    ch0, ch1, where, quant,
+    ac: {
+      model: ac.model, r_range: ac.r_range, geometric_k: ac.geometric_k, words: ac.words,
+      stream: ac.stream.slice(offsets[ch0], offsets[ch1]),
+    },
+    offsets: offsets.map((o) => o - offsets[ch0]),
+    ctx: { n: ctx.n, nBlock: ctx.nBlock, order: ctx.order, bounds: ctx.bounds, blockInOrder: ctx.blockInOrder },
+    plan: { left: plan.left, right: plan.right, a: plan.a, b: plan.b, levelStarts: plan.levelStarts },
+  };
+}
+
+/**
+ * In a helper: decode a task's channels. Returns the reply {codes, values} (codes: the channels' codes
+ * one after the other, values: their columns one after the other) and the buffers to transfer; a
+ * damaged stream gives {error, formatError: true}.
+ */
+export function runChannelTask(task) {
+  const { ch0, ch1, ctx, quant } = task;
+  const g = ch1 - ch0, slots = ctx.n, n = slots + 1;
+  try {
+    const values = new Float32Array(g * n);
+    const columns = Array.from({ length: g }, (_, k) => values.subarray(k * n, (k + 1) * n));
+    const codeList = decodeChannelRange(task, ch0, ch1, columns);
+    const codes = quant.bits <= 8 ? new Uint8Array(g * slots) : new Uint16Array(g * slots);
+    codeList.forEach((col, k) => codes.set(col, k * slots));
+    return { reply: { codes, values }, transfer: [codes.buffer, values.buffer] };
+  } catch (err) {
+    return { reply: { error: (err && err.message) || String(err), formatError: err instanceof FormatError }, transfer: [] };
+  }
+}
+
+/**
+ * All channels: helpers take a range each, this thread the first. A helper is a function
+ * (task, transfer) => Promise<reply>; one that fails for a reason other than damaged data (it could not
+ * start, say) has its range decoded here instead. Below `minParallel` Gaussians no helper is used.
+ * @returns {Promise<Array<Uint8Array|Uint16Array>>} the codes of every channel; `columns` filled
+ */
+export async function decodeAllChannels(job, c, columns, helpers, progress, minParallel = MIN_PARALLEL_GAUSSIANS) {
+  const useHelpers = job.ctx.n + 1 >= minParallel ? helpers : [];
+  const ranges = channelRanges(c, 1 + useHelpers.length);
+  const pending = ranges.slice(1).map(([ch0, ch1], h) => {
+    const task = channelTask(job, ch0, ch1);
+    const failed = (err) => ({ reply: { error: (err && err.message) || String(err), formatError: false } });
+    try {
+      // posted now, before this thread starts on its own range
+      return useHelpers[h](task, [task.ac.stream.buffer]).then((reply) => ({ reply }), failed);
+    } catch (err) {
+      return Promise.resolve(failed(err));
+    }
+  });
+  const codeColumns = new Array(c);
+  progress(0);
+  const [mine0, mine1] = ranges[0];
+  const mine = decodeChannelRange(job, mine0, mine1, columns.slice(mine0, mine1),
+    (done) => progress(done / (mine1 - mine0)));
+  mine.forEach((codes, k) => { codeColumns[mine0 + k] = codes; });
+  const replies = await Promise.all(pending);
+  replies.forEach(({ reply }, h) => {
+    const [ch0, ch1] = ranges[h + 1];
+    if (reply.error !== undefined) {
+      if (reply.formatError) throw new FormatError(reply.error);
+      // the helper could not run: decode its channels here
+      decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1)).forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
+      return;
+    }
+    const n = columns[0].length, slots = n - 1;
+    for (let ch = ch0; ch < ch1; ch++) {
+      const k = ch - ch0;
+      codeColumns[ch] = reply.codes.subarray(k * slots, (k + 1) * slots);
+      columns[ch].set(reply.values.subarray(k * n, (k + 1) * n));
+    }
+  });
+  return codeColumns;
+}
