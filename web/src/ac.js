@@ -87,11 +87,9 @@ export function acContexts(acWeight, nBlock) {
   const nCtx = nBlock * N_WEIGHT_CLASSES;
   const ctx = new Int32Array(n);
   for (let s = 0; s < n; s++) {
-    const w = acWeight[s];
-    if (!(w >= 2)) throw new FormatError("RAHT pair weights must be >= 2");
-    // ⌊log2 w⌋ exactly (Math.log2 may be off by an ulp near powers of two)
-    let e = Math.floor(Math.log2(w));
-    if (2 ** e > w) e -= 1; else if (2 ** (e + 1) <= w) e += 1;
+    const w = acWeight[s];  // a count of voxels: an integer below 2^31
+    if (!(w >= 2 && w < 2 ** 31)) throw new FormatError("RAHT pair weights must be in [2, 2^31)");
+    const e = 31 - Math.clz32(w);  // ⌊log2 w⌋
     ctx[s] = Math.min(e - 1, N_WEIGHT_CLASSES - 1) * nBlock + block[s];
   }
   const bounds = new Int32Array(nCtx + 1);

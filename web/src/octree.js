@@ -55,11 +55,14 @@ export function decodeOctree(reader, depth, nVoxels, progress) {
     const nctx = new Uint8Array(total);
     let j = 0;
     for (let i = 0; i < n; i++) {
-      const b = bytes[i], cnt = POPCOUNT[b];
+      let b = bytes[i];
+      const cnt = POPCOUNT[b];
       const bx = x[i] << 1, by = y[i] << 1, bz = z[i] << 1;
-      for (let k = 0; k < 8; k++) {
-        if (!((b >> k) & 1)) continue;
-        nx[j] = bx | ((k >> 2) & 1);
+      while (b !== 0) {  // the set bits k, lowest first (children in Morton order)
+        const low = b & -b;
+        const k = 31 - Math.clz32(low);
+        b ^= low;
+        nx[j] = bx | (k >> 2);
         ny[j] = by | ((k >> 1) & 1);
         nz[j] = bz | (k & 1);
         nctx[j] = cnt;
