@@ -199,6 +199,9 @@ function frameHash() {
 }
 
 renderer.setAnimationLoop(() => {
+  // nothing to draw before the first file: no frames, so the decoder has the CPU to itself (matters where
+  // WebGL runs on the CPU, as in headless browsers)
+  if (!mesh) return;
   if (controls) controls.update();
   renderer.render(scene, camera);
   frames++;
@@ -220,20 +223,25 @@ window.__splatpressCapture = () => canvas.toDataURL("image/png");
 function setStatus(text) { $("status").textContent = text; }
 function fmtBytes(b) { return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`; }
 
-let worker = null;
+// The decode worker (and its helper workers) start with the page, so they are ready when a file arrives.
+let worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+let busy = false;
 function decodeInWorker(bytes, label) {
-  if (worker) worker.terminate();  // a new file cancels a decode in flight
-  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  if (busy) {  // a new file cancels a decode in flight: a fresh worker
+    worker.terminate();
+    worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  }
+  busy = true;
   return new Promise((resolve, reject) => {
     worker.onmessage = (e) => {
       const m = e.data;
       if (m.type === "progress") {
         setStatus(`decoding ${label}: ${m.stage} ${Math.round(100 * m.fraction)}%`);
         $("progress").value = m.fraction;
-      } else if (m.type === "done") { resolve(m); worker.terminate(); worker = null; }
-      else if (m.type === "error") { reject(new Error(m.message)); worker.terminate(); worker = null; }
+      } else if (m.type === "done") { busy = false; resolve(m); }
+      else if (m.type === "error") { busy = false; reject(new Error(m.message)); }
     };
-    worker.onerror = (e) => reject(new Error(e.message || "worker failed"));
+    worker.onerror = (e) => { busy = false; reject(new Error(e.message || "worker failed")); };
     worker.postMessage({ bytes: bytes.buffer, label }, [bytes.buffer]);
   });
 }
