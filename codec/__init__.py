@@ -2,8 +2,9 @@
 
 A compressed model is written into ``<out>/point_cloud/iteration_<k>/pc_npz/`` (a directory of
 small files, the user's layout) and, next to it, into the single-file bundle
-``<out>/point_cloud/iteration_<k>/pc_npz.bundle`` holding the same files byte for byte (a zip of
-stored members with the archive comment ``BUNDLE_MAGIC``, fixed timestamps: deterministic).
+``<out>/point_cloud/iteration_<k>/pc_npz.bundle`` holding the same files byte for byte (a zip with the
+archive comment ``BUNDLE_MAGIC`` and fixed timestamps, deterministic; ``manifest.json`` deflated, the
+other members stored — readers take either method for any member).
 
 Format ``raht-gs-npz``; every ``.npz`` is a zip of ``.npy`` members readable with
 ``np.load(allow_pickle=False)``, written with fixed timestamps so that equal content gives equal bytes.

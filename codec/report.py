@@ -11,7 +11,8 @@ encoding time (``SaveReport.component_bytes``), computed from the stored members
 | ``ac_<group>`` (opacity, euler, f_dc, f_rest, scale) | 4 × the 32-bit words of the range-coded streams of the group's channels (``ac.npz`` ``words``) | compressed size of the group's zip member in ``ac.npz`` |
 | ``ac_tables`` (v2) | ``ac.npz`` minus the streams: models, ranges, word counts, CRC, zip headers | — |
 
-plus, beyond the encoder's report, ``manifest`` (``manifest.json``) and ``container``: every byte
+plus, beyond the encoder's report, ``manifest`` (``manifest.json``; in a bundle its deflated size) and
+``container``: every byte
 not counted above (the bundle's own zip headers, and in v1 the zip headers inside ``ac.npz``), so
 that the components add up to the bytes on disk (a directory counts its five files). Every file is checked against the manifest's size and
 SHA-256 first (:class:`CompressedFormatError` otherwise).
@@ -88,6 +89,12 @@ def ac_component_bytes(ac_raw: bytes, where: str, version: int, sh_degree: int) 
     return {"ac_" + g: int(sizes.get(g, 0)) for g, _ in groups}
 
 
+def _member_size(bundle: str, name: str) -> int:
+    """Bytes a member takes inside a bundle (compressed: the manifest is deflated, codec/container.py)."""
+    with zipfile.ZipFile(bundle) as zf:
+        return int(zf.getinfo(name).compress_size)
+
+
 def describe_compressed(path: str) -> CompressedSummary:
     """Manifest and size breakdown of a ``pc_npz`` directory, a bundle or an ``iteration_<k>`` folder.
 
@@ -111,7 +118,7 @@ def describe_compressed(path: str) -> CompressedSummary:
     if TRANSFORM_FILE in files:
         components["channel_transform"] = len(files[TRANSFORM_FILE])
     components.update(ac_component_bytes(files["ac.npz"], member_label(path, "ac.npz"), version, sh_degree))
-    components["manifest"] = len(raw[MANIFEST])
+    components["manifest"] = len(raw[MANIFEST]) if os.path.isdir(path) else _member_size(path, MANIFEST)
     stored = sum(len(data) for data in files.values()) + len(raw[MANIFEST])
     total = stored if os.path.isdir(path) else os.path.getsize(path)
     components["container"] = total - sum(components.values())

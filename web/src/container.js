@@ -1,4 +1,4 @@
-// The bundle container (codec/container.py): a zip of stored members whose archive comment is the
+// The bundle container (codec/container.py): a zip (members stored or deflated) whose archive comment is the
 // magic "RAHT-GS-NPZ-BUNDLE/1"; "manifest.json" lists every other member with its size and SHA-256,
 // and each data member is itself an .npz (a zip of .npy arrays). Unzipping is fflate's.
 //
