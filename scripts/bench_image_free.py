@@ -18,12 +18,15 @@ For every splat file of ``../shared/data/captures/`` and for fern's PLY *without
 Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated): the one
 without fine-tuning with the default point, and the fine-tuned one with the default point when
 ``--ft_qualities`` is given. ``--competitors_from`` takes the SPZ and SOG points of an earlier run's
-JSON instead of running splat-transform again (same tool, input and views: the same points). Outputs in
+JSON instead of running splat-transform again (same tool, input and views: the same points). ``--repack
+EARLIER_OUT`` encodes nothing: it rewrites an earlier run's bundles with the current container (the same
+members; the models are checked equal), keeps their PSNR and scores the new sizes. Outputs in
 ``--out``: ``bench_image_free.json``, ``bench_image_free.md``, ``bench_image_free_<name>.png``.
 Timings need a quiet machine.
 
     python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--qualities 24 32 40 48 56]
         [--ft_qualities 40 52] [--competitors_from bench_out/X/bench_image_free.json] [--out bench_out/image_free]
+    python scripts/bench_rd.py --image_free --repack bench_out/EARLIER --out bench_out/image_free_repacked
 """
 from __future__ import annotations
 
@@ -185,6 +188,12 @@ def run_input(path: str, args, exe) -> dict:
                     dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
                     c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
                 res["competitors"].append(c)
+    score(res, args.out)
+    return res
+
+
+def score(res: dict, out: str) -> None:
+    """Our bytes at each competitor's PSNR (both curves), the ratios, and the plot."""
     curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours"] + [res["default"]]]
     ft_curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours_finetuned"] + [res["default"]]]
     for c in res["competitors"]:
@@ -196,7 +205,41 @@ def run_input(path: str, args, exe) -> dict:
             c["ratio_finetuned"] = b / c["bytes"] if b else None
             c["default_smaller_and_better"] = bool(res["default"]["bytes"] < c["bytes"]
                                                    and res["default"]["psnr"] > c["psnr"])
-    plot(res, os.path.join(args.out, f"bench_image_free_{name}.png"))
+    plot(res, os.path.join(out, f"bench_image_free_{res['name']}.png"))
+
+
+def repack_input(res: dict, earlier_dir: str, out: str) -> dict:
+    """An earlier run's result with its bundles rewritten by the current container (scripts/repack_bundles.py):
+    the decoded models are checked equal to the earlier files' (so their PSNR stands), the bytes are the new
+    files', and the ratios are scored again."""
+    from codec import load_npz
+    from codec.container import write_file_atomic
+    from codec.report import describe_compressed
+    from scripts.repack_bundles import repacked
+
+    name = res["name"]
+    res = json.loads(json.dumps(res))  # a copy
+    points = [("default.bundle", res["default"])]
+    points += [(os.path.join(f"q{p['quality']:g}", "pc_npz.bundle"), p) for p in res["ours"]]
+    points += [(f"ft_q{p['quality']:g}.bundle", p) for p in res["ours_finetuned"]]
+    if "photo_default" in res:
+        points.append(("photos.bundle", res["photo_default"]))
+    for rel, point in points:
+        old, new = os.path.join(earlier_dir, name, rel), os.path.join(out, name, rel)
+        if not os.path.isfile(old):
+            raise FileNotFoundError(f"{old}: the earlier run's bundle is missing (--repack needs its files)")
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        write_file_atomic(new, repacked(old))
+        a, b = load_npz(old), load_npz(new)
+        if not (torch.equal(a.attributes, b.attributes) and torch.equal(a.means, b.means)):
+            raise RuntimeError(f"{new}: the repacked bundle decodes to another model than {old}")
+        point["bytes_before_repack"] = point["bytes"]
+        point["bytes"] = os.path.getsize(new)
+        point["components"] = describe_compressed(new).component_bytes
+    res["repacked_from"] = earlier_dir
+    score(res, out)
+    log(f"{name}: repacked {len(points)} bundles of {earlier_dir}: default {res['default']['bytes_before_repack']:,} -> "
+        f"{res['default']['bytes']:,} B")
     return res
 
 
@@ -268,6 +311,10 @@ def markdown(results) -> str:
     sources = sorted({r["competitors_from"] for r in results if r.get("competitors_from")})
     if sources:
         lines += ["", "SPZ and SOG points taken from " + ", ".join(f"`{s}`" for s in sources) + " (same tool, input and views)."]
+    repacked = sorted({r["repacked_from"] for r in results if r.get("repacked_from")})
+    if repacked:
+        lines += ["", "Our bundles: those of " + ", ".join(f"`{s}`" for s in repacked) + " rewritten with the current "
+                  "container (`--repack`; the same models, checked; PSNR unchanged, bytes of the new files)."]
     fern = [r for r in results if "input_psnr_photos" in r]
     for r in fern:
         lines.append("")
@@ -293,6 +340,9 @@ def main(argv=None):
     ap.add_argument("--competitors_from", default=None,
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
+    ap.add_argument("--repack", default=None, metavar="EARLIER_OUT",
+                    help="no new encoding: rewrite the bundles of an earlier run's --out folder with the current "
+                         "container, check they decode to the same models, and score the new sizes")
     ap.add_argument("--tool_dir", default=None, help="npm install folder of splat-transform")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench_out", "image_free"))
@@ -306,13 +356,19 @@ def main(argv=None):
     if args.competitors_from:
         with open(args.competitors_from) as fh:
             args.earlier = {r["name"]: r for r in json.load(fh)}
-    exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
-    inputs = args.inputs or default_inputs()
     results = []
-    for path in inputs:
-        results.append(run_input(path, args, exe))
+    if args.repack:
+        with open(os.path.join(args.repack, "bench_image_free.json")) as fh:
+            for earlier in json.load(fh):
+                results.append(repack_input(earlier, args.repack, args.out))
         with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
             json.dump(results, fh, indent=2, default=float)
+    else:
+        exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
+        for path in args.inputs or default_inputs():
+            results.append(run_input(path, args, exe))
+            with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
+                json.dump(results, fh, indent=2, default=float)
     md = markdown(results)
     with open(os.path.join(args.out, "bench_image_free.md"), "w") as fh:
         fh.write(md)
