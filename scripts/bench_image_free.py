@@ -18,7 +18,9 @@ For every splat file of ``../shared/data/captures/`` and for fern's PLY *without
 Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated): the one
 without fine-tuning with the default point, and the fine-tuned one with the default point when
 ``--ft_qualities`` is given. ``--competitors_from`` takes the SPZ and SOG points of an earlier run's
-JSON instead of running splat-transform again (same tool, input and views: the same points). ``--repack
+JSON instead of running splat-transform again (same tool, input and views: the same points); ``--encoded
+SOG=FILE`` (one input) scores a file splat-transform wrote earlier from that input, for a SOG that takes
+longer than ``--sog_timeout`` on the CPU. ``--repack
 EARLIER_OUT`` encodes nothing: it rewrites an earlier run's bundles with the current container (the same
 members; the models are checked equal), keeps their PSNR and scores the new sizes. Outputs in
 ``--out``: ``bench_image_free.json``, ``bench_image_free.md``, ``bench_image_free_<name>.png``.
@@ -182,7 +184,8 @@ def run_input(path: str, args, exe) -> dict:
             ply = os.path.join(work, "original.ply")
             write_gaussian_ply(ply, arrays)
             for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", "cpu"])):
-                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held])
+                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held],
+                               encoded=(args.encoded or {}).get(label))
                 c["psnr"] = c.pop("psnr_gt", None)
                 if photo_cams is not None and "bytes" in c:
                     dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
@@ -340,6 +343,9 @@ def main(argv=None):
     ap.add_argument("--competitors_from", default=None,
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
+    ap.add_argument("--encoded", dest="encoded_files", nargs="+", default=None, metavar="LABEL=FILE",
+                    help="one input only: SPZ=a.spz / SOG=a.sog written earlier by splat-transform from that input "
+                         "(e.g. a SOG that took longer than --sog_timeout); decoded and scored as if encoded here")
     ap.add_argument("--repack", default=None, metavar="EARLIER_OUT",
                     help="no new encoding: rewrite the bundles of an earlier run's --out folder with the current "
                          "container, check they decode to the same models, and score the new sizes")
@@ -347,6 +353,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench_out", "image_free"))
     args = ap.parse_args(argv)
+    args.encoded = None
+    if args.encoded_files:
+        pairs = [item.split("=", 1) for item in args.encoded_files]
+        if len(args.inputs or []) != 1 or any(len(p) != 2 or p[0] not in ("SPZ", "SOG") or not os.path.isfile(p[1]) for p in pairs):
+            ap.error("--encoded needs exactly one --inputs file and LABEL=FILE items with LABEL SPZ or SOG and an existing FILE")
+        args.encoded = dict(pairs)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     from training.console import setup_logging

@@ -143,16 +143,22 @@ def run_tool(exe, args, timeout):
     return True, time.perf_counter() - t0, ""
 
 
-def competitor(exe, name, ply, work, ext, extra, timeout, cameras, refs):
-    """Encode ``ply`` with splat-transform, decode back to PLY, render: a result dict or None."""
+def competitor(exe, name, ply, work, ext, extra, timeout, cameras, refs, encoded=None):
+    """Encode ``ply`` with splat-transform, decode back to PLY, render: a result dict or None.
+    ``encoded``: a file splat-transform already wrote from the same input (its encoding is then not run
+    nor timed)."""
     from scene.gaussian_model import GaussianModel
     from compression.evaluate import source_gaussians
 
-    out = os.path.join(work, f"{name}{ext}")
-    ok, t_enc, err = run_tool(exe, extra + [ply, out], timeout)
-    if not ok:
-        log(f"{name}: skipped ({err})")
-        return {"name": name, "skipped": str(err), "encode_s": t_enc}
+    if encoded is not None:
+        out, t_enc = encoded, None
+        log(f"{name}: using {encoded} (encoded earlier from the same input)")
+    else:
+        out = os.path.join(work, f"{name}{ext}")
+        ok, t_enc, err = run_tool(exe, extra + [ply, out], timeout)
+        if not ok:
+            log(f"{name}: skipped ({err})")
+            return {"name": name, "skipped": str(err), "encode_s": t_enc}
     dec = os.path.join(work, f"{name}_decoded.ply")
     ok, t_dec, err = run_tool(exe, [out, dec], timeout)
     if not ok:
@@ -162,9 +168,11 @@ def competitor(exe, name, ply, work, ext, extra, timeout, cameras, refs):
     p_gt, p_ref, _ = evaluate(lambda: source_gaussians(model), model.max_sh_degree, cameras, refs)
     size = os.path.getsize(out) if os.path.isfile(out) else sum(
         os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
-    log(f"{name}: {size} B, test PSNR {p_gt:.3f} dB (vs uncompressed {p_ref:.2f}), encode {t_enc:.1f} s")
+    log(f"{name}: {size} B, test PSNR {p_gt:.3f} dB (vs uncompressed {p_ref:.2f})"
+        + (f", encode {t_enc:.1f} s" if t_enc is not None else ""))
     return {"name": name, "bytes": size, "psnr_gt": p_gt, "psnr_ref": p_ref, "encode_s": t_enc, "decode_s": t_dec,
-            "sh_degree": model.max_sh_degree, "n_gaussians": model.num_gaussians}
+            "sh_degree": model.max_sh_degree, "n_gaussians": model.num_gaussians,
+            **({"encoded_file": encoded} if encoded is not None else {})}
 
 
 # ------------------------------------------------------------------------------------ one scene
