@@ -211,7 +211,28 @@ def score(res: dict, out: str) -> None:
     plot(res, os.path.join(out, f"bench_image_free_{res['name']}.png"))
 
 
-def repack_input(res: dict, earlier_dir: str, out: str) -> dict:
+def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None:
+    """Score competitor files written earlier from ``res``'s input (``--encoded``) on its held-out views,
+    replacing the competitors of the same name."""
+    from compression.views import view_schedule, virtual_views
+    from scene.gaussian_model import GaussianModel
+    from scene.splat_files import read_splat
+
+    if exe is None:
+        raise RuntimeError("--encoded needs splat-transform to decode the files")
+    source = GaussianModel.from_arrays(read_splat(res["input_path"]))
+    views = virtual_views(source, view_schedule(source.num_gaussians), background=torch.zeros(3), backend="torch")
+    if short_name(res["input_path"]) != res["name"] or json.loads(json.dumps(views.description, default=float)) != res["views"]:
+        raise RuntimeError(f"{res['name']}: not the earlier run's input or views; cannot score against its curve")
+    held = views.test_cameras
+    with tempfile.TemporaryDirectory() as work:
+        for label, path in encoded.items():
+            c = competitor(exe, label, None, work, None, [], timeout, held, [cam.image() for cam in held], encoded=path)
+            c["psnr"] = c.pop("psnr_gt", None)
+            res["competitors"] = [x for x in res["competitors"] if x["name"] != label] + [c]
+
+
+def repack_input(res: dict, earlier_dir: str, out: str, encoded=None, exe=None, sog_timeout: int = 600) -> dict:
     """An earlier run's result with its bundles rewritten by the current container (scripts/repack_bundles.py):
     the decoded models are checked equal to the earlier files' (so their PSNR stands), the bytes are the new
     files', and the ratios are scored again."""
@@ -240,6 +261,8 @@ def repack_input(res: dict, earlier_dir: str, out: str) -> dict:
         point["bytes"] = os.path.getsize(new)
         point["components"] = describe_compressed(new).component_bytes
     res["repacked_from"] = earlier_dir
+    if encoded:
+        add_encoded_competitors(res, encoded, exe, sog_timeout)
     score(res, out)
     log(f"{name}: repacked {len(points)} bundles of {earlier_dir}: default {res['default']['bytes_before_repack']:,} -> "
         f"{res['default']['bytes']:,} B")
@@ -314,6 +337,11 @@ def markdown(results) -> str:
     sources = sorted({r["competitors_from"] for r in results if r.get("competitors_from")})
     if sources:
         lines += ["", "SPZ and SOG points taken from " + ", ".join(f"`{s}`" for s in sources) + " (same tool, input and views)."]
+    for r in results:
+        for c in r["competitors"]:
+            if c.get("encoded_file"):
+                lines += ["", f"{r['name']}: {c['name']} scored from `{c['encoded_file']}` (written earlier by splat-transform "
+                          "from the same input, `--encoded`), decoded by the tool and rendered on the same views."]
     repacked = sorted({r["repacked_from"] for r in results if r.get("repacked_from")})
     if repacked:
         lines += ["", "Our bundles: those of " + ", ".join(f"`{s}`" for s in repacked) + " rewritten with the current "
@@ -371,8 +399,14 @@ def main(argv=None):
     results = []
     if args.repack:
         with open(os.path.join(args.repack, "bench_image_free.json")) as fh:
-            for earlier in json.load(fh):
-                results.append(repack_input(earlier, args.repack, args.out))
+            earlier_results = json.load(fh)
+        if args.encoded:
+            if len(earlier_results) != 1 or not os.path.isfile(args.inputs[0]):
+                ap.error("--repack with --encoded needs an earlier run of exactly one input, given again as --inputs")
+            earlier_results[0]["input_path"] = args.inputs[0]
+        exe = splat_transform(args.tool_dir) if args.encoded else None
+        for earlier in earlier_results:
+            results.append(repack_input(earlier, args.repack, args.out, args.encoded, exe, args.sog_timeout))
         with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
             json.dump(results, fh, indent=2, default=float)
     else:
