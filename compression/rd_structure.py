@@ -45,7 +45,7 @@ from gaussian_renderer.torch_backend import ALPHA_MAX
 from quant.rate_distortion import bit_price
 
 __all__ = ["StructureChoice", "removal_distortion", "choose_structure", "JOINT_REMOVAL_FACTOR", "MAX_PRUNE_SHARE",
-           "DEPTH_RANGE", "MAX_MERGE_SHARE"]
+           "DEPTH_RANGE", "MAX_MERGE_SHARE", "POSITION_DISTORTION_FACTOR"]
 
 #: the prune price is this share of λ·b̄: judged alone, a Gaussian that another one hides (or that
 #: hides another) looks cheaper to remove than it is once its neighbours go too. Measured on the five
@@ -57,6 +57,12 @@ JOINT_REMOVAL_FACTOR = 0.3
 MAX_PRUNE_SHARE = 0.5
 #: depths tried below the finest one
 DEPTH_RANGE = 6
+#: the position distortion of a depth is Σ s·Δ²/12 times this factor. The Hutchinson diagonal is a local
+#: model: it prices a position error well only while the error is small against the Gaussian. Forcing one
+#: level deeper than the choice at factor 1 gave better rate–distortion points on donut (Q40/48/52/56) and
+#: massa (Q48) (session 6, docs/compression.md); scripts/sweep_prune_factor.py --constant
+#: POSITION_DISTORTION_FACTOR sweeps it. 1.0 until a full benchmark has been run with another value.
+POSITION_DISTORTION_FACTOR = 1.0
 #: a depth may merge at most this share of the voxels of the finest depth
 MAX_MERGE_SHARE = 0.001
 
@@ -126,7 +132,7 @@ def choose_structure(model, diagonals: HutchinsonDiagonals, kappa: float, bits_p
         shifted = torch.unique(coords >> (d_max - depth), dim=0)
         merged = n_fine - int(shifted.shape[0])
         cell = extent / float(1 << depth)
-        distortion = float((pos_sens * cell.square()).sum() / 12.0)
+        distortion = POSITION_DISTORTION_FACTOR * float((pos_sens * cell.square()).sum() / 12.0)
         row = {"depth": depth, "voxels": int(shifted.shape[0]), "position_distortion": distortion}
         if merged > MAX_MERGE_SHARE * n_fine:
             row["merges_too_many"] = merged

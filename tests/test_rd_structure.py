@@ -152,3 +152,18 @@ def test_psnr_rises_with_quality_on_real_captures(name, cut, tmp_path):
     path = tmp_path / f"{cut}.ply"
     write_gaussian_ply(path, subset)
     _check_monotone(_psnrs(path, tmp_path, QUALITIES))
+
+
+def test_position_factor_moves_the_depth_choice_finer(small, monkeypatch):
+    """A larger factor on the position distortion never picks a coarser octree (the sweep of
+    scripts/sweep_prune_factor.py --constant POSITION_DISTORTION_FACTOR relies on it)."""
+    import compression.rd_structure as rd
+
+    model, _ = small
+    for q in (-16, 0, 16):
+        depths = []
+        for factor in (0.25, 1.0, 4.0, 64.0):
+            monkeypatch.setattr(rd, "POSITION_DISTORTION_FACTOR", factor)
+            depths.append(choose_structure(model, model.hutchinson, quality_to_kappa(q), 90.0).depth)
+        assert depths == sorted(depths), (q, depths)
+    assert depths[-1] > depths[0] or depths[0] == model.depth
