@@ -27,7 +27,8 @@ from raht import morton_decode, morton_encode
 
 from .entropy import RangeReader, RangeWriter, adaptive_decode, adaptive_encode
 
-__all__ = ["encode_geometry", "decode_geometry", "occupancy_levels"]
+__all__ = ["encode_geometry", "decode_geometry", "occupancy_levels", "encode_level_bytes", "decode_level_bytes",
+           "expand_children", "N_CONTEXTS"]
 
 N_CONTEXTS = 9
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
@@ -63,6 +64,34 @@ def _context_runs(context: np.ndarray):
     return order, bounds
 
 
+def encode_level_bytes(writer: RangeWriter, byte: np.ndarray, context: np.ndarray, counts: np.ndarray) -> None:
+    """Code one level's occupancy bytes (nodes in Morton order, ``context`` their parents' child counts):
+    context by context, each with its adaptive model ``counts[q]`` (updated in place)."""
+    order, bounds = _context_runs(context)
+    sym = byte[order] - 1
+    for q in range(N_CONTEXTS):
+        if bounds[q + 1] > bounds[q]:
+            adaptive_encode(writer, sym[bounds[q]:bounds[q + 1]], counts[q])
+
+
+def decode_level_bytes(reader: RangeReader, context: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`encode_level_bytes`: the occupancy bytes of one level's nodes (Morton order)."""
+    order, bounds = _context_runs(context)
+    sym = np.empty(context.size, dtype=np.int64)
+    for q in range(N_CONTEXTS):
+        if bounds[q + 1] > bounds[q]:
+            sym[bounds[q]:bounds[q + 1]] = adaptive_decode(reader, int(bounds[q + 1] - bounds[q]), counts[q])
+    byte = np.empty(context.size, dtype=np.int64)
+    byte[order] = sym + 1
+    return byte
+
+
+def expand_children(nodes: np.ndarray, byte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Children (sorted prefixes) of ``nodes`` with occupancy ``byte``, and each child's context
+    (its parent's child count)."""
+    return _expand(nodes, byte)
+
+
 def encode_geometry(coords, depth: int) -> np.ndarray:
     """uint32 words of the context-coded octree of ``coords`` [M, 3] (unique, any order)."""
     writer = RangeWriter()
@@ -70,11 +99,7 @@ def encode_geometry(coords, depth: int) -> np.ndarray:
     context = np.zeros(1, dtype=np.int64)
     for nodes, byte in occupancy_levels(coords, depth):
         counts = (counts + 1) // 2
-        order, bounds = _context_runs(context)
-        sym = byte[order] - 1
-        for q in range(N_CONTEXTS):
-            if bounds[q + 1] > bounds[q]:
-                adaptive_encode(writer, sym[bounds[q]:bounds[q + 1]], counts[q])
+        encode_level_bytes(writer, byte, context, counts)
         context = np.repeat(_POPCOUNT[byte], _POPCOUNT[byte])
     return writer.words()
 
@@ -88,13 +113,7 @@ def decode_geometry(words: np.ndarray, depth: int, n_voxels: int) -> torch.Tenso
     context = np.zeros(1, dtype=np.int64)
     for t in range(depth):
         counts = (counts + 1) // 2
-        order, bounds = _context_runs(context)
-        sym = np.empty(nodes.size, dtype=np.int64)
-        for q in range(N_CONTEXTS):
-            if bounds[q + 1] > bounds[q]:
-                sym[bounds[q]:bounds[q + 1]] = adaptive_decode(reader, int(bounds[q + 1] - bounds[q]), counts[q])
-        byte = np.empty(nodes.size, dtype=np.int64)
-        byte[order] = sym + 1
+        byte = decode_level_bytes(reader, context, counts)
         nodes, context = _expand(nodes, byte)
         if nodes.size > n_voxels:
             raise ValueError(f"octree level {t + 1} has {nodes.size} nodes, more than the {n_voxels} voxels stored")

@@ -88,6 +88,23 @@ def default_setup(source, views, params, quality: float, **overrides):
     return compression_setup(source, views.train_cameras, views.test_cameras, **kw).model
 
 
+def curve_point(source, views, params, quality: float, out_dir: str, photo_cams=None):
+    """One point of our curve: the defaults at ``quality`` without fine-tuning, saved to
+    ``out_dir/q<Q>/pc_npz.bundle``, decoded and rendered on the held-out views.
+    Returns (model, bundle path, point)."""
+    from codec import save_npz
+    from quant.rate_distortion import quality_to_kappa
+
+    model = default_setup(source, views, params, quality)
+    model.bank.set_kappa(quality_to_kappa(quality))
+    model.calibrate()
+    model.eval()
+    pc = os.path.join(out_dir, f"q{quality:g}", "pc_npz")
+    save_npz(model.encode(codec="range"), pc, plan=model.plan)
+    point = dict(decoded_point(pc + ".bundle", views.test_cameras, photo_cams=photo_cams), quality=quality)
+    return model, pc + ".bundle", point
+
+
 def decoded_point(bundle: str, cameras: list, refs=None, photo_cams=None) -> dict:
     """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
     from codec import load_npz
@@ -110,8 +127,6 @@ def run_input(path: str, args, exe) -> dict:
     from arguments.compress import SPLAT_FILE_PRESET
     from compression.evaluate import source_gaussians
     from compression.views import view_schedule, virtual_views
-    from codec import save_npz
-    from quant.rate_distortion import quality_to_kappa
     from scene.gaussian_model import GaussianModel
     from scene.ply_io import write_gaussian_ply
     from scene.splat_files import read_splat
@@ -154,13 +169,7 @@ def run_input(path: str, args, exe) -> dict:
     # with --prune rd the pruning and the depth follow the quality)
     params, _ = resolve_compression_params(CompressionParams(preset=SPLAT_FILE_PRESET), "")
     for q in args.qualities:
-        model = default_setup(source, views, params, q)
-        model.bank.set_kappa(quality_to_kappa(q))
-        model.calibrate()
-        model.eval()
-        pc = os.path.join(out_dir, f"q{q:g}", "pc_npz")
-        save_npz(model.encode(codec="range"), pc, plan=model.plan)
-        point = dict(decoded_point(pc + ".bundle", held, photo_cams=photo_cams), quality=q)
+        _, _, point = curve_point(source, views, params, q, out_dir, photo_cams=photo_cams)
         res["ours"].append(point)
         log(f"{name}: Q{q:g} {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
 

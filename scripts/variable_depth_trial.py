@@ -37,25 +37,22 @@ for path in (ROOT, os.path.join(ROOT, "scripts")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-N_CONTEXTS = 9
 BITS_PER_SINGLE_CHILD_LEVEL = 3.0
 
 
-def _children(nodes: np.ndarray, codes: np.ndarray, leaf: np.ndarray, t: int, depth: int):
-    """Occupancy bytes of the active nodes at level t and their children (prefixes at level t + 1)."""
-    below = leaf > t  # Gaussians still under an active node
-    child = np.unique(codes[below] >> (3 * (depth - t - 1)))
-    parent_of_child = child >> 3
-    idx = np.searchsorted(nodes, parent_of_child)
+def _occupancy(nodes: np.ndarray, codes: np.ndarray, leaf: np.ndarray, t: int, depth: int) -> np.ndarray:
+    """Occupancy bytes of the active nodes at level t (over the Gaussians whose leaves lie deeper)."""
+    child = np.unique(codes[leaf > t] >> (3 * (depth - t - 1)))
     byte = np.zeros(nodes.size, dtype=np.int64)
-    np.bitwise_or.at(byte, idx, 1 << (child & 7))
-    return byte, child
+    np.bitwise_or.at(byte, np.searchsorted(nodes, child >> 3), 1 << (child & 7))
+    return byte
 
 
 def encode_variable_octree(codes: np.ndarray, leaf: np.ndarray, depth: int) -> np.ndarray:
     """uint32 words: Gaussians with Morton codes ``codes`` (at ``depth``, sorted, unique) whose leaves
     sit at levels ``leaf`` (1..depth; a Gaussian at level L is alone in its cell at L)."""
     from codec.entropy import RangeWriter, adaptive_encode
+    from codec.geometry import N_CONTEXTS, encode_level_bytes, expand_children
 
     writer = RangeWriter()
     byte_counts = np.ones((N_CONTEXTS, 255), dtype=np.int64)
@@ -65,73 +62,50 @@ def encode_variable_octree(codes: np.ndarray, leaf: np.ndarray, depth: int) -> n
     for t in range(depth):
         byte_counts = (byte_counts + 1) // 2
         flag_counts = (flag_counts + 1) // 2
-        byte, child = _children(nodes, codes, leaf, t, depth)
-        order = np.argsort(context, kind="stable")
-        bounds = np.searchsorted(context[order], np.arange(N_CONTEXTS + 1))
-        sym = byte[order] - 1
-        for q in range(N_CONTEXTS):
-            if bounds[q + 1] > bounds[q]:
-                adaptive_encode(writer, sym[bounds[q]:bounds[q + 1]], byte_counts[q])
-        count = np.array([bin(int(b)).count("1") for b in byte], dtype=np.int64)
-        child_context = np.repeat(count, count)
-        if t + 1 < depth:  # leaf flags of the children (at the last level every node is a leaf)
-            stops = np.isin(child, codes[leaf == t + 1] >> (3 * (depth - t - 1)))
-            single = (child_context == 1).astype(np.int64)
-            for s in (0, 1):
-                sel = single == s
-                if sel.any():
-                    adaptive_encode(writer, stops[sel].astype(np.int64), flag_counts[s])
-            nodes, context = child[~stops], child_context[~stops]
-        else:
-            nodes, context = child, child_context
+        byte = _occupancy(nodes, codes, leaf, t, depth)
+        encode_level_bytes(writer, byte, context, byte_counts)
+        child, child_context = expand_children(nodes, byte)
+        if t + 1 == depth:  # at the last level every node is a leaf: no flags
+            break
+        stops = np.isin(child, codes[leaf == t + 1] >> (3 * (depth - t - 1)))
+        for single in (False, True):
+            sel = (child_context == 1) == single
+            if sel.any():
+                adaptive_encode(writer, stops[sel].astype(np.int64), flag_counts[int(single)])
+        nodes, context = child[~stops], child_context[~stops]
     return writer.words()
 
 
 def decode_variable_octree(words: np.ndarray, depth: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(prefix [n], level [n]) of every leaf, in Morton order of the prefixes' cells."""
     from codec.entropy import RangeReader, adaptive_decode
+    from codec.geometry import N_CONTEXTS, decode_level_bytes, expand_children
 
     reader = RangeReader(words)
     byte_counts = np.ones((N_CONTEXTS, 255), dtype=np.int64)
     flag_counts = np.ones((2, 2), dtype=np.int64)
     nodes = np.zeros(1, dtype=np.int64)
     context = np.zeros(1, dtype=np.int64)
-    leaves: list[tuple[np.ndarray, int]] = []
+    prefixes, levels = [], []
     for t in range(depth):
         byte_counts = (byte_counts + 1) // 2
         flag_counts = (flag_counts + 1) // 2
-        order = np.argsort(context, kind="stable")
-        bounds = np.searchsorted(context[order], np.arange(N_CONTEXTS + 1))
-        sym = np.empty(nodes.size, dtype=np.int64)
-        for q in range(N_CONTEXTS):
-            if bounds[q + 1] > bounds[q]:
-                sym[bounds[q]:bounds[q + 1]] = adaptive_decode(reader, int(bounds[q + 1] - bounds[q]), byte_counts[q])
-        byte = np.empty(nodes.size, dtype=np.int64)
-        byte[order] = sym + 1
-        count = np.array([bin(int(b)).count("1") for b in byte], dtype=np.int64)
-        parent = np.repeat(np.arange(nodes.size), count)
-        bits = np.concatenate([[k for k in range(8) if int(b) >> k & 1] for b in byte]).astype(np.int64)
-        child = (nodes[parent] << 3) | bits
-        child_context = np.repeat(count, count)
+        child, child_context = expand_children(nodes, decode_level_bytes(reader, context, byte_counts))
+        stops = np.ones(child.size, dtype=bool)  # at the last level every node is a leaf
         if t + 1 < depth:
-            single = (child_context == 1).astype(np.int64)
-            stops = np.zeros(child.size, dtype=bool)
-            for s in (0, 1):
-                sel = np.flatnonzero(single == s)
+            for single in (False, True):
+                sel = np.flatnonzero((child_context == 1) == single)
                 if sel.size:
-                    stops[sel] = adaptive_decode(reader, sel.size, flag_counts[s]).astype(bool)
-            leaves.append((child[stops], t + 1))
-            nodes, context = child[~stops], child_context[~stops]
-        else:
-            leaves.append((child, depth))
-        if sum(x.size for x, _ in leaves) + (nodes.size if t + 1 < depth else 0) > n:
+                    stops[sel] = adaptive_decode(reader, sel.size, flag_counts[int(single)]).astype(bool)
+        prefixes.append(child[stops])
+        levels.append(np.full(int(stops.sum()), t + 1))
+        nodes, context = child[~stops], child_context[~stops]
+        if sum(p.size for p in prefixes) + nodes.size > n:
             raise ValueError("more leaves than Gaussians")
-    prefix = np.concatenate([x for x, _ in leaves])
-    level = np.concatenate([np.full(x.size, lv) for x, lv in leaves])
-    cell_start = prefix << (3 * (depth - level))
-    order = np.argsort(cell_start, kind="stable")
+    prefix, level = np.concatenate(prefixes), np.concatenate(levels)
     if prefix.size != n:
         raise ValueError(f"{prefix.size} leaves, expected {n}")
+    order = np.argsort(prefix << (3 * (depth - level)), kind="stable")
     return prefix[order], level[order]
 
 
@@ -162,24 +136,18 @@ def leaf_levels(codes: np.ndarray, sens: np.ndarray, extent: np.ndarray, depth: 
 def trial(source, views, params, quality: float, out_dir: str, lam_factor: float = 1.0) -> dict:
     import torch
 
-    from bench_image_free import decoded_point, default_setup
-    from codec import load_npz, save_npz
+    from bench_image_free import curve_point
+    from codec import load_npz
     from codec.geometry import encode_geometry
     from compression.attributes import activate_attributes
     from compression.sensitivity import block_sensitivity
-    from quant.rate_distortion import bit_price, quality_to_kappa
+    from quant.rate_distortion import bit_price
     from raht.morton import morton_decode, morton_encode
     from bench_rd import evaluate
 
-    model = default_setup(source, views, params, quality)
-    model.bank.set_kappa(quality_to_kappa(quality))
-    model.calibrate()
-    model.eval()
-    pc = os.path.join(out_dir, f"q{quality:g}", "pc_npz")
-    save_npz(model.encode(codec="range"), pc, plan=model.plan)
+    model, bundle, a = curve_point(source, views, params, quality, out_dir)
     held = views.test_cameras
-    a = decoded_point(pc + ".bundle", held)
-    decoded = load_npz(pc + ".bundle")
+    decoded = load_npz(bundle)
     depth = decoded.payload.depth
     coords = torch.as_tensor(np.asarray(decoded.payload.coords), dtype=torch.int64)
     codes = morton_encode(coords).numpy()
