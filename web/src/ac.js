@@ -24,14 +24,6 @@ export function splitLength(length, nBlocks) {
   return Array.from({ length: nBlocks }, (_, j) => base + (j < rem ? 1 : 0));
 }
 
-/** Block id of every slot. */
-export function blockOfSlots(length, nBlocks) {
-  const out = new Int32Array(length);
-  let s = 0;
-  splitLength(length, nBlocks).forEach((len, j) => { out.fill(j, s, s + len); s += len; });
-  return out;
-}
-
 /** Round half to even (numpy's rint). */
 export function rint(v) {
   const r = Math.round(v);
@@ -78,12 +70,15 @@ export function crc32(bytes, previous = 0) {
 
 /**
  * The coding contexts of the AC slots: order (the slots sorted stably by context w·B + j), bounds
- * (bounds[q]..bounds[q+1] is context q's run in that order) and the block of each position of the order.
+ * (bounds[q]..bounds[q+1] is context q's run in that order), the block of each position of the order,
+ * and the length of every block (slot order).
  * @param {Float64Array} acWeight [N − 1] RAHT weights of the slots
  */
 export function acContexts(acWeight, nBlock) {
   const n = acWeight.length;
-  const block = blockOfSlots(n, nBlock);
+  const blockLengths = splitLength(n, nBlock);
+  const block = new Int32Array(n);
+  blockLengths.reduce((start, len, j) => { block.fill(j, start, start + len); return start + len; }, 0);
   const nCtx = nBlock * N_WEIGHT_CLASSES;
   const ctx = new Int32Array(n);
   for (let s = 0; s < n; s++) {
@@ -100,7 +95,7 @@ export function acContexts(acWeight, nBlock) {
   for (let s = 0; s < n; s++) order[fill[ctx[s]]++] = s;
   const blockInOrder = new Int32Array(n);
   for (let i = 0; i < n; i++) blockInOrder[i] = block[order[i]];
-  return { n, nBlock, order, bounds, blockInOrder };
+  return { n, nBlock, order, bounds, blockInOrder, blockLengths };
 }
 
 /** Word offset of every channel's stream in ac.npz's `stream` (C + 1 entries). */

@@ -7,7 +7,7 @@
 // (the member named in errors). A helper receives a task (the job cut down to its channels, a plain
 // structured-cloneable object) and answers with its codes and columns in two transferable buffers.
 
-import { decodeAcChannel, splitLength } from "./ac.js";
+import { decodeAcChannel } from "./ac.js";
 import { FormatError } from "./errors.js";
 import { rahtInverseColumns } from "./raht.js";
 
@@ -30,7 +30,7 @@ function decodeChannel(job, ch, column) {
   // and the product rounded to float32 (the float32 operations of torch)
   const f = Math.fround;
   column[0] = dc[ch];
-  const lengths = splitLength(ctx.n, nBlock);
+  const lengths = ctx.blockLengths;
   for (let j = 0, start = 0; j < nBlock; start += lengths[j], j++) {
     const z = zeroPoint[ch * nBlock + j], sc = scale[ch * nBlock + j];
     for (let s = start, end = start + lengths[j]; s < end; s++) column[s + 1] = f(codes[s] - z) * sc;
@@ -73,7 +73,8 @@ function channelTask(job, ch0, ch1) {
       stream: ac.stream.slice(offsets[ch0], offsets[ch1]),
     },
     offsets: offsets.map((o) => o - offsets[ch0]),
-    ctx: { n: ctx.n, nBlock: ctx.nBlock, order: ctx.order, bounds: ctx.bounds, blockInOrder: ctx.blockInOrder },
+    ctx: { n: ctx.n, nBlock: ctx.nBlock, order: ctx.order, bounds: ctx.bounds, blockInOrder: ctx.blockInOrder,
+      blockLengths: ctx.blockLengths },
     plan: { left: plan.left, right: plan.right, a: plan.a, b: plan.b, levelStarts: plan.levelStarts },
   };
 }
