@@ -15,7 +15,7 @@ Both sides are scored the same way, with no render:
   reconstructed by the decoder's formula; its bytes: the group's AC streams in the encoded file
   (``codec.report.ac_component_bytes``), all streams included;
 - direct: the steps are quantized to classes of √2 (the class index is what a decoder would derive
-  from the features; no side information is counted except 8 float32 weights per column), each class
+  from the features; the only side information counted is 8 × 32 bits per column for the fit), each class
   coded with an adaptive categorical model (its exact adaptive code length, counts starting at 1);
   k is searched so that the direct distortion equals the current one.
 
