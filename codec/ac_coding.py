@@ -32,12 +32,12 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
 
 from quant.core import code_range, zero_codes
 from quant.granularity import split_length
 
-from .entropy import K_MAX, K_MIN, RangeReader, RangeWriter, adaptive_decode, adaptive_encode, geometric_k, geometric_table
+from .entropy import (K_MAX, K_MIN, RangeReader, RangeWriter, adaptive_code_bits, adaptive_decode, adaptive_encode,
+                      geometric_k, geometric_table)
 
 __all__ = [
     "N_WEIGHT_CLASSES",
@@ -178,9 +178,7 @@ def _estimated_bits(sym: np.ndarray, alphabet: int, r_min: int, r_max: int, para
         p = geometric_table(k, r_min, r_max)
         bits = -np.log2(np.maximum(p / p.sum(), 2.0 ** -24))
         geometric += float(hist[used[ks[used] == k]].sum(0) @ bits)
-    per_class = hist.reshape(ctx.n_classes, ctx.n_block, alphabet).sum(1).astype(np.float64)
-    n = per_class.sum(1)
-    adaptive = float(np.sum(gammaln(n + alphabet) - gammaln(alphabet) - gammaln(per_class + 1).sum(1)) / np.log(2.0))
+    adaptive = adaptive_code_bits(hist.reshape(ctx.n_classes, ctx.n_block, alphabet).sum(1))
     return geometric, adaptive
 
 

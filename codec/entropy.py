@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.special import gammaln
 
 __all__ = [
     "K_MIN",
@@ -33,6 +34,7 @@ __all__ = [
     "geometric_table",
     "adaptive_encode",
     "adaptive_decode",
+    "adaptive_code_bits",
 ]
 
 #: range of the geometric parameter k (E|r| = 2^(k/8) from 2^-20 to 2^20)
@@ -137,6 +139,16 @@ def adaptive_encode(writer: RangeWriter, symbols: np.ndarray, counts: np.ndarray
         chunk = symbols[lo:hi]
         writer.encode(chunk, writer.model(counts.astype(np.float64)))
         counts += np.bincount(chunk, minlength=counts.size)
+
+
+def adaptive_code_bits(hist: np.ndarray) -> float:
+    """Ideal code length in bits of the adaptive categorical model (counts starting at 1) over each
+    row of ``hist`` [..., A] (symbol counts): Σ_rows log2((n + A − 1)! / ((A − 1)! Π n_s!)). It depends
+    only on the final counts, not on the order of the symbols."""
+    hist = np.asarray(hist, dtype=np.float64)
+    alphabet = hist.shape[-1]
+    n = hist.sum(-1)
+    return float(np.sum(gammaln(n + alphabet) - gammaln(alphabet) - gammaln(hist + 1).sum(-1)) / np.log(2.0))
 
 
 def adaptive_decode(reader: RangeReader, count: int, counts: np.ndarray, first_chunk: int = 32) -> np.ndarray:

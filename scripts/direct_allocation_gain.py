@@ -44,7 +44,8 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.special import gammaln  # noqa: E402
+
+from codec.entropy import adaptive_code_bits  # noqa: E402
 
 
 class _Captured(Exception):
@@ -67,8 +68,9 @@ def finest_model(path: str, quality: float):
     setup.rd_structure_of = grab
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            compress.main([path, "-o", os.path.join(tempfile.mkdtemp(), "x.bundle"), "--quality", str(quality),
-                           "--iterations", "0", "--quiet"])
+            with tempfile.TemporaryDirectory() as tmp:
+                compress.main([path, "-o", os.path.join(tmp, "x.bundle"), "--quality", str(quality),
+                               "--iterations", "0", "--quiet"])
     except _Captured:
         pass
     finally:
@@ -83,11 +85,7 @@ def adaptive_bits(codes: np.ndarray) -> float:
     over the values seen (the alphabet sent as its range: 2 × 16 bits)."""
     if codes.size == 0:
         return 0.0
-    lo, hi = int(codes.min()), int(codes.max())
-    n = np.bincount(codes - lo, minlength=hi - lo + 1).astype(np.float64)
-    k = n.size
-    nats = gammaln(codes.size + k) - gammaln(k) - (gammaln(n + 1)).sum()
-    return nats / math.log(2.0) + 32.0
+    return adaptive_code_bits(np.bincount(codes - codes.min())[None]) + 32.0
 
 
 def features(decoded: np.ndarray, layout, exclude: str) -> np.ndarray:
@@ -113,6 +111,42 @@ def direct_cost(x: np.ndarray, s: np.ndarray, p: np.ndarray, k: float, wrap: boo
     return bits, float((s * err * err).sum())
 
 
+def fit_predictors(feats: np.ndarray, s: np.ndarray) -> tuple[list, list]:
+    """Per column of ``s`` [N, k]: the predicted sensitivity exp(feats·w) (least squares on log s where
+    s > 0) and the fit's R²."""
+    preds, r2s = [], []
+    for c in range(s.shape[1]):
+        ok = s[:, c] > 0
+        y = np.log(s[ok, c])
+        w, *_ = np.linalg.lstsq(feats[ok], y, rcond=None)
+        preds.append(np.exp(np.clip(feats @ w, -60, 60)))
+        r2s.append(1.0 - float(((y - feats[ok] @ w) ** 2).mean() / y.var()))
+    return preds, r2s
+
+
+def group_cost(x: np.ndarray, s: np.ndarray, steps: list, wrap: list, k: float) -> tuple[float, float]:
+    """(bits, distortion) of the columns of ``x`` [N, k] coded directly with steps k/√steps[j]
+    (plus 8 × 32 bits per column for the fit)."""
+    bits = dist = 0.0
+    for j in range(x.shape[1]):
+        b, d = direct_cost(x[:, j], s[:, j], steps[j], k, wrap[j])
+        bits, dist = bits + b + 8 * 32, dist + d
+    return bits, dist
+
+
+def matched_bits(x: np.ndarray, s: np.ndarray, steps: list, wrap: list, target: float) -> float:
+    """Bits of :func:`group_cost` at the k whose distortion meets ``target`` (bisection on log2 k;
+    monotone up to class rounding)."""
+    lo, hi = -40.0, 10.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if group_cost(x, s, steps, wrap, 2.0 ** mid)[1] > target:
+            hi = mid
+        else:
+            lo = mid
+    return group_cost(x, s, steps, wrap, 2.0 ** lo)[0]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
@@ -134,9 +168,9 @@ def main() -> int:
         x = model.attributes().detach().to(torch.float64).numpy()
         decoded = model.quantized_attributes().detach().to(torch.float64).numpy()
     s_all = model.hutchinson.attributes.numpy()
-    tmp = tempfile.mkdtemp()
-    save_npz(model.encode(), os.path.join(tmp, "pc_npz"))
-    parts = describe_compressed(os.path.join(tmp, "pc_npz.bundle")).component_bytes
+    with tempfile.TemporaryDirectory() as tmp:
+        save_npz(model.encode(), os.path.join(tmp, "pc_npz"))
+        parts = describe_compressed(os.path.join(tmp, "pc_npz.bundle")).component_bytes
     n = x.shape[0]
     print(f"{os.path.basename(args.input)} Q{args.quality:g}: {n} Gaussians (unpruned, finest depth)")
     print("| group | current (RAHT) bits/G | direct, one step | direct, per-Gaussian steps | per-Gaussian / current "
@@ -146,36 +180,10 @@ def main() -> int:
         sl = getattr(layout, group)
         cur_bits = 8.0 * parts["ac_" + group]
         cur_dist = float((s_all[:, sl] * (x[:, sl] - decoded[:, sl]) ** 2).sum())
-        feats = features(decoded, layout, group)
-        preds, r2s = [], []
-        for c in range(sl.start, sl.stop):
-            s = s_all[:, c]
-            ok = s > 0
-            y = np.log(s[ok])
-            w, *_ = np.linalg.lstsq(feats[ok], y, rcond=None)
-            preds.append(np.exp(np.clip(feats @ w, -60, 60)))
-            r2s.append(1.0 - float(((y - feats[ok] @ w) ** 2).mean() / y.var()))
-
-        def total(k: float, steps: list) -> tuple[float, float]:
-            bits = dist = 0.0
-            for j, c in enumerate(range(sl.start, sl.stop)):
-                wrap = group == "euler" and c != layout.euler.start + 1
-                b, d = direct_cost(x[:, c], s_all[:, c], steps[j], k, wrap)
-                bits, dist = bits + b + 8 * 32, dist + d
-            return bits, dist
-
-        def matched_bits(steps: list) -> float:
-            lo, hi = -40.0, 10.0  # log2 k: bisection on the distortion (monotone up to class rounding)
-            for _ in range(40):
-                mid = 0.5 * (lo + hi)
-                if total(2.0 ** mid, steps)[1] > cur_dist:
-                    hi = mid
-                else:
-                    lo = mid
-            return total(2.0 ** lo, steps)[0]
-
-        uniform = matched_bits([np.ones(n)] * len(preds))
-        bits = matched_bits(preds)
+        preds, r2s = fit_predictors(features(decoded, layout, group), s_all[:, sl])
+        wrap = [group == "euler" and c != layout.euler.start + 1 for c in range(sl.start, sl.stop)]  # θ does not wrap
+        uniform = matched_bits(x[:, sl], s_all[:, sl], [np.ones(n)] * len(preds), wrap, cur_dist)
+        bits = matched_bits(x[:, sl], s_all[:, sl], preds, wrap, cur_dist)
         print(f"| {group} | {cur_bits / n:.2f} | {uniform / n:.2f} | {bits / n:.2f} | {bits / cur_bits:.3f} | "
               f"{np.mean(r2s):.2f} |")
     return 0

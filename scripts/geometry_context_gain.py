@@ -22,7 +22,6 @@ Printed per bundle: the geometry member's real bytes, then each estimate in byte
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -32,7 +31,10 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.special import gammaln  # noqa: E402
+
+from codec.entropy import adaptive_code_bits  # noqa: E402
+from codec.geometry import expand_children, occupancy_levels  # noqa: E402
+from raht import morton_decode, morton_encode  # noqa: E402
 
 # the six face directions; child k's outward sides are those where its octant bit is 1 (+) or 0 (−)
 FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
@@ -40,18 +42,13 @@ FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0
 
 def adaptive_binary_bits(context: np.ndarray, bit: np.ndarray) -> float:
     """Σ over contexts of the exact code length of an adaptive binary model with counts starting at 1."""
-    key, inv = np.unique(context, return_inverse=True)
-    ones = np.bincount(inv, weights=bit, minlength=key.size)
-    total = np.bincount(inv, minlength=key.size).astype(np.float64)
-    zeros = total - ones
-    nats = gammaln(total + 2.0) - gammaln(ones + 1.0) - gammaln(zeros + 1.0)
-    return float(nats.sum()) / math.log(2.0)
+    keys, inv = np.unique(context, return_inverse=True)
+    hist = np.bincount(inv * 2 + bit.astype(np.int64), minlength=2 * keys.size).reshape(keys.size, 2)
+    return adaptive_code_bits(hist)
 
 
 def occupied(prefixes_sorted: np.ndarray, coords: np.ndarray, size: int) -> np.ndarray:
     """Whether each coordinate (at one level, side ``size``) is an occupied node of that level."""
-    from raht import morton_encode
-
     inside = ((coords >= 0) & (coords < size)).all(axis=1)
     out = np.zeros(coords.shape[0], dtype=bool)
     if inside.any():
@@ -63,9 +60,6 @@ def occupied(prefixes_sorted: np.ndarray, coords: np.ndarray, size: int) -> np.n
 
 
 def estimate(coords: np.ndarray, depth: int) -> dict[str, float]:
-    from codec.geometry import occupancy_levels
-    from raht import morton_decode
-
     octant = morton_decode(torch.arange(8)).numpy()  # child k → (dx, dy, dz) ∈ {0,1}³
     levels = occupancy_levels(coords, depth)
     ctx_child, ctx_nb, ctx_nbc, bits = [], [], [], []
@@ -86,9 +80,7 @@ def estimate(coords: np.ndarray, depth: int) -> dict[str, float]:
             ctx_nb.append(base * 8 + sides)
             ctx_nbc.append((base * 8 + sides) * 7 + n_faces)
             bits.append(b[:, k])
-        count = np.bitwise_count(byte.astype(np.uint64)).astype(np.int64) if hasattr(np, "bitwise_count") else \
-            np.array([bin(int(v)).count("1") for v in byte], dtype=np.int64)
-        parent_count = np.repeat(count, count)
+        parent_count = expand_children(nodes, byte)[1]
     bit = np.concatenate(bits).astype(np.float64)
     return {name: adaptive_binary_bits(np.concatenate(ctx), bit) / 8.0
             for name, ctx in (("child", ctx_child), ("child+neighbours", ctx_nb), ("child+neighbours+count", ctx_nbc))}
