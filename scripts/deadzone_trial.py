@@ -2,8 +2,8 @@
 """Trial: a dead zone in the quantizer's rounding, on a splat file, scored as the bench scores it.
 
 Each point is ``compress.py IN -o OUT --quality Q --iterations 0`` run in-process with the rounding of
-the quantizer banks replaced by ``q = z + sign(v)·⌊|v| + ½ − θ⌋`` (v = x/Δ, z the zero point; θ = 0
-is round-to-nearest, the codec's rule in ``quant.core.quantize``). The codes and the dequantization are
+the quantizer banks given inputs moved θ steps towards zero, x' = sign(x)·(|x| − θ·Δ), before the codec's
+own rounding (``quant.core.quantize``): a dead zone, θ = 0 being round-to-nearest. The codes and the dequantization are
 unchanged, so a decoder needs nothing new: only the encoder's choice of codes moves. Printed: one JSON
 line per point (bytes, held-out PSNR) and, per θ, its bytes over the θ = 0 curve at the same PSNR.
 
@@ -28,21 +28,18 @@ import torch  # noqa: E402
 
 
 def deadzone_quantize(theta: float):
-    """``quant.core.quantize`` with a dead zone θ (θ = 0: the original function)."""
+    """``quant.core.quantize`` with a dead zone θ (θ = 0: the original function). The rounding stays the
+    core's: the input is moved θ steps towards zero first, x' = sign(x)·(|x| − θ·Δ), so that codes of
+    magnitude m need |x|/Δ ≥ m − ½ + θ (the zero point of the rd banks is an integer, 2^(b−1))."""
     import quant.core as core
 
     original = core.quantize
+    if theta == 0.0:
+        return original
 
     def quantize(x, scale, zero_point, bits, mapping="asymmetric", dtype=None, out=None):
-        if theta == 0.0:
-            return original(x, scale, zero_point, bits, mapping, dtype, out)
-        qmin, qmax = core.code_range(bits, mapping)
-        v = x / scale
-        q = (torch.sign(v) * torch.floor(v.abs() + (0.5 - theta)) + zero_point).clamp(qmin, qmax)
-        if out is not None:
-            out.copy_(q)
-            q = out
-        return q if dtype is None else q.to(dtype)
+        shifted = torch.sign(x) * (x.abs() - theta * scale)
+        return original(shifted, scale, zero_point, bits, mapping, dtype, out)
 
     return quantize
 
