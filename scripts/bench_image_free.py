@@ -45,7 +45,7 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from scripts.bench_rd import competitor, evaluate, interpolate_bytes, log, splat_transform  # noqa: E402
+from scripts.bench_rd import SOG_GPU_HELP, competitor, evaluate, interpolate_bytes, log, splat_transform  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data")
 CAPTURES = os.path.join(DATA, "captures")
@@ -143,11 +143,8 @@ def run_input(path: str, args, exe) -> dict:
     views = virtual_views(source, schedule, background=torch.zeros(3), backend="torch")
     held = views.test_cameras
     res["views"] = views.description
-    photo_cams = None
-    if name == "fern" and os.path.isdir(os.path.join(DATA, "fern")):
-        from scene.dataset_readers import load_scene
-
-        photo_cams = load_scene(os.path.join(DATA, "fern"), resolution=2, eval=True).test_cameras
+    photo_cams = fern_photo_cameras(name)
+    if photo_cams is not None:
         res["input_psnr_photos"] = evaluate(lambda: source_gaussians(source), sh, photo_cams)[0]
     log(f"{name}: {n} Gaussians, SH {sh}, {res['bytes']} B; layout {views.description['layout']}")
 
@@ -192,7 +189,7 @@ def run_input(path: str, args, exe) -> dict:
         with tempfile.TemporaryDirectory() as work:
             ply = os.path.join(work, "original.ply")
             write_gaussian_ply(ply, arrays)
-            for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", "cpu"])):
+            for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", args.sog_gpu])):
                 c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held],
                                encoded=(args.encoded or {}).get(label))
                 c["psnr"] = c.pop("psnr_gt", None)
@@ -202,6 +199,15 @@ def run_input(path: str, args, exe) -> dict:
                 res["competitors"].append(c)
     score(res, args.out)
     return res
+
+
+def fern_photo_cameras(name: str):
+    """Fern's real test photos (``-r 2``, the 3DGS split) when ``name`` is fern and its folder exists, else None."""
+    if name != "fern" or not os.path.isdir(os.path.join(DATA, "fern")):
+        return None
+    from scene.dataset_readers import load_scene
+
+    return load_scene(os.path.join(DATA, "fern"), resolution=2, eval=True).test_cameras
 
 
 def score(res: dict, out: str) -> None:
@@ -223,6 +229,7 @@ def score(res: dict, out: str) -> None:
 def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None:
     """Score competitor files written earlier from ``res``'s input (``--encoded``) on its held-out views,
     replacing the competitors of the same name."""
+    from compression.evaluate import source_gaussians
     from compression.views import view_schedule, virtual_views
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import read_splat
@@ -238,6 +245,10 @@ def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None
         for label, path in encoded.items():
             c = competitor(exe, label, None, work, None, [], timeout, held, [cam.image() for cam in held], encoded=path)
             c["psnr"] = c.pop("psnr_gt", None)
+            photo_cams = fern_photo_cameras(res["name"])
+            if photo_cams is not None and "bytes" in c:
+                dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
+                c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
             res["competitors"] = [x for x in res["competitors"] if x["name"] != label] + [c]
 
 
@@ -379,6 +390,7 @@ def main(argv=None):
                     help="also run compress.py IN -o OUT --quality Q (fine-tuning included) at these qualities")
     ap.add_argument("--competitors_from", default=None,
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
+    ap.add_argument("--sog_gpu", default="cpu", help=SOG_GPU_HELP)
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
     ap.add_argument("--encoded", dest="encoded_files", nargs="+", default=None, metavar="LABEL=FILE",
                     help="one input only: SPZ=a.spz / SOG=a.sog written earlier by splat-transform from that input "

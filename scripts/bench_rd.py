@@ -143,6 +143,11 @@ def run_tool(exe, args, timeout):
     return True, time.perf_counter() - t0, ""
 
 
+SOG_GPU_HELP = ("splat-transform's -g for SOG: 'cpu' (default; its SH k-means takes hours at 100k+ Gaussians with SH 3) "
+                "or a WebGPU adapter index from `splat-transform --list-gpus`; without a GPU, Mesa's lavapipe "
+                "(mesa-vulkan-drivers >= 23) is a software adapter that runs the tool's own GPU k-means on the CPU")
+
+
 def competitor(exe, name, ply, work, ext, extra, timeout, cameras, refs, encoded=None):
     """Encode ``ply`` with splat-transform, decode back to PLY, render: a result dict or None.
     ``encoded``: a file splat-transform already wrote from the same input (its encoding is then not run
@@ -285,11 +290,11 @@ def run_scene(name, source_path, ply, resolution, args, exe):
             res["competitors"].append(competitor(exe, "SPZ", ply, work, ".spz", [], args.sog_timeout, test, refs))
             if args.sog_harmonics is not None and args.sog_harmonics < sh:
                 sog = competitor(exe, f"SOG (SH {args.sog_harmonics})", ply, work, ".sog",
-                                 ["-g", "cpu", "-H", str(args.sog_harmonics)], args.sog_timeout, test, refs)
+                                 ["-g", args.sog_gpu, "-H", str(args.sog_harmonics)], args.sog_timeout, test, refs)
             else:
-                sog = competitor(exe, "SOG", ply, work, ".sog", ["-g", "cpu"], args.sog_timeout, test, refs)
+                sog = competitor(exe, "SOG", ply, work, ".sog", ["-g", args.sog_gpu], args.sog_timeout, test, refs)
             if "skipped" in sog and sh > 2 and args.sog_harmonics is None:
-                sog_h2 = competitor(exe, "SOG (SH 2)", ply, work, ".sog", ["-g", "cpu", "-H", "2"], args.sog_timeout, test, refs)
+                sog_h2 = competitor(exe, "SOG (SH 2)", ply, work, ".sog", ["-g", args.sog_gpu, "-H", "2"], args.sog_timeout, test, refs)
                 res["competitors"].append(sog)
                 sog = sog_h2
             res["competitors"].append(sog)
@@ -425,6 +430,7 @@ def main(argv=None):
     ap.add_argument("--sog_timeout", type=int, default=300, help="seconds for each splat-transform call")
     ap.add_argument("--sog_harmonics", type=int, default=None,
                     help="write SOG at this SH degree only (-H n; default: the model's, then 2 if that times out)")
+    ap.add_argument("--sog_gpu", default="cpu", help=SOG_GPU_HELP)
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
     ap.add_argument("--tool_dir", default=None,
                     help="npm install folder of splat-transform (default: $SPLATPRESS_TOOL_DIR or ~/.cache/splatpress/tools)")
