@@ -192,11 +192,7 @@ def run_input(path: str, args, exe) -> dict:
             for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", args.sog_gpu])):
                 c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held],
                                encoded=(args.encoded or {}).get(label))
-                c["psnr"] = c.pop("psnr_gt", None)
-                if photo_cams is not None and "bytes" in c:
-                    dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
-                    c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
-                res["competitors"].append(c)
+                res["competitors"].append(scored_competitor(c, work, photo_cams))
     score(res, args.out)
     return res
 
@@ -208,6 +204,19 @@ def fern_photo_cameras(name: str):
     from scene.dataset_readers import load_scene
 
     return load_scene(os.path.join(DATA, "fern"), resolution=2, eval=True).test_cameras
+
+
+def scored_competitor(c: dict, work: str, photo_cams) -> dict:
+    """``competitor``'s result with its PSNR named ``psnr`` and, for fern, its PSNR on the real test photos
+    (the decoded PLY ``competitor`` left in ``work``)."""
+    from compression.evaluate import source_gaussians
+    from scene.gaussian_model import GaussianModel
+
+    c["psnr"] = c.pop("psnr_gt", None)
+    if photo_cams is not None and "bytes" in c:
+        dec = GaussianModel.from_ply(os.path.join(work, f"{c['name']}_decoded.ply"))
+        c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
+    return c
 
 
 def score(res: dict, out: str) -> None:
@@ -229,7 +238,6 @@ def score(res: dict, out: str) -> None:
 def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None:
     """Score competitor files written earlier from ``res``'s input (``--encoded``) on its held-out views,
     replacing the competitors of the same name."""
-    from compression.evaluate import source_gaussians
     from compression.views import view_schedule, virtual_views
     from scene.gaussian_model import GaussianModel
     from scene.splat_files import read_splat
@@ -241,15 +249,12 @@ def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None
     if short_name(res["input_path"]) != res["name"] or json.loads(json.dumps(views.description, default=float)) != res["views"]:
         raise RuntimeError(f"{res['name']}: not the earlier run's input or views; cannot score against its curve")
     held = views.test_cameras
+    photo_cams = fern_photo_cameras(res["name"])
     with tempfile.TemporaryDirectory() as work:
         for label, path in encoded.items():
             c = competitor(exe, label, None, work, None, [], timeout, held, [cam.image() for cam in held], encoded=path)
-            c["psnr"] = c.pop("psnr_gt", None)
-            photo_cams = fern_photo_cameras(res["name"])
-            if photo_cams is not None and "bytes" in c:
-                dec = GaussianModel.from_ply(os.path.join(work, f"{label}_decoded.ply"))
-                c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
-            res["competitors"] = [x for x in res["competitors"] if x["name"] != label] + [c]
+            res["competitors"] = [x for x in res["competitors"] if x["name"] != label] + [
+                scored_competitor(c, work, photo_cams)]
 
 
 def repack_input(res: dict, earlier_dir: str, out: str, encoded=None, exe=None, sog_timeout: int = 600) -> dict:
