@@ -204,20 +204,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_bytes: int, views: Any,
                   stages: dict) -> list[str]:
-    """The closing summary (sizes, fidelity on held-out views, time per stage)."""
+    """The closing summary (sizes, coverage, fidelity on held-out views, time per stage)."""
     last = result.evaluations[result.final_iteration]
     first = result.evaluations.get(0)
-    what = "virtual views rendered from the input" if views.kind == "virtual" else f"{last['split']} photos"
+    what = ("layout-independent virtual views (renders of the input)" if views.kind == "virtual"
+            else f"{last['split']} photos")
     lines = [
         f"{os.path.basename(in_path)}: {in_bytes} B -> {out_path}: {out_bytes} B "
         f"({in_bytes / out_bytes:.1f}x smaller, {8.0 * out_bytes / max(1, result.n_gaussians):.1f} bits/Gaussian)",
         f"Gaussians: {result.n_input} in, {result.n_gaussians} kept" + _structure_note(result.setup),
-        f"fidelity on {last['n_views']} held-out {what}: PSNR {last['PSNR']:.2f} dB, SSIM {last['SSIM']:.4f}"
-        + (f" (input model {result.input_psnr:.2f} dB)" if result.input_psnr is not None and views.kind == "photos" else "")
-        + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""),
-        "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()),
     ]
+    coverage = last.get("coverage") or {}
+    parts = []
+    if coverage.get("in_view") is not None:
+        parts.append(f"{100 * coverage['in_view']:.2f} % inside a fitting view")
+    if coverage.get("seen") is not None:
+        parts.append(f"{100 * coverage['seen']:.2f} % seen by one")
+    if parts:
+        lines.append("coverage (share of the opacity): " + ", ".join(parts))
+    lines.append(
+        f"fidelity on {last['n_views']} held-out {what}: PSNR {last['PSNR']:.2f} dB (worst view {last['PSNR_worst']:.2f}; "
+        f"8-bit {_db(last['PSNR_8bit'])}, worst {_db(last['PSNR_8bit_worst'])}), SSIM {last['SSIM']:.4f}"
+        + (f" (input model {result.input_psnr:.2f} dB)" if result.input_psnr is not None and views.kind == "photos" else "")
+        + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""))
+    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     return lines
+
+
+def _db(value: float) -> str:
+    """``"inf"`` for identical images, else ``"12.34"``."""
+    return "identical" if value == float("inf") else f"{value:.2f}"
 
 
 def _structure_note(setup: dict) -> str:

@@ -97,6 +97,7 @@ def info_dict(summary: Any) -> dict:
         "components": {name: {"bytes": b, "bits_per_gaussian": 8.0 * b / n}
                        for name, b in summary.component_bytes.items()},
         "heldout": heldout,
+        "coverage": cfg.get("coverage") if isinstance(cfg.get("coverage"), dict) else None,
     }
 
 
@@ -127,9 +128,21 @@ def info_lines(info: dict) -> list[str]:
         views = f"{h.get('n_views', '?')} {h.get('views', '')} views".replace("  ", " ")
         if h.get("split"):
             views += f", {h['split']} split"
-        lines.append(f"held-out      PSNR {float(h['psnr']):.2f} dB, SSIM {float(h['ssim']):.4f} ({views}, at compression)")
+        worst = ""
+        if isinstance(h.get("psnr_worst"), (int, float)):
+            worst = f" (worst view {float(h['psnr_worst']):.2f}"
+            if isinstance(h.get("psnr_8bit"), (int, float)):
+                worst += f"; 8-bit {float(h['psnr_8bit']):.2f}"
+            worst += ")"
+        lines.append(f"held-out      PSNR {float(h['psnr']):.2f} dB{worst}, SSIM {float(h['ssim']):.4f} ({views}, at compression)")
     else:
         lines.append("held-out      PSNR/SSIM not recorded")
+    cov = info.get("coverage") or {}
+    cov_parts = [f"{100 * float(cov[k]):.2f} % {label}" for k, label in (("in_view", "inside a fitting view"),
+                                                                         ("seen", "seen by one"))
+                 if isinstance(cov.get(k), (int, float))]
+    if cov_parts:
+        lines.append(f"coverage      {', '.join(cov_parts)} (share of the opacity)")
     lines.append(f"{'component':<30s} {'bytes':>12s} {'bits/Gaussian':>14s} {'share':>7s}")
     total = info["total_bytes"]
     order = list(COMPONENT_LABELS) + [k for k in info["components"] if k not in COMPONENT_LABELS]

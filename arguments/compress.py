@@ -33,8 +33,8 @@ class CompressRunParams:
 
 @dataclass
 class VirtualViewParams:
-    views: str = "auto"  # without -s: layout of the virtual cameras: auto (from the shape of the splat), forward (a cone on one side: forward-facing captures), orbit (rings around the longest axis) or sphere (all around)
+    views: str = "auto"  # without -s: the fitting views: auto (all around at two distances, plus extra views on the front of a forward-facing capture and from inside a scene that surrounds its centre; more views until 99 percent of the opacity is in view), sphere (all around only), forward (only a cone on one side: loses the back) or orbit (only rings around the longest axis: loses the poles); the held-out views never follow this
     n_views: Optional[int] = None  # without -s: fitting views (importance, sensitivity, fine-tuning); default 32, 24 above 200k Gaussians
-    n_heldout_views: int = 8  # without -s: held-out views, never fitted: PSNR/SSIM of the file against the original, stored in the file
+    n_heldout_views: int = 16  # without -s: held-out views, never fitted and independent of --views (a Fibonacci sphere at two distances, random rotation and roll): PSNR (mean, worst view, 8-bit) and SSIM of the file against the original, stored in the file
     view_size: Optional[int] = None  # without -s: width of the virtual views in pixels (height 3/4 of it); default 320, less above 200k Gaussians
     fov: float = 60.0  # without -s: horizontal field of view of the virtual cameras in degrees

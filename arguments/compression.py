@@ -61,6 +61,7 @@ class CompressionParams:
     target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
     target_bpg: Optional[float] = None  # --quantizer rd: like --target_size, in bits per Gaussian of the compressed model
     sensitivity: Optional[str] = None  # --quantizer rd: how the steps weigh each coefficient: fisher (squared gradient of the loss against the targets; needs a residual) or hutchinson (diagonal of J^T J from random +-1 images, exact per RAHT coefficient; needs no residual: the image-free default) [preset]
+    sensitivity_prior: Optional[float] = None  # --sensitivity hutchinson: every Gaussian's sensitivity is at least this share of a typical seen Gaussian's of its opacity and area, so what no fitting view sees is neither pruned for free nor coded with the coarsest steps (0: off) [preset]
     search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
     search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
     prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd/rdlsq and --sensitivity hutchinson); fixed: prune --percent and use --depth as given (--percent on the command line implies it) [preset]
@@ -90,6 +91,7 @@ PRESET_FIELDS = (
     "bits",
     "quality",
     "sensitivity",
+    "sensitivity_prior",
     "prune",
     "depth",
     "percent",
@@ -191,6 +193,8 @@ def _validate(p: CompressionParams) -> None:
     if p.search_depth is not None:
         need(len(p.search_depth) > 0 and all(isinstance(v, int) and 1 <= v <= 21 for v in p.search_depth),
              f"--search_depth takes depths in 1..21, got {p.search_depth!r}")
+    need(isinstance(p.sensitivity_prior, (int, float)) and 0.0 <= p.sensitivity_prior <= 1.0,
+         f"--sensitivity_prior must lie in [0, 1], got {p.sensitivity_prior!r}")
     need(p.prune in PRUNE_MODES, f"--prune must be one of {PRUNE_MODES}, got {p.prune!r}")
     need(isinstance(p.depth, int) and 1 <= p.depth <= 21, f"--depth must be an integer in 1..21, got {p.depth!r}")
     need(isinstance(p.percent, (int, float)) and 0.0 <= p.percent < 1.0, f"--percent must lie in [0, 1), got {p.percent!r}")

@@ -69,14 +69,44 @@ HELDOUT_PLACEHOLDER_PSNR = 999.9999
 HELDOUT_PLACEHOLDER_SSIM = -0.99999
 
 
-def heldout_record(psnr: float, ssim: float, n_views: int, views: str, split: str) -> dict:
-    """``configuration["heldout"]`` of the manifest: PSNR (dB, 4 decimals, at most 999.9999) and SSIM
-    (5 decimals) of the decoded model on the held-out views, their number and kind ("virtual": renders
-    of the original; "photos": the scene's test photos, or its training photos when ``split`` is train)."""
-    psnr = float(psnr)
-    return {"psnr": round(min(psnr, HELDOUT_PLACEHOLDER_PSNR), 4) if psnr == psnr else None,
+def _capped(value: float, digits: int) -> Optional[float]:
+    value = float(value)
+    return round(min(value, HELDOUT_PLACEHOLDER_PSNR), digits) if value == value else None
+
+
+def heldout_record(psnr: float, ssim: float, n_views: int, views: str, split: str, *, psnr_worst: float = float("nan"),
+                   psnr_8bit: float = float("nan"), psnr_8bit_worst: float = float("nan")) -> dict:
+    """``configuration["heldout"]`` of the manifest: PSNR (dB, 4 decimals, at most 999.9999; mean over the
+    views, the worst view, and the same of the 8-bit renders against the 8-bit targets) and SSIM (5 decimals)
+    of the decoded model on the held-out views, their number and kind ("virtual": renders of the original
+    from layout-independent views; "photos": the scene's test photos, or its training photos when ``split``
+    is train)."""
+    return {"psnr": _capped(psnr, 4), "psnr_worst": _capped(psnr_worst, 4), "psnr_8bit": _capped(psnr_8bit, 4),
+            "psnr_8bit_worst": _capped(psnr_8bit_worst, 4),
             "ssim": round(float(ssim), 5) if ssim == ssim else None, "n_views": int(n_views), "views": views,
             "split": split}
+
+
+def coverage_record(views_description: dict, prior: Optional[dict]) -> dict:
+    """``configuration["coverage"]``: the opacity-weighted share of the Gaussians inside at least one
+    fitting view (``in_view``; virtual views only) and the share the fitting views measurably see
+    (``seen``: a non-zero sensitivity; Hutchinson only), 6 decimals; None where not measured."""
+    in_view = views_description.get("frustum_coverage")
+    seen = prior.get("seen_opacity") if prior else None
+    return {"in_view": round(float(in_view), 6) if in_view is not None else None,
+            "seen": round(float(seen), 6) if seen is not None else None}
+
+
+def _sizing_config(manifest_config: Optional[dict], iterations: int, eval_cams: Sequence[Any]) -> dict:
+    """A manifest configuration as long as the one the saves will write (its values are set after the setup):
+    what the setup's size measurements (``--target_size``, the rd structure's bits per Gaussian) encode with."""
+    placeholder = 0.1234567890123456
+    heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), "virtual", "test",
+                             psnr_worst=HELDOUT_PLACEHOLDER_PSNR, psnr_8bit=HELDOUT_PLACEHOLDER_PSNR,
+                             psnr_8bit_worst=HELDOUT_PLACEHOLDER_PSNR)
+    return {**(manifest_config or {}), "percent": round(placeholder, 6), "depth": 16,
+            "coverage": {"in_view": round(placeholder, 6), "seen": round(placeholder, 6)}, "iteration": int(iterations),
+            "rd_kappa": placeholder, "rd_quality": 10 * placeholder, "heldout": heldout}
 
 
 def pc_dir(out_dir: str, iteration: int) -> str:
@@ -198,6 +228,9 @@ def run_compression(
         quality=params.quality, sensitivity=params.sensitivity, background=background,
         backend=backend, evaluate=params.setup_eval, prune=params.prune, target=target_bytes(params, n_input),
         codec=params.codec, channel_transform=params.channel_transform, axes=params.axes,
+        sensitivity_prior=getattr(params, "sensitivity_prior", 0.0) or 0.0,
+        encode_for_size=lambda m: m.encode(config=_sizing_config(manifest_config, iterations, eval_cams),
+                                           input_ply_bytes=input_ply_bytes, codec=params.codec),
     )
     model = setup.model
     result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}
@@ -220,6 +253,8 @@ def run_compression(
         config.update(percent=params.percent, depth=params.depth)
     if setup.structure is not None:
         config.update(percent=round(setup.structure.pruned_share, 6), depth=model.depth)
+    prior = model.hutchinson.prior if getattr(model, "hutchinson", None) is not None else None
+    config["coverage"] = coverage_record(getattr(scene, "description", {}) or {}, prior)
     result = CompressionResult(setup=setup_info, input_psnr=setup.input_psnr, input_ply_bytes=input_ply_bytes,
                                n_input=n_input, n_gaussians=model.n_gaussians, stage_seconds=result_stage)
     tests = sorted({k for k in test_iterations if 0 <= k <= iterations} | {0, iterations})
@@ -240,7 +275,9 @@ def run_compression(
         rd = {f"rd_{key}": value for key, value in rd_state(m).items()}
         # the held-out scores are filled in after the evaluation (heldout_record); the placeholder is at
         # least as long in JSON, so the size the rate control fitted is an upper bound of the file's
-        heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), views_kind, eval_split)
+        heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), views_kind, eval_split,
+                                 psnr_worst=HELDOUT_PLACEHOLDER_PSNR, psnr_8bit=HELDOUT_PLACEHOLDER_PSNR,
+                                 psnr_8bit_worst=HELDOUT_PLACEHOLDER_PSNR)
         return m.encode(config={**config, "iteration": k, **rd, "heldout": heldout}, input_ply_bytes=input_ply_bytes,
                         codec=params.codec)
 
@@ -279,10 +316,14 @@ def run_compression(
             payload = make_payload(model, k)
         clipped = int(model.clipped_codes().sum())
         ev, _ = evaluate_quantized(model, eval_cams, background=background, backend=backend, on_view=on_view)
-        payload.config["heldout"] = heldout_record(ev.psnr, ev.ssim, len(ev.views), views_kind, eval_split)
+        payload.config["heldout"] = heldout_record(ev.psnr, ev.ssim, len(ev.views), views_kind, eval_split,
+                                                   psnr_worst=ev.psnr_worst, psnr_8bit=ev.psnr_8bit,
+                                                   psnr_8bit_worst=ev.psnr_8bit_worst)
         report: SaveReport = save_npz(payload, pc_dir(out_dir, k), plan=model.plan)
         rmse = model.quantization_error().cpu()
         entry = {"split": eval_split, "PSNR": ev.psnr, "SSIM": ev.ssim, "n_views": len(ev.views),
+                 "PSNR_worst": ev.psnr_worst, "PSNR_8bit": ev.psnr_8bit, "PSNR_8bit_worst": ev.psnr_8bit_worst,
+                 "coverage": config["coverage"],
                  "size": report.as_dict(), "clipped_codes": clipped, "clipped_codes_before_save": clipped_before,
                  "quant_rmse": {name: float(v) for name, v in zip(channel_names, rmse)}}
         if model.quantizer in RD_QUANTIZERS:

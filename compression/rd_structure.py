@@ -76,6 +76,7 @@ class StructureChoice:
     lam: float
     bits_per_gaussian: float
     depths: list = field(default_factory=list)
+    kappa: float = float("nan")  # the step scale it was chosen at
 
     @property
     def n_pruned(self) -> int:
@@ -87,7 +88,8 @@ class StructureChoice:
 
     def as_dict(self) -> dict:
         return {"pruned": self.n_pruned, "kept": int(self.keep.sum()), "depth": self.depth,
-                "bit_price": self.lam, "bits_per_gaussian": self.bits_per_gaussian, "depths": self.depths}
+                "bit_price": self.lam, "bits_per_gaussian": self.bits_per_gaussian, "kappa": self.kappa,
+                "depths": self.depths}
 
 
 def removal_distortion(diagonals: HutchinsonDiagonals, logit_opacity: torch.Tensor, opacity_column: int = 0) -> torch.Tensor:
@@ -142,4 +144,4 @@ def choose_structure(model, diagonals: HutchinsonDiagonals, kappa: float, bits_p
         rows.append(row)
     best = min((r for r in rows if "cost" in r), key=lambda r: r["cost"])
     return StructureChoice(keep=keep, depth=int(best["depth"]), lam=lam, bits_per_gaussian=float(bits_per_gaussian),
-                           depths=rows)
+                           depths=rows, kappa=float(kappa))

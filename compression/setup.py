@@ -18,6 +18,7 @@ test PSNR after it (the input model's PSNR is recorded first). The result is a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -33,8 +34,9 @@ from compression.importance import importance_scores, prune_mask
 from compression.rate_control import TargetUnreachable, fit_to_target
 from compression.rd_structure import choose_structure
 from compression.sensitivity import HutchinsonDiagonals, block_sensitivity, sensitivity_function
-from quant.rate_distortion import quality_to_kappa
+from quant.rate_distortion import kappa_to_quality, quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
+from training.evaluate import evenly_spaced
 from utils.rotations import canonical_axes, euler_to_rotmat, rotmat_to_euler
 
 logger = logging.getLogger(__name__)
@@ -211,8 +213,10 @@ def build_quantized(
                 model.hutchinson = measured  # kept for the rate–distortion structure choice (rd_structure)
                 measured = measured.coefficients
             model.bank.set_sensitivity(block_sensitivity(measured, model.n_block))
-            _record(SetupStep("sensitivity", time.perf_counter() - t0, n2, n2, None,
-                              {"zero_sensitivity_rows": int((measured.sum(dim=1) == 0).sum())}))
+            notes = {"zero_sensitivity_rows": int((measured.sum(dim=1) == 0).sum())}
+            if model.hutchinson is not None and model.hutchinson.prior is not None:
+                notes.update({f"prior_{k}": v for k, v in model.hutchinson.prior.items()})
+            _record(SetupStep("sensitivity", time.perf_counter() - t0, n2, n2, None, notes))
         model.bank.set_kappa(quality_to_kappa(quality))
     t0 = time.perf_counter()
     model.calibrate()
@@ -246,6 +250,8 @@ def compression_setup(
     codec: str = "range",
     channel_transform: str = "none",
     axes: str = "input",
+    sensitivity_prior: float = 0.0,
+    encode_for_size: Optional[Callable[[QuantizedGaussians], Any]] = None,
 ) -> SetupResult:
     """Run steps a–f on ``source`` (a ``scene.GaussianModel``, on the device to work on).
 
@@ -264,6 +270,10 @@ def compression_setup(
         codec: the bitstream, to measure the bits per Gaussian the ``rd`` choice weighs.
         channel_transform: ``klt`` or ``none``; axes: ``scales``, ``rotation`` or ``input`` (see
             :func:`build_quantized`).
+        encode_for_size: ``model -> payload`` whose bundle the ``rd`` choice and ``target`` measure (default:
+            ``model.encode(codec=codec)``; the pipeline passes its own, with the manifest it will write).
+        sensitivity_prior: hutchinson: the share φ of the view-independent prior every Gaussian's
+            sensitivity is raised to (``compression.sensitivity.with_view_prior``; 0: none).
     """
     device = source.means.device
     background = torch.zeros(3, device=device) if background is None else background.to(device)
@@ -310,27 +320,35 @@ def compression_setup(
     else:
         scores = torch.zeros(n0, dtype=torch.float64, device=device)
 
-    def build(**kw):
+    def build(cameras=train_cameras, **kw):
         return build_quantized(
             raw, source.means, scores, sh_degree, merge=merge, n_block=n_block, bits=bits, quantizer=quantizer,
             quality=quality, channel_transform=channel_transform, axes=axes,
-            sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend),
+            sensitivity_of=sensitivity_function(sensitivity, cameras, background=background, backend=backend,
+                                                prior=sensitivity_prior),
             **kw)
 
+    encode = encode_for_size or (lambda m: m.encode(codec=codec))
     keep = None
     structure = None
     if prune == "rd":
         finest, _ = build(depth=depth, percent=0.0, record=record)  # unpruned, at the finest depth
         t0 = time.perf_counter()
-        structure = rd_structure_of(finest, target, codec)
-        keep_voxels = structure.keep.to(device)
-        record(SetupStep("rd_structure", time.perf_counter() - t0, finest.n_gaussians, int(keep_voxels.sum()), None,
-                         {"pruned": structure.n_pruned, "depth": structure.depth, "bit_price": structure.lam,
-                          "bits_per_gaussian": structure.bits_per_gaussian}))
+        structure = rd_structure_of(finest, target, encode)
+        record(_structure_step(structure, finest, t0))
+        if target is not None:
+            # the structure was chosen at the step scale that fills the target *unpruned*; the kept model
+            # fills it at a finer scale, where less is worth pruning: search the quality whose own structure
+            # fills the target (what --quality at that quality would choose)
+            structure = structure_for_target(
+                finest, structure, target, encode,
+                lambda st: _rebuild(st, finest, source, depth, lambda **kw: build(
+                    cameras=evenly_spaced(list(train_cameras), TARGET_PROBE_VIEWS), **kw), record=None),
+                record)
         if structure.n_pruned == 0 and structure.depth == depth:  # nothing to change: this is the model
             return SetupResult(model=finest, steps=steps, input_psnr=input_psnr, importance=scores, structure=structure)
         # the same Gaussians as rows of the input, then the model rebuilt on them at the chosen depth
-        keep = keep_voxels[voxelize(source.means.detach().to(torch.float32), depth).point_to_voxel.to(device)]
+        keep = _input_rows(structure, source, depth)
         depth = structure.depth
 
     model, _ = build(
@@ -342,23 +360,119 @@ def compression_setup(
     return SetupResult(model=model, steps=steps, input_psnr=input_psnr, importance=scores, structure=structure)
 
 
-def rd_structure_of(model: QuantizedGaussians, target: Optional[int], codec: str):
-    """:func:`compression.rd_structure.choose_structure` of ``model`` (built unpruned at the finest
+#: --target_size with --prune rd: at most this many qualities probed, each with its own structure
+TARGET_PROBES = 8
+#: the probes measure the sensitivity of their model on this many fitting views, evenly spread (they
+#: need the size; the final model is measured on all of them)
+TARGET_PROBE_VIEWS = 8
+
+
+def structure_for_target(finest: QuantizedGaussians, first, target: int, encode: Callable[[QuantizedGaussians], Any],
+                         build_kept: Callable[[Any], QuantizedGaussians], record: Callable[[SetupStep], None]):
+    """The structure of the quality Q* at which the model built on its own structure (pruning and depth
+    chosen at Q*: :func:`rd_structure_at`) fills ``target`` bytes: a bracketing search on Q (secant in
+    (Q, log bytes), bisection when the secant leaves the bracket's middle 80 %), at most ``TARGET_PROBES``
+    probes, stopping inside the rate control's window. ``first``: the structure chosen at the quality that
+    fills the target unpruned (the start). Returns the structure of the largest probed Q whose file fits."""
+    from compression.rate_control import TOLERANCE
+
+    lower = (1.0 - TOLERANCE) * target
+    probes: list[tuple[float, int, Any]] = []
+
+    def probe(q: float):
+        t0 = time.perf_counter()
+        kappa = quality_to_kappa(q)
+        st = first if not probes and q == kappa_to_quality(first.kappa) else rd_structure_at(finest, kappa, encode)
+        kept = build_kept(st)
+        kept.bank.set_kappa(kappa)
+        kept.calibrate()
+        size = bundle_size(encode(kept), plan=kept.plan)
+        probes.append((q, size, st))
+        record(SetupStep("rd_structure_search", time.perf_counter() - t0, finest.n_gaussians, int(st.keep.sum()), None,
+                         {"quality": round(q, 3), "bytes": size, "target": target, "pruned": st.n_pruned,
+                          "depth": st.depth}))
+        return size
+
+    q_lo = kappa_to_quality(first.kappa)
+    s_lo = probe(q_lo)
+    q_hi, s_hi = None, None
+    if s_lo > target:  # even the unpruned model's quality is too fine for the kept one: go coarser
+        q_hi, s_hi = q_lo, s_lo
+        while len(probes) < TARGET_PROBES:
+            q_lo -= 8.0
+            s_lo = probe(q_lo)
+            if s_lo <= target:
+                break
+            q_hi, s_hi = q_lo, s_lo
+    else:
+        while len(probes) < TARGET_PROBES and s_lo < lower:
+            q_try = q_lo + 8.0
+            s_try = probe(q_try)
+            if s_try > target:
+                q_hi, s_hi = q_try, s_try
+                break
+            q_lo, s_lo = q_try, s_try
+    while q_hi is not None and len(probes) < TARGET_PROBES and not lower <= s_lo <= target:
+        goal = math.log(0.5 * (lower + target))
+        t = (goal - math.log(s_lo)) / (math.log(s_hi) - math.log(s_lo)) if s_hi != s_lo else 0.5
+        q = q_lo + min(0.9, max(0.1, t)) * (q_hi - q_lo)
+        size = probe(q)
+        if size > target:
+            q_hi, s_hi = q, size
+        else:
+            q_lo, s_lo = q, size
+    fitting = [p for p in probes if p[1] <= target]
+    best = max(fitting, key=lambda p: p[0]) if fitting else min(probes, key=lambda p: p[1])
+    logger.info("rd structure for %d B: quality %.2f (%d probes) -> prune %d, depth %d", target, best[0], len(probes),
+                best[2].n_pruned, best[2].depth)
+    return best[2]
+
+
+def _structure_step(structure, finest: QuantizedGaussians, t0: float) -> SetupStep:
+    notes = {"pruned": structure.n_pruned, "depth": structure.depth, "bit_price": structure.lam,
+             "bits_per_gaussian": structure.bits_per_gaussian}
+    return SetupStep("rd_structure", time.perf_counter() - t0, finest.n_gaussians, int(structure.keep.sum()), None, notes)
+
+
+def _input_rows(structure, source: Any, finest_depth: int) -> torch.Tensor:
+    """[N_input] bool: the input Gaussians in the voxels ``structure`` keeps (voxels of the finest depth)."""
+    device = source.means.device
+    voxels = voxelize(source.means.detach().to(torch.float32), finest_depth).point_to_voxel.to(device)
+    return structure.keep.to(device)[voxels]
+
+
+def _rebuild(structure, finest: QuantizedGaussians, source: Any, finest_depth: int, build, record) -> QuantizedGaussians:
+    """The model on the Gaussians and at the depth of ``structure`` (``finest`` itself when it changes nothing)."""
+    if structure.n_pruned == 0 and structure.depth == finest_depth:
+        return finest
+    model, _ = build(depth=structure.depth, percent=0.0, keep=_input_rows(structure, source, finest_depth), record=record)
+    return model
+
+
+def rd_structure_of(model: QuantizedGaussians, target: Optional[int], encode: Callable[[QuantizedGaussians], Any]):
+    """:func:`compression.rate_control.choose_structure` of ``model`` (built unpruned at the finest
     depth, with its Hutchinson diagonals) at its quality — or, with ``target`` bytes, at the step
     scale the rate control finds for it — weighing the bits per Gaussian of its encoded file."""
     if model.hutchinson is None:
         raise ValueError("the rate-distortion structure needs the Hutchinson diagonals of the model")
-    encode = lambda m: m.encode(codec=codec)  # noqa: E731
-    size = None
+    kappa = float(model.bank.kappa)
     if target is not None:
         try:
-            size = fit_to_target(model, target, encode).bytes
+            kappa = fit_to_target(model, target, encode).kappa
         except TargetUnreachable:  # even the coarsest steps are too large: pruning is what can still help
-            model.calibrate()
-    else:
-        model.calibrate()
-    if size is None:
-        size = bundle_size(encode(model), plan=model.plan)
+            kappa = float(model.bank.kappa)
+    return rd_structure_at(model, kappa, encode)
+
+
+def rd_structure_at(model: QuantizedGaussians, kappa: float, encode: Callable[[QuantizedGaussians], Any]):
+    """:func:`compression.rd_structure.choose_structure` of ``model`` (unpruned, finest depth, with its
+    Hutchinson diagonals) at step scale ``kappa``, weighing the bits per Gaussian of its file at that
+    scale (``model`` is left calibrated at ``kappa``)."""
+    if model.hutchinson is None:
+        raise ValueError("the rate-distortion structure needs the Hutchinson diagonals of the model")
+    model.bank.set_kappa(kappa)
+    model.calibrate()
+    size = bundle_size(encode(model), plan=model.plan)
     choice = choose_structure(model, model.hutchinson, float(model.bank.kappa), 8.0 * size / model.n_gaussians)
     logger.info("rd structure: bit price %.4g, %.1f bits/Gaussian -> prune %d of %d Gaussians, depth %d (of %d)",
                 choice.lam, choice.bits_per_gaussian, choice.n_pruned, model.n_gaussians, choice.depth, model.depth)

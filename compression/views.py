@@ -7,9 +7,11 @@ fine-tuning) and ``test_cameras`` (held out: never fitted, they score the result
 - **photos** (:func:`photo_views`): a scene's cameras and images (``-s``), the 3DGS split;
 - **virtual** (:func:`virtual_views`): cameras placed from the Gaussians alone
   (``scene/virtual_cameras.py``) with renders of the original model as targets (self-distillation).
-  Targets are float32 renders clamped to [0, 1] (``Camera.image_float``); uint8 would cap PSNR near
-  59 dB and hide what the codec loses. Fitting and held-out cameras come from the same layout with
-  shifted patterns, so no held-out view coincides with a fitting one.
+  Targets are float32 renders clamped to [0, 1] (``Camera.image_float``, and their 8-bit rounding in
+  ``image_uint8`` for the 8-bit score); uint8 alone would cap PSNR near 59 dB and hide what the codec
+  loses. The fitting cameras follow the layout (all around by default); the held-out cameras never do:
+  a Fibonacci sphere at two distances turned by a seeded random rotation, random roll
+  (``scene.virtual_cameras.evaluation_cameras``), so the score does not depend on the layout's guess.
 
 :func:`view_schedule` scales the number of views, their size and the fine-tuning iterations with the
 number of Gaussians, so that a default image-free run stays within a few minutes on a 2-core CPU
@@ -21,7 +23,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -29,11 +31,15 @@ import torch
 from compression.attributes import render_attributes
 from compression.evaluate import source_gaussians
 from scene.cameras import Camera
-from scene.virtual_cameras import FrameParams, place_cameras, push_out_of_cores, scene_frame
+from scene.virtual_cameras import FrameParams, evaluation_cameras, fitting_cameras, push_out_of_cores, scene_frame
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ViewSet", "ViewSchedule", "view_schedule", "photo_views", "virtual_views", "in_frustum"]
+__all__ = ["ViewSet", "ViewSchedule", "view_schedule", "photo_views", "virtual_views", "in_frustum", "rotated_camera",
+           "EVALUATION_SEED"]
+
+#: seed of the held-out views' random rotation and rolls (fixed: two runs score on the same views)
+EVALUATION_SEED = 0
 
 
 @dataclass
@@ -61,7 +67,7 @@ class ViewSchedule:
 FULL_SCHEDULE_GAUSSIANS = 200_000
 
 
-def view_schedule(n_gaussians: int, *, n_views: Optional[int] = None, n_heldout: int = 8,
+def view_schedule(n_gaussians: int, *, n_views: Optional[int] = None, n_heldout: int = 16,
                   long_side: Optional[int] = None, iterations: Optional[int] = None) -> ViewSchedule:
     """Defaults scaled with the scene (explicit values win).
 
@@ -99,40 +105,59 @@ def virtual_views(source: Any, schedule: ViewSchedule, *, background: torch.Tens
     device = source.means.device
     with torch.no_grad():
         opac = source.opacities_act.detach()
-        frame = scene_frame(source.means.detach().cpu().numpy(), opac.cpu().numpy(), params, layout)
+        means_np, opac_np = source.means.detach().cpu().numpy(), opac.cpu().numpy()
+        frame = scene_frame(means_np, opac_np, params, layout)
     width = int(schedule.long_side)
     height = max(16, int(round(width * aspect)))
-    fit = place_cameras(frame, schedule.n_views, width, height, fov_deg, params, phase=0.5)
-    held = place_cameras(frame, schedule.n_heldout, width, height, fov_deg, params, phase=0.0)
+    fit, added = fitting_cameras(frame, schedule.n_views, width, height, means_np, opac_np, fov_deg, params)
+    held = evaluation_cameras(frame, schedule.n_heldout, width, height, fov_deg, params, seed=EVALUATION_SEED)
     # one core check for all cameras (it builds every Gaussian's rotation once)
     cams_all, moved_total = push_out_of_cores(fit + held, frame, source.means, source.quats_wxyz, source.log_scales,
                                               opac, params)
     fit, held = cams_all[:len(fit)], cams_all[len(fit):]
-    gauss = source_gaussians(source)
-    sh_degree = int(getattr(source, "active_sh_degree", source.max_sh_degree))
     bg = background.to(device, torch.float32)
-    sets = []
-    for prefix, cams in (("virtual", fit), ("virtual_heldout", held)):
-        out = []
-        for i, (w2c, k) in enumerate(cams):
-            cam = Camera(f"{prefix}_{i:03d}", torch.from_numpy(w2c).float(), torch.from_numpy(k).float(), width, height,
-                         torch.zeros(height, width, 3, dtype=torch.uint8))
-            with torch.no_grad():
-                image = render_attributes(gauss, cam, bg, backend, sh_degree)["image"].clamp(0.0, 1.0)
-            image = image.detach().to("cpu", torch.float32).contiguous()
-            cam.image_float = image
-            cam.image_uint8 = (image * 255.0).round().to(torch.uint8)
-            out.append(cam)
-        sets.append(out)
-    coverage = _coverage(source.means.detach(), sets[0])
-    description = {"source": "virtual", **frame.describe(), "n_views": schedule.n_views, "n_heldout": schedule.n_heldout,
+    sets = [[render_target(source, f"{prefix}_{i:03d}", w2c, k, width, height, bg, backend) for i, (w2c, k) in enumerate(cams)]
+            for prefix, cams in (("virtual", fit), ("virtual_heldout", held))]
+    description = {"source": "virtual", **frame.describe(), "n_views": len(sets[0]), "n_heldout": len(sets[1]),
+                   "heldout_views": "layout-independent: Fibonacci sphere at 2 distances, random rotation and roll",
+                   "views_added": {key: added[key] for key in ("n_front", "n_inside", "n_coverage")},
                    "width": width, "height": height, "fov_deg": float(fov_deg), "moved_out_of_cores": moved_total,
-                   "in_frustum_median": coverage}
+                   "frustum_coverage": round(float(added["coverage"]), 6)}
     seconds = time.perf_counter() - t0
-    logger.info("virtual views: layout %s (auto: %s), %d fitting + %d held-out views of %dx%d, fov %.0f deg; "
-                "median Gaussian inside %.0f %% of the frusta; %.1f s", frame.layout, frame.stats["auto_layout"],
-                len(sets[0]), len(sets[1]), width, height, fov_deg, 100 * coverage, seconds)
+    logger.info("virtual views: layout %s (shape: %s%s), %d fitting views (%d front, %d inside, %d for coverage) + "
+                "%d layout-independent held-out views of %dx%d, fov %.0f deg; %.2f %% of the opacity inside a fitting "
+                "view; %.1f s", frame.layout, frame.shape, ", surrounds its centre" if frame.surrounds else "",
+                len(sets[0]), added["n_front"], added["n_inside"], added["n_coverage"], len(sets[1]), width, height,
+                fov_deg, 100 * added["coverage"], seconds)
     return ViewSet(sets[0], sets[1], "virtual", description, seconds)
+
+
+def render_target(source: Any, name: str, w2c: np.ndarray, k: np.ndarray, width: int, height: int,
+                  background: torch.Tensor, backend: str) -> Camera:
+    """A camera whose target is the float render of ``source`` (and its 8-bit rounding)."""
+    cam = Camera(name, torch.from_numpy(np.asarray(w2c)).float(), torch.from_numpy(np.asarray(k)).float(), width, height,
+                 torch.zeros(height, width, 3, dtype=torch.uint8))
+    sh_degree = int(getattr(source, "active_sh_degree", source.max_sh_degree))
+    with torch.no_grad():
+        image = render_attributes(source_gaussians(source), cam, background, backend, sh_degree)["image"].clamp(0.0, 1.0)
+    image = image.detach().to("cpu", torch.float32).contiguous()
+    cam.image_float = image
+    cam.image_uint8 = (image * 255.0).round().to(torch.uint8)
+    return cam
+
+
+def rotated_camera(cam: Camera, rotation: np.ndarray, translation: Optional[np.ndarray] = None) -> Camera:
+    """The same view of content moved by x' = R·x + t: world_to_camera' = world_to_camera · [Rᵀ, −Rᵀt; 0, 1]
+    (same intrinsics and images)."""
+    rot = np.asarray(rotation, dtype=np.float64)
+    t = np.zeros(3) if translation is None else np.asarray(translation, dtype=np.float64)
+    inv = np.eye(4)
+    inv[:3, :3] = rot.T
+    inv[:3, 3] = -rot.T @ t
+    w2c = cam.world_to_camera.to(torch.float64).numpy() @ inv
+    out = Camera(cam.name, torch.from_numpy(w2c).float(), cam.intrinsics.clone(), cam.width, cam.height, cam.image_uint8)
+    out.image_float = cam.image_float
+    return out
 
 
 def in_frustum(means: torch.Tensor, cam: Camera, near: float = 0.01) -> torch.Tensor:
@@ -144,13 +169,3 @@ def in_frustum(means: torch.Tensor, cam: Camera, near: float = 0.01) -> torch.Te
     u = k[0, 0] * p[:, 0] / z.clamp(min=1e-9) + k[0, 2]
     v = k[1, 1] * p[:, 1] / z.clamp(min=1e-9) + k[1, 2]
     return (z > near) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
-
-
-def _coverage(means: torch.Tensor, cams: Sequence[Camera]) -> float:
-    """Median over Gaussians of the fraction of ``cams`` whose frustum holds the Gaussian's centre."""
-    if not cams:
-        return 0.0
-    count = torch.zeros(means.shape[0], dtype=torch.float32, device=means.device)
-    for cam in cams:
-        count += in_frustum(means, cam).float()
-    return float(np.median((count / len(cams)).cpu().numpy()))

@@ -1,39 +1,46 @@
 """Image-free rate–distortion benchmark (``python scripts/bench_rd.py --image_free`` runs this).
 
-For every splat file of ``../shared/data/captures/`` and for fern's PLY *without its photos*:
+For every splat file of ``../shared/data/captures/`` and for fern's PLY *without its photos*, and for
+copies of each that are the same content turned (``--variants``: ``side`` = 90° about x, ``upside_down``
+= 180° about x, ``random`` = a seeded random rotation) or other content (``flat`` = world z scaled by 0.3:
+a thin object), everything scored on the **layout-independent held-out views** (a Fibonacci sphere at
+two distances with random rotation and roll, ``scene.virtual_cameras.evaluation_cameras``: views the
+codec never chose), with float renders of that input as references:
 
-- the held-out virtual views of ``compress.py`` (the same placement and size: ``compression/views.py``)
-  with float renders of the original as references;
 - **ours, default**: ``python compress.py IN -o OUT`` with no other flag (run in-process), decoded with
-  ``load_npz`` and rendered: the point the issue's "done when" is about;
-- **ours, curve**: the default settings at each of ``--qualities`` without fine-tuning (the setup —
-  rate–distortion pruning and depth, Hutchinson sensitivity — runs per quality; save → load → render);
-- **ours, fine-tuned curve** (``--ft_qualities``): ``python compress.py IN -o OUT --quality Q``, the
-  product's defaults (fine-tuning included) with only the quality changed;
-- **SPZ** and **SOG** by ``@playcanvas/splat-transform`` (encoded from the decoded original as a PLY,
-  decoded back by the tool, rendered by our renderer on the same views);
+  ``load_npz`` and rendered;
+- **ours, curve** (original only): the default settings at each of ``--qualities`` without fine-tuning;
+- **ours, fine-tuned curve** (``--ft_qualities``, original only): ``compress.py IN -o OUT --quality Q``;
+- **--target_size** (``--targets F ...``, original only): ``compress.py IN -o OUT --target_size F×SPZ``,
+  with the PSNR the fine-tuned ``--quality`` curve reaches at the bytes it wrote;
+- **SPZ** and **SOG** by ``@playcanvas/splat-transform`` (encoded from the input as a PLY, decoded
+  back by the tool, rendered by our renderer on the same views);
 - fern only: also PSNR against fern's real test photos (``-r 2``, the 3DGS split), and the photo-based
   ``compress.py -s`` default point beside it.
+
+Every point has the mean PSNR over the views, the worst view, and the 8-bit PSNR (renders and
+references rounded to 8 bits, as a screen shows them). A turned copy is scored on the original's views
+turned with it (its references rendered from the copy), so its numbers compare with the original's
+directly: the table gives each copy's PSNR and bytes against the original's. The flattened copy is
+scored on its own views; its table gives the PSNR per side (views grouped by the nearest ± principal
+axis of the copy) for ours and SPZ.
 
 Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated): the one
 without fine-tuning with the default point, and the fine-tuned one with the default point when
 ``--ft_qualities`` is given. ``--competitors_from`` takes the SPZ and SOG points of an earlier run's
-JSON instead of running splat-transform again (same tool, input and views: the same points); ``--encoded
-SOG=FILE`` (one input) scores a file splat-transform wrote earlier from that input, for a SOG that takes
-longer than ``--sog_timeout`` on the CPU. ``--repack
-EARLIER_OUT`` encodes nothing: it rewrites an earlier run's bundles with the current container (the same
-members; the models are checked equal), keeps their PSNR and scores the new sizes. Outputs in
-``--out``: ``bench_image_free.json``, ``bench_image_free.md``, ``bench_image_free_<name>.png``.
-Timings need a quiet machine.
+JSON instead of running splat-transform again (same tool, input and views); ``--encoded SOG=FILE``
+(one input) scores a file splat-transform wrote earlier from that input (original only), for a SOG that
+takes longer than ``--sog_timeout`` on the CPU. Outputs in ``--out``: ``bench_image_free.json``,
+``bench_image_free.md``, ``bench_image_free_<name>.png``. Timings need a quiet machine.
 
-    python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--qualities 24 32 40 48 56]
-        [--ft_qualities 40 52] [--competitors_from bench_out/X/bench_image_free.json] [--out bench_out/image_free]
-    python scripts/bench_rd.py --image_free --repack bench_out/EARLIER --out bench_out/image_free_repacked
+    python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--variants side upside_down random flat]
+        [--qualities 24 32 40 48 56] [--ft_qualities 40 52] [--targets 0.5 0.6 0.8] [--out bench_out/image_free]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -43,13 +50,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from scripts.bench_rd import SOG_GPU_HELP, competitor, evaluate, interpolate_bytes, log, splat_transform  # noqa: E402
+from scripts.bench_rd import SOG_GPU_HELP, interpolate_bytes, log, run_tool, splat_transform  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data")
 CAPTURES = os.path.join(DATA, "captures")
 FERN_PLY = os.path.join(DATA, "fern_3dgs", "point_cloud.ply")
+VARIANTS = ("side", "upside_down", "random", "flat")
+#: the flattened copy: world axis and factor
+FLAT_AXIS, FLAT_FACTOR = 2, 0.3
+#: seed of the random rotation
+RANDOM_ROTATION_SEED = 1
 
 
 def default_inputs() -> list[str]:
@@ -75,6 +88,33 @@ def short_name(path: str) -> str:
     return base
 
 
+def variant_rotation(name: str):
+    """The rotation [3, 3] of a turned variant, None for ``flat``."""
+    from scene.transform import axis_rotation, random_rotation
+
+    return {"side": axis_rotation(0, 90.0), "upside_down": axis_rotation(0, 180.0),
+            "random": random_rotation(RANDOM_ROTATION_SEED)}.get(name)
+
+
+def variant_arrays(arrays: dict, name: str) -> dict:
+    from scene.transform import rotate_gaussians, scale_gaussians_axis
+
+    if name == "flat":
+        return scale_gaussians_axis(arrays, FLAT_AXIS, FLAT_FACTOR)
+    return rotate_gaussians(arrays, variant_rotation(name))
+
+
+def score_views(gaussians: dict, sh_degree: int, cameras: list) -> dict:
+    """Mean / worst / 8-bit PSNR of renderer inputs on ``cameras`` (their float targets), and per view."""
+    from compression.attributes import render_attributes
+    from training.evaluate import evaluate_views
+
+    bg = torch.zeros(3)
+    res = evaluate_views(lambda cam: render_attributes(gaussians, cam, bg, "torch", sh_degree), cameras, torch.device("cpu"))
+    return {"psnr": res.psnr, "psnr_worst": res.psnr_worst, "psnr_8bit": res.psnr_8bit,
+            "psnr_8bit_worst": res.psnr_8bit_worst, "per_view": [v.psnr for v in res.views]}
+
+
 def default_setup(source, views, params, quality: float, **overrides):
     """The image-free defaults ``params`` at ``quality`` (rd pruning and depth per quality), no fine-tuning;
     ``overrides`` replace single settings (e.g. ``axes``)."""
@@ -83,7 +123,8 @@ def default_setup(source, views, params, quality: float, **overrides):
     kw = dict(depth=params.depth, percent=params.percent, beta=params.beta, merge=params.merge,
               n_block=params.n_block, bits=params.bits, quantizer="rd", quality=quality,
               sensitivity=params.sensitivity, background=torch.zeros(3), backend="torch", evaluate=False,
-              prune=params.prune, codec=params.codec, channel_transform=params.channel_transform, axes=params.axes)
+              prune=params.prune, codec=params.codec, channel_transform=params.channel_transform, axes=params.axes,
+              sensitivity_prior=params.sensitivity_prior)
     kw.update(overrides)
     return compression_setup(source, views.train_cameras, views.test_cameras, **kw).model
 
@@ -105,20 +146,169 @@ def curve_point(source, views, params, quality: float, out_dir: str, photo_cams=
     return model, pc + ".bundle", point
 
 
-def decoded_point(bundle: str, cameras: list, refs=None, photo_cams=None) -> dict:
+def decoded_point(bundle: str, cameras: list, photo_cams=None) -> dict:
     """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
     from codec import load_npz
     from codec.report import describe_compressed
     from compression.attributes import activate_attributes
 
     decoded = load_npz(bundle)
-    gauss = lambda: activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)  # noqa: E731
-    p, _, _ = evaluate(gauss, decoded.sh_degree, cameras)
-    point = {"bytes": os.path.getsize(bundle), "psnr": p, "n_gaussians": decoded.payload.n_gaussians,
-             "components": describe_compressed(bundle).component_bytes}
+    with torch.no_grad():
+        gauss = activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)
+    point = {"bytes": os.path.getsize(bundle), **score_views(gauss, decoded.sh_degree, cameras),
+             "n_gaussians": decoded.payload.n_gaussians, "components": describe_compressed(bundle).component_bytes}
     if photo_cams is not None:
-        point["psnr_photos"] = evaluate(gauss, decoded.sh_degree, photo_cams)[0]
+        point["psnr_photos"] = score_views(gauss, decoded.sh_degree, photo_cams)["psnr"]
     return point
+
+
+def competitor_point(exe, label: str, ply: str, work: str, cameras: list, args, photo_cams=None, encoded=None) -> dict:
+    """SPZ / SOG of ``ply`` by splat-transform (or the file ``encoded`` it wrote earlier), decoded back by the
+    tool and scored on ``cameras``."""
+    from compression.evaluate import source_gaussians
+    from scene.gaussian_model import GaussianModel
+
+    ext, extra = {"SPZ": (".spz", []), "SOG": (".sog", ["-g", args.sog_gpu])}[label]
+    out, t_enc = encoded, None
+    if encoded is None:
+        out = os.path.join(work, label + ext)
+        ok, t_enc, err = run_tool(exe, extra + [ply, out], args.sog_timeout)
+        if not ok:
+            log(f"{label}: skipped ({err})")
+            return {"name": label, "skipped": str(err)}
+    dec = os.path.join(work, f"{label}_decoded.ply")
+    ok, _, err = run_tool(exe, [out, dec], args.sog_timeout)
+    if not ok:
+        log(f"{label}: decode failed ({err})")
+        return {"name": label, "skipped": f"decode: {err}"}
+    model = GaussianModel.from_ply(dec)
+    gauss = source_gaussians(model)
+    point = {"name": label, "bytes": os.path.getsize(out), **score_views(gauss, model.max_sh_degree, cameras),
+             "encode_s": t_enc, **({"encoded_file": encoded} if encoded else {})}
+    if photo_cams is not None:
+        point["psnr_photos"] = score_views(gauss, model.max_sh_degree, photo_cams)["psnr"]
+    log(f"{label}: {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB (worst {point['psnr_worst']:.2f})")
+    return point
+
+
+def side_of_views(cameras: list, frame) -> list[str]:
+    """The side each camera looks from: the nearest ± principal axis of ``frame`` (``+e1`` .. ``-e3``)."""
+    sides = []
+    for cam in cameras:
+        w2c = cam.world_to_camera.to(torch.float64).numpy()
+        centre = -w2c[:3, :3].T @ w2c[:3, 3]
+        rel = (centre - frame.centre) @ frame.axes
+        k = int(np.argmax(np.abs(rel)))
+        sides.append(f"{'+' if rel[k] >= 0 else '-'}e{k + 1}")
+    return sides
+
+
+def per_side(psnrs: list, sides: list) -> dict:
+    out = {}
+    for p, s in zip(psnrs, sides):
+        out.setdefault(s, []).append(p)
+    return {s: float(np.mean(v)) for s, v in sorted(out.items())}
+
+
+def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views, args, exe, out_dir: str,
+                photo_cams=None) -> dict:
+    """compress.py's default and SPZ / SOG on one variant of an input, scored on its held-out views."""
+    import compress
+    from compression.views import render_target, rotated_camera, view_schedule, virtual_views
+    from scene.gaussian_model import GaussianModel
+    from scene.ply_io import write_gaussian_ply
+    from scene.virtual_cameras import scene_frame
+
+    os.makedirs(out_dir, exist_ok=True)
+    res = {"variant": variant}
+    source = GaussianModel.from_arrays(arrays)
+    if variant == "original":
+        cams, ply_in = base_views.test_cameras, in_path
+    elif variant == "flat":
+        views = virtual_views(source, view_schedule(source.num_gaussians), background=torch.zeros(3), backend="torch")
+        cams, ply_in = views.test_cameras, os.path.join(out_dir, "input.ply")
+        with torch.no_grad():
+            frame = scene_frame(source.means.numpy(), source.opacities_act.numpy())
+        res["sides"] = side_of_views(cams, frame)
+    else:
+        rot = variant_rotation(variant)
+        cams = []
+        for cam in base_views.test_cameras:
+            turned = rotated_camera(cam, rot)
+            cams.append(render_target(source, turned.name, turned.world_to_camera.numpy(), turned.intrinsics.numpy(),
+                                      cam.width, cam.height, torch.zeros(3), "torch"))
+        ply_in = os.path.join(out_dir, "input.ply")
+    if ply_in != in_path:
+        write_gaussian_ply(ply_in, arrays)
+    bundle = os.path.join(out_dir, "default.bundle")
+    t0 = time.perf_counter()
+    compress.main([ply_in, "-o", bundle, "--quiet"])
+    res["default"] = dict(decoded_point(bundle, cams, photo_cams=photo_cams), seconds=time.perf_counter() - t0)
+    from codec.report import describe_compressed
+
+    cfg = describe_compressed(bundle).configuration
+    res["default"]["manifest"] = {k: cfg.get(k) for k in ("heldout", "coverage")}
+    res["default"]["layout"] = (cfg.get("views") or {}).get("layout")
+    d = res["default"]
+    log(f"{name} [{variant}]: compress.py default {d['bytes']:,} B, PSNR {d['psnr']:.2f} dB (worst {d['psnr_worst']:.2f}, "
+        f"8-bit {d['psnr_8bit']:.2f}), {d['seconds']:.0f} s")
+    res["competitors"] = []
+    earlier = (args.earlier or {}).get(name, {}).get("variants", {}).get(variant)
+    if earlier is not None:
+        res["competitors"] = earlier["competitors"]
+    elif exe is not None:
+        with tempfile.TemporaryDirectory() as work:
+            ply = os.path.join(work, "original.ply")
+            write_gaussian_ply(ply, arrays)
+            for label in ("SPZ", "SOG"):
+                enc = (args.encoded or {}).get(label) if variant == "original" else None
+                res["competitors"].append(competitor_point(exe, label, ply, work, cams, args, photo_cams, enc))
+    if "sides" in res:
+        res["default"]["per_side"] = per_side(res["default"]["per_view"], res["sides"])
+        for c in res["competitors"]:
+            if c.get("per_view"):
+                c["per_side"] = per_side(c["per_view"], res["sides"])
+    return res
+
+
+def interpolate_psnr(points: list, nbytes: float):
+    """PSNR of a curve (points with ``bytes`` and ``psnr``) at ``nbytes``: linear in log bytes between the
+    neighbouring points; None outside the curve."""
+    pts = sorted((p["bytes"], p["psnr"]) for p in points)
+    for (b0, p0), (b1, p1) in zip(pts, pts[1:]):
+        if b0 <= nbytes <= b1:
+            t = 0.0 if b1 == b0 else (math.log(nbytes) - math.log(b0)) / (math.log(b1) - math.log(b0))
+            return p0 + t * (p1 - p0)
+    return None
+
+
+def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
+    """``compress.py IN -o OUT --target_size F × SPZ's bytes`` for each F of ``--targets``, scored on the
+    held-out views, with the fine-tuned ``--quality`` curve's PSNR at the bytes it wrote."""
+    import compress
+
+    spz = next((c for c in res["variants"]["original"]["competitors"] if c["name"] == "SPZ" and c.get("bytes")), None)
+    if spz is None:
+        log(f"{name}: --targets skipped (no SPZ point)")
+        return []
+    curve = res["ours_finetuned"] + [res["variants"]["original"]["default"]]
+    out = []
+    for f in args.targets:
+        target = int(f * spz["bytes"])
+        bundle = os.path.join(args.out, name, f"target_{f:g}.bundle")
+        t0 = time.perf_counter()
+        try:
+            compress.main([path, "-o", bundle, "--target_size", str(target), "--quiet"])
+        except ValueError as exc:  # TargetUnreachable: below the smallest file the codec can make of it
+            log(f"{name}: --target_size {target:,} ({f:g}x SPZ) skipped: {exc}")
+            out.append({"fraction": f, "target": target, "skipped": str(exc)})
+            continue
+        point = dict(decoded_point(bundle, cams), fraction=f, target=target, seconds=time.perf_counter() - t0)
+        point["curve_psnr"] = interpolate_psnr(curve, point["bytes"])
+        out.append(point)
+        gap = f"{point['psnr'] - point['curve_psnr']:+.2f} dB against the --quality curve" if point["curve_psnr"] else "outside the curve"
+        log(f"{name}: --target_size {target:,} ({f:g}x SPZ): {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB, {gap}")
+    return out
 
 
 def run_input(path: str, args, exe) -> dict:
@@ -128,7 +318,6 @@ def run_input(path: str, args, exe) -> dict:
     from compression.evaluate import source_gaussians
     from compression.views import view_schedule, virtual_views
     from scene.gaussian_model import GaussianModel
-    from scene.ply_io import write_gaussian_ply
     from scene.splat_files import read_splat
 
     name = short_name(path)
@@ -138,62 +327,43 @@ def run_input(path: str, args, exe) -> dict:
     source = GaussianModel.from_arrays(arrays)
     n, sh = source.num_gaussians, source.max_sh_degree
     res = {"name": name, "file": os.path.basename(path), "bytes": os.path.getsize(path), "n_gaussians": n,
-           "sh_degree": sh, "ours": [], "competitors": []}
-    schedule = view_schedule(n)
-    views = virtual_views(source, schedule, background=torch.zeros(3), backend="torch")
-    held = views.test_cameras
+           "sh_degree": sh, "ours": [], "variants": {}}
+    views = virtual_views(source, view_schedule(n), background=torch.zeros(3), backend="torch")
     res["views"] = views.description
     photo_cams = fern_photo_cameras(name)
     if photo_cams is not None:
-        res["input_psnr_photos"] = evaluate(lambda: source_gaussians(source), sh, photo_cams)[0]
-    log(f"{name}: {n} Gaussians, SH {sh}, {res['bytes']} B; layout {views.description['layout']}")
+        res["input_psnr_photos"] = score_views(source_gaussians(source), sh, photo_cams)["psnr"]
+    log(f"{name}: {n} Gaussians, SH {sh}, {res['bytes']} B; shape {views.description['shape']}")
 
-    # the default compress.py run (the product's own command, no flag)
-    bundle = os.path.join(out_dir, "default.bundle")
-    t0 = time.perf_counter()
-    compress.main([path, "-o", bundle, "--quiet"])
-    res["default"] = dict(decoded_point(bundle, held, photo_cams=photo_cams), seconds=time.perf_counter() - t0)
-    log(f"{name}: compress.py default {res['default']['bytes']} B, PSNR {res['default']['psnr']:.2f} dB, "
-        f"{res['default']['seconds']:.0f} s")
+    res["variants"]["original"] = run_variant(name, "original", arrays, path, views, args, exe, out_dir, photo_cams)
     if photo_cams is not None:
         photo_bundle = os.path.join(out_dir, "photos.bundle")
         compress.main([path, "-o", photo_bundle, "-s", os.path.join(DATA, "fern"), "-r", "2", "--iterations",
                        str(args.photo_iterations), "--quiet"])
-        res["photo_default"] = decoded_point(photo_bundle, held, photo_cams=photo_cams)
+        res["photo_default"] = decoded_point(photo_bundle, views.test_cameras, photo_cams=photo_cams)
         res["photo_default"]["iterations"] = args.photo_iterations
 
-    # our curve: the default settings at each quality, without fine-tuning (the setup runs per quality:
-    # with --prune rd the pruning and the depth follow the quality)
+    # our curve: the default settings at each quality, without fine-tuning
     params, _ = resolve_compression_params(CompressionParams(preset=SPLAT_FILE_PRESET), "")
     for q in args.qualities:
         _, _, point = curve_point(source, views, params, q, out_dir, photo_cams=photo_cams)
         res["ours"].append(point)
-        log(f"{name}: Q{q:g} {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
-
-    # the fine-tuned curve: the product's command with only --quality changed
+        log(f"{name}: Q{q:g} {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB")
     res["ours_finetuned"] = []
     for q in args.ft_qualities or []:
         ft_bundle = os.path.join(out_dir, f"ft_q{q:g}.bundle")
         t0 = time.perf_counter()
         compress.main([path, "-o", ft_bundle, "--quality", f"{q:g}", "--quiet"])
-        point = dict(decoded_point(ft_bundle, held, photo_cams=photo_cams), quality=q, seconds=time.perf_counter() - t0)
+        point = dict(decoded_point(ft_bundle, views.test_cameras, photo_cams=photo_cams), quality=q,
+                     seconds=time.perf_counter() - t0)
         res["ours_finetuned"].append(point)
-        log(f"{name}: compress.py --quality {q:g}: {point['bytes']} B, PSNR {point['psnr']:.2f} dB")
-
-    earlier = (args.earlier or {}).get(name)
-    if earlier is not None:
-        res["competitors"] = [{k: c[k] for k in ("name", "bytes", "psnr", "psnr_photos") if k in c}
-                              for c in earlier["competitors"]]
-        res["competitors_from"] = args.competitors_from
-    elif exe is not None:
-        with tempfile.TemporaryDirectory() as work:
-            ply = os.path.join(work, "original.ply")
-            write_gaussian_ply(ply, arrays)
-            for label, ext, extra in (("SPZ", ".spz", []), ("SOG", ".sog", ["-g", args.sog_gpu])):
-                c = competitor(exe, label, ply, work, ext, extra, args.sog_timeout, held, [cam.image() for cam in held],
-                               encoded=(args.encoded or {}).get(label))
-                res["competitors"].append(scored_competitor(c, work, photo_cams))
+        log(f"{name}: compress.py --quality {q:g}: {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB")
     score(res, args.out)
+    res["targets"] = target_points(name, path, res, args, views.test_cameras) if args.targets else []
+
+    for variant in args.variants:
+        res["variants"][variant] = run_variant(name, variant, variant_arrays(arrays, variant), path, views, args, exe,
+                                               os.path.join(out_dir, variant))
     return res
 
 
@@ -206,92 +376,29 @@ def fern_photo_cameras(name: str):
     return load_scene(os.path.join(DATA, "fern"), resolution=2, eval=True).test_cameras
 
 
-def scored_competitor(c: dict, work: str, photo_cams) -> dict:
-    """``competitor``'s result with its PSNR named ``psnr`` and, for fern, its PSNR on the real test photos
-    (the decoded PLY ``competitor`` left in ``work``)."""
-    from compression.evaluate import source_gaussians
-    from scene.gaussian_model import GaussianModel
-
-    c["psnr"] = c.pop("psnr_gt", None)
-    if photo_cams is not None and "bytes" in c:
-        dec = GaussianModel.from_ply(os.path.join(work, f"{c['name']}_decoded.ply"))
-        c["psnr_photos"] = evaluate(lambda: source_gaussians(dec), dec.max_sh_degree, photo_cams)[0]
-    return c
-
-
 def score(res: dict, out: str) -> None:
-    """Our bytes at each competitor's PSNR (both curves), the ratios, and the plot."""
-    curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours"] + [res["default"]]]
-    ft_curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours_finetuned"] + [res["default"]]]
-    for c in res["competitors"]:
+    """Our bytes at each competitor's PSNR on the original (both curves), the ratios, and the plot."""
+    orig = res["variants"]["original"]
+    default = orig["default"]
+    curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours"] + [default]]
+    ft_curve = [{"psnr_gt": p["psnr"], "bytes": p["bytes"]} for p in res["ours_finetuned"] + [default]]
+    for c in orig["competitors"]:
         if c.get("bytes"):
             b = interpolate_bytes(curve, c["psnr"])
             c["ours_bytes_at_equal_psnr"] = b
             c["ratio"] = b / c["bytes"] if b else None
             b = interpolate_bytes(ft_curve, c["psnr"]) if res["ours_finetuned"] else None
             c["ratio_finetuned"] = b / c["bytes"] if b else None
-            c["default_smaller_and_better"] = bool(res["default"]["bytes"] < c["bytes"]
-                                                   and res["default"]["psnr"] > c["psnr"])
     plot(res, os.path.join(out, f"bench_image_free_{res['name']}.png"))
 
 
-def add_encoded_competitors(res: dict, encoded: dict, exe, timeout: int) -> None:
-    """Score competitor files written earlier from ``res``'s input (``--encoded``) on its held-out views,
-    replacing the competitors of the same name."""
-    from compression.views import view_schedule, virtual_views
-    from scene.gaussian_model import GaussianModel
-    from scene.splat_files import read_splat
-
-    if exe is None:
-        raise RuntimeError("--encoded needs splat-transform to decode the files")
-    source = GaussianModel.from_arrays(read_splat(res["input_path"]))
-    views = virtual_views(source, view_schedule(source.num_gaussians), background=torch.zeros(3), backend="torch")
-    if short_name(res["input_path"]) != res["name"] or json.loads(json.dumps(views.description, default=float)) != res["views"]:
-        raise RuntimeError(f"{res['name']}: not the earlier run's input or views; cannot score against its curve")
-    held = views.test_cameras
-    photo_cams = fern_photo_cameras(res["name"])
-    with tempfile.TemporaryDirectory() as work:
-        for label, path in encoded.items():
-            c = competitor(exe, label, None, work, None, [], timeout, held, [cam.image() for cam in held], encoded=path)
-            res["competitors"] = [x for x in res["competitors"] if x["name"] != label] + [
-                scored_competitor(c, work, photo_cams)]
-
-
-def repack_input(res: dict, earlier_dir: str, out: str, encoded=None, exe=None, sog_timeout: int = 600) -> dict:
-    """An earlier run's result with its bundles rewritten by the current container (scripts/repack_bundles.py):
-    the decoded models are checked equal to the earlier files' (so their PSNR stands), the bytes are the new
-    files', and the ratios are scored again."""
-    from codec import load_npz
-    from codec.container import write_file_atomic
-    from codec.report import describe_compressed
-    from scripts.repack_bundles import repacked
-
-    name = res["name"]
-    res = json.loads(json.dumps(res))  # a copy
-    points = [("default.bundle", res["default"])]
-    points += [(os.path.join(f"q{p['quality']:g}", "pc_npz.bundle"), p) for p in res["ours"]]
-    points += [(f"ft_q{p['quality']:g}.bundle", p) for p in res["ours_finetuned"]]
-    if "photo_default" in res:
-        points.append(("photos.bundle", res["photo_default"]))
-    for rel, point in points:
-        old, new = os.path.join(earlier_dir, name, rel), os.path.join(out, name, rel)
-        if not os.path.isfile(old):
-            raise FileNotFoundError(f"{old}: the earlier run's bundle is missing (--repack needs its files)")
-        os.makedirs(os.path.dirname(new), exist_ok=True)
-        write_file_atomic(new, repacked(old))
-        a, b = load_npz(old), load_npz(new)
-        if not (torch.equal(a.attributes, b.attributes) and torch.equal(a.means, b.means)):
-            raise RuntimeError(f"{new}: the repacked bundle decodes to another model than {old}")
-        point["bytes_before_repack"] = point["bytes"]
-        point["bytes"] = os.path.getsize(new)
-        point["components"] = describe_compressed(new).component_bytes
-    res["repacked_from"] = earlier_dir
-    if encoded:
-        add_encoded_competitors(res, encoded, exe, sog_timeout)
-    score(res, out)
-    log(f"{name}: repacked {len(points)} bundles of {earlier_dir}: default {res['default']['bytes_before_repack']:,} -> "
-        f"{res['default']['bytes']:,} B")
-    return res
+def smaller_and_better(variant: dict, label: str):
+    """Whether the default file is smaller than the competitor's and scores a higher PSNR (None without it)."""
+    c = next((c for c in variant["competitors"] if c["name"] == label and c.get("bytes")), None)
+    if c is None:
+        return None
+    d = variant["default"]
+    return bool(d["bytes"] < c["bytes"] and d["psnr"] > c["psnr"])
 
 
 def plot(res, path):
@@ -300,20 +407,21 @@ def plot(res, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    orig = res["variants"]["original"]
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = sorted(res["ours"], key=lambda p: p["bytes"])
     ax.plot([p["bytes"] for p in pts], [p["psnr"] for p in pts], "o-", label="ours (no fine-tuning)")
-    ft = sorted(res.get("ours_finetuned", []) + ([res["default"]] if res.get("ours_finetuned") else []),
+    ft = sorted(res.get("ours_finetuned", []) + ([orig["default"]] if res.get("ours_finetuned") else []),
                 key=lambda p: p["bytes"])
     if ft:
         ax.plot([p["bytes"] for p in ft], [p["psnr"] for p in ft], "o--", label="ours: compress.py --quality Q")
-    ax.plot([res["default"]["bytes"]], [res["default"]["psnr"]], "*", ms=14, label="ours: compress.py default")
-    for c in res["competitors"]:
+    ax.plot([orig["default"]["bytes"]], [orig["default"]["psnr"]], "*", ms=14, label="ours: compress.py default")
+    for c in orig["competitors"]:
         if c.get("bytes"):
             ax.plot([c["bytes"]], [c["psnr"]], "s", ms=8, label=c["name"])
     ax.set_xscale("log")
     ax.set_xlabel("bytes")
-    ax.set_ylabel("PSNR vs original, held-out virtual views (dB)")
+    ax.set_ylabel("PSNR vs original, layout-independent views (dB)")
     ax.set_title(f"{res['name']}: {res['n_gaussians']} Gaussians, SH {res['sh_degree']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -322,39 +430,77 @@ def plot(res, path):
     plt.close(fig)
 
 
+def _point(p: dict) -> str:
+    return f"{p['bytes']:,} B @ {p['psnr']:.2f} (worst {p['psnr_worst']:.2f})"
+
+
 def markdown(results) -> str:
-    lines = ["| input | Gaussians, SH | layout | compress.py default: bytes @ PSNR (time) | SPZ | SOG | ours at SPZ's PSNR / SPZ | ours at SOG's PSNR / SOG | default smaller and better than SPZ / SOG |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    ft = any(r.get("ours_finetuned") for r in results)
-    if ft:
-        lines[0] += " fine-tuned curve: / SPZ, / SOG |"
-        lines[1] += "---|"
+    lines = ["PSNR against the input on 16 layout-independent held-out views (mean, worst view), dB.", "",
+             "| input | Gaussians, SH | compress.py default | SPZ | SOG | ours at SPZ's PSNR / SPZ | ours at SOG's PSNR / SOG | default smaller and better than SPZ / SOG |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        comp = {c["name"]: c for c in r["competitors"]}
+        orig = r["variants"]["original"]
+        comp = {c["name"]: c for c in orig["competitors"]}
 
-        def cell(name):
-            c = comp.get(name)
-            return f"{c['bytes']:,} B @ {c['psnr']:.2f}" if c and c.get("bytes") else "—"
+        def cell(label):
+            c = comp.get(label)
+            return _point(c) if c and c.get("bytes") else "—"
 
-        def ratio(name, key="ratio"):
-            c = comp.get(name)
+        def ratio(label, key="ratio"):
+            c = comp.get(label)
             return f"{c[key]:.3f}×" if c and c.get(key) else "—"
 
-        def wins(name):
-            c = comp.get(name)
-            return ("yes" if c["default_smaller_and_better"] else "no") if c and c.get("bytes") else "—"
+        def wins(label):
+            w = smaller_and_better(orig, label)
+            return "—" if w is None else ("yes" if w else "no")
 
-        d = r["default"]
-        lines.append(f"| {r['file']} | {r['n_gaussians']:,}, {r['sh_degree']} | {r['views']['layout']} | "
-                     f"{d['bytes']:,} B @ {d['psnr']:.2f} dB ({d['seconds']:.0f} s) | {cell('SPZ')} | {cell('SOG')} | "
-                     f"{ratio('SPZ')} | {ratio('SOG')} | {wins('SPZ')} / {wins('SOG')} |"
-                     + (f" {ratio('SPZ', 'ratio_finetuned')}, {ratio('SOG', 'ratio_finetuned')} |" if ft else ""))
-    lines.append("")
-    lines.append("Our curve (no fine-tuning), bytes @ PSNR per quality:")
-    lines.append("")
+        d = orig["default"]
+        lines.append(f"| {r['file']} | {r['n_gaussians']:,}, {r['sh_degree']} | {_point(d)} ({d['seconds']:.0f} s) | "
+                     f"{cell('SPZ')} | {cell('SOG')} | {ratio('SPZ')}"
+                     + (f" ({ratio('SPZ', 'ratio_finetuned')} fine-tuned)" if r.get("ours_finetuned") else "")
+                     + f" | {ratio('SOG')}" + (f" ({ratio('SOG', 'ratio_finetuned')} fine-tuned)" if r.get("ours_finetuned") else "")
+                     + f" | {wins('SPZ')} / {wins('SOG')} |")
+    turned = [(r, v) for r in results for v in r["variants"] if v in ("side", "upside_down", "random")]
+    if turned:
+        lines += ["", "Turned copies (the same content; views turned with it): the default file's PSNR and bytes "
+                  "against the original's, and against SPZ / SOG of the same copy.", "",
+                  "| input | copy | default | ΔPSNR vs original (dB) | bytes / original | smaller and better than SPZ / SOG |",
+                  "|---|---|---|---|---|---|"]
+        for r, v in turned:
+            o, d = r["variants"]["original"]["default"], r["variants"][v]["default"]
+            w = [smaller_and_better(r["variants"][v], label) for label in ("SPZ", "SOG")]
+            lines.append(f"| {r['name']} | {v} | {_point(d)} | {d['psnr'] - o['psnr']:+.2f} | {d['bytes'] / o['bytes']:.3f} | "
+                         + " / ".join("—" if x is None else ("yes" if x else "no") for x in w) + " |")
+    flat = [r for r in results if "flat" in r["variants"]]
+    if flat:
+        lines += ["", f"Flattened copies (world axis {FLAT_AXIS} × {FLAT_FACTOR}: other content, its own views): PSNR per "
+                  "side (the views nearest each ± principal axis), ours / SPZ.", "",
+                  "| input | default | SPZ | per side: ours / SPZ | smaller and better than SPZ / SOG |", "|---|---|---|---|---|"]
+        for r in flat:
+            v = r["variants"]["flat"]
+            spz = next((c for c in v["competitors"] if c["name"] == "SPZ" and c.get("bytes")), None)
+            sides = "; ".join(f"{s} {p:.2f}" + (f" / {spz['per_side'][s]:.2f}" if spz else "")
+                              for s, p in v["default"]["per_side"].items())
+            w = [smaller_and_better(v, label) for label in ("SPZ", "SOG")]
+            lines.append(f"| {r['name']} | {_point(v['default'])} | {_point(spz) if spz else '—'} | {sides} | "
+                         + " / ".join("—" if x is None else ("yes" if x else "no") for x in w) + " |")
+    with_targets = [r for r in results if r.get("targets")]
+    if with_targets:
+        lines += ["", "`--target_size F × SPZ's bytes` against the `--quality Q` curve (fine-tuned points and the default) "
+                  "at the bytes it wrote:", "", "| input | F | target | file | PSNR | curve's PSNR there | Δ |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in with_targets:
+            for t in r["targets"]:
+                if "skipped" in t:
+                    lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | unreachable | — | — | — |")
+                    continue
+                c = t.get("curve_psnr")
+                lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | {t['bytes']:,} | {t['psnr']:.2f} | "
+                             + (f"{c:.2f} | {t['psnr'] - c:+.2f} |" if c is not None else "outside | — |"))
+    lines += ["", "Our curve (no fine-tuning), bytes @ PSNR per quality:", ""]
     for r in results:
         lines.append(f"- {r['name']}: " + "; ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr']:.2f}" for p in r["ours"]))
-    if ft:
+    if any(r.get("ours_finetuned") for r in results):
         lines += ["", "Fine-tuned curve (`compress.py IN -o OUT --quality Q`), bytes @ PSNR:", ""]
         for r in results:
             lines.append(f"- {r['name']}: " + "; ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr']:.2f}"
@@ -363,23 +509,16 @@ def markdown(results) -> str:
     if sources:
         lines += ["", "SPZ and SOG points taken from " + ", ".join(f"`{s}`" for s in sources) + " (same tool, input and views)."]
     for r in results:
-        for c in r["competitors"]:
-            if c.get("encoded_file"):
-                lines += ["", f"{r['name']}: {c['name']} scored from `{c['encoded_file']}` (written earlier by splat-transform "
-                          "from the same input, `--encoded`), decoded by the tool and rendered on the same views."]
-    repacked = sorted({r["repacked_from"] for r in results if r.get("repacked_from")})
-    if repacked:
-        lines += ["", "Our bundles: those of " + ", ".join(f"`{s}`" for s in repacked) + " rewritten with the current "
-                  "container (`--repack`; the same models, checked; PSNR unchanged, bytes of the new files)."]
-    fern = [r for r in results if "input_psnr_photos" in r]
-    for r in fern:
+        if "input_psnr_photos" not in r:
+            continue
+        orig = r["variants"]["original"]
         lines.append("")
-        lines.append(f"fern against its real test photos (input PLY {r['input_psnr_photos']:.2f} dB): "
-                     f"image-free default {r['default']['bytes']:,} B @ {r['default']['psnr_photos']:.2f} dB"
+        lines.append(f"{r['name']} against its real test photos (input PLY {r['input_psnr_photos']:.2f} dB): "
+                     f"image-free default {orig['default']['bytes']:,} B @ {orig['default']['psnr_photos']:.2f} dB"
                      + (f"; photo-based ({r['photo_default']['iterations']} iterations) {r['photo_default']['bytes']:,} B @ "
                         f"{r['photo_default']['psnr_photos']:.2f} dB" if "photo_default" in r else "")
                      + "".join(f"; {c['name']} {c['bytes']:,} B @ {c['psnr_photos']:.2f} dB"
-                               for c in r["competitors"] if c.get("psnr_photos") is not None)
+                               for c in orig["competitors"] if c.get("psnr_photos") is not None)
                      + "; curve: " + ", ".join(f"Q{p['quality']:g} {p['bytes']:,} @ {p['psnr_photos']:.2f}" for p in r["ours"]))
     return "\n".join(lines) + "\n"
 
@@ -388,21 +527,23 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image_free", action="store_true", help="(accepted: bench_rd.py passes it on)")
     ap.add_argument("--inputs", nargs="+", default=None, help="splat files (default: ../shared/data/captures/* and fern's PLY)")
-    ap.add_argument("--qualities", type=float, nargs="+", default=[24, 32, 40, 48, 56])
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS,
+                    help="copies scored beside each original (none: --variants with no value)")
+    ap.add_argument("--qualities", type=float, nargs="*", default=[32, 40, 48, 56])
     ap.add_argument("--photo_iterations", type=int, default=100, help="fern: fine-tuning iterations of the photo-based point")
     ap.add_argument("--sog_timeout", type=int, default=600, help="seconds for each splat-transform call")
     ap.add_argument("--ft_qualities", type=float, nargs="+", default=None,
                     help="also run compress.py IN -o OUT --quality Q (fine-tuning included) at these qualities")
+    ap.add_argument("--targets", type=float, nargs="+", default=None, metavar="F",
+                    help="also run compress.py IN -o OUT --target_size F x SPZ's bytes (original only), compared with "
+                         "the --ft_qualities curve at the bytes it wrote")
     ap.add_argument("--competitors_from", default=None,
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--sog_gpu", default="cpu", help=SOG_GPU_HELP)
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
     ap.add_argument("--encoded", dest="encoded_files", nargs="+", default=None, metavar="LABEL=FILE",
                     help="one input only: SPZ=a.spz / SOG=a.sog written earlier by splat-transform from that input "
-                         "(e.g. a SOG that took longer than --sog_timeout); decoded and scored as if encoded here")
-    ap.add_argument("--repack", default=None, metavar="EARLIER_OUT",
-                    help="no new encoding: rewrite the bundles of an earlier run's --out folder with the current "
-                         "container, check they decode to the same models, and score the new sizes")
+                         "(e.g. a SOG that took longer than --sog_timeout); decoded and scored on the original's views")
     ap.add_argument("--tool_dir", default=None, help="npm install folder of splat-transform")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench_out", "image_free"))
@@ -422,28 +563,18 @@ def main(argv=None):
     if args.competitors_from:
         with open(args.competitors_from) as fh:
             args.earlier = {r["name"]: r for r in json.load(fh)}
+    exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
     results = []
-    if args.repack:
-        with open(os.path.join(args.repack, "bench_image_free.json")) as fh:
-            earlier_results = json.load(fh)
-        if args.encoded:
-            if len(earlier_results) != 1 or not os.path.isfile(args.inputs[0]):
-                ap.error("--repack with --encoded needs an earlier run of exactly one input, given again as --inputs")
-            earlier_results[0]["input_path"] = args.inputs[0]
-        exe = splat_transform(args.tool_dir) if args.encoded else None
-        for earlier in earlier_results:
-            results.append(repack_input(earlier, args.repack, args.out, args.encoded, exe, args.sog_timeout))
+    for path in args.inputs or default_inputs():
+        res = run_input(path, args, exe)
+        if args.earlier is not None:
+            res["competitors_from"] = args.competitors_from
+        results.append(res)
         with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
             json.dump(results, fh, indent=2, default=float)
-    else:
-        exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
-        for path in args.inputs or default_inputs():
-            results.append(run_input(path, args, exe))
-            with open(os.path.join(args.out, "bench_image_free.json"), "w") as fh:
-                json.dump(results, fh, indent=2, default=float)
+        with open(os.path.join(args.out, "bench_image_free.md"), "w") as fh:
+            fh.write(markdown(results))
     md = markdown(results)
-    with open(os.path.join(args.out, "bench_image_free.md"), "w") as fh:
-        fh.write(md)
     print(md)
     log(f"wrote {args.out}/bench_image_free.json, .md and the plots")
     return 0

@@ -48,7 +48,9 @@ def test_writes_a_decodable_bundle_with_held_out_scores(compressed, capsys):
     held = conf["heldout"]
     assert held["views"] == "virtual" and held["n_views"] == 2
     assert 10.0 < held["psnr"] < 999.9999 and 0.0 < held["ssim"] <= 1.0
-    assert conf["views"]["layout"] in ("forward", "orbit", "sphere")
+    assert conf["views"]["layout"] == "auto" and conf["views"]["shape"] in ("forward", "orbit", "sphere")
+    assert held["psnr_worst"] <= held["psnr"] and held["psnr_8bit"] is not None
+    assert 0.99 <= conf["coverage"]["in_view"] <= 1.0 and 0.0 < conf["coverage"]["seen"] <= 1.0
     assert conf["sensitivity"] == "hutchinson" and conf["prune"] == "rd" and 0.0 <= conf["percent"] < 0.5
 
 
@@ -66,7 +68,8 @@ def test_summary_names_sizes_fidelity_and_stages(splat, tmp_path, capsys):
     compress.main([str(splat), "-o", str(out), *TINY])
     text = capsys.readouterr().out
     assert f"-> {out}: {out.stat().st_size} B" in text
-    assert "held-out virtual views" in text and "PSNR" in text and "SSIM" in text
+    assert "held-out layout-independent virtual views" in text and "PSNR" in text and "SSIM" in text
+    assert "worst view" in text and "8-bit" in text and "inside a fitting view" in text
     assert "Gaussians: 200 in" in text
     for stage in ("views", "setup", "fine-tuning", "total"):
         assert stage in text

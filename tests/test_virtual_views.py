@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from compression.views import in_frustum, view_schedule, virtual_views
+from compression.views import view_schedule, virtual_views
 from scene.gaussian_model import GaussianModel
-from scene.virtual_cameras import FrameParams, place_cameras, push_out_of_cores, scene_frame
+from scene.transform import random_rotation
+from scene.virtual_cameras import (FrameParams, evaluation_cameras, fitting_cameras, frustum_coverage, place_cameras,
+                                    push_out_of_cores, scene_frame)
 from tests.compression_helpers import one_thread, teacher_arrays
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -29,48 +31,109 @@ def _cloud(kind: str, n: int = 4000, seed: int = 0) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("kind,layout", [("ball", "sphere"), ("tall", "orbit"), ("forward", "forward")])
-def test_layout_follows_the_shape(kind, layout):
+def _camera_centres(cams) -> np.ndarray:
+    return np.stack([-w[:3, :3].T @ w[:3, 3] for w, _ in cams])
+
+
+@pytest.mark.parametrize("kind,shape", [("ball", "sphere"), ("tall", "orbit"), ("forward", "forward")])
+def test_shape_evidence_follows_the_shape(kind, shape):
     x = _cloud(kind)
     frame = scene_frame(x, np.full(len(x), 0.8))
-    assert frame.layout == layout
-    if layout == "forward":  # cameras look towards the far tail (+z), i.e. they stand on the near side
-        assert frame.view_axis[2] > 0.9
-    if layout == "orbit":
-        assert abs(frame.view_axis[1]) > 0.9
+    assert frame.shape == shape and frame.layout == "auto"
+    if shape == "forward":  # the front's cameras look towards the far tail (+z)
+        assert frame.forward_axis[2] > 0.9
+    if shape == "orbit":
+        assert abs(frame.axes[1, 0]) > 0.9  # e1 is the long (y) axis
+    assert np.allclose(frame.axes.T @ frame.axes, np.eye(3), atol=1e-9) and np.linalg.det(frame.axes) > 0
 
 
 @pytest.mark.parametrize("kind", ["ball", "tall", "forward"])
-def test_cameras_see_most_gaussians(kind):
+def test_default_views_see_every_side(kind):
+    """Whatever the shape, the default fitting cameras stand on both sides of every principal axis
+    (a figure on a ground strip is seen from above and below, an upright thin object from front and back)."""
     x = _cloud(kind)
-    frame = scene_frame(x, np.full(len(x), 0.8))
-    cams = place_cameras(frame, 16, 64, 48)
-    means = torch.from_numpy(x).float()
-    from scene.cameras import Camera
-
-    seen = torch.zeros(len(x))
-    for w2c, k in cams:
-        cam = Camera("v", torch.from_numpy(w2c).float(), torch.from_numpy(k).float(), 64, 48,
-                     torch.zeros(48, 64, 3, dtype=torch.uint8))
-        seen += in_frustum(means, cam).float()
-    core = torch.from_numpy(np.all((x >= frame.core_lo) & (x <= frame.core_hi), axis=1))
-    # most core Gaussians inside most frusta
-    assert float((seen[core] / len(cams) > 0.5).float().mean()) > 0.9
+    w = np.full(len(x), 0.8)
+    frame = scene_frame(x, w)
+    cams, info = fitting_cameras(frame, 32, 64, 48, x, w)
+    rel = (_camera_centres(cams) - frame.centre) @ frame.axes  # frame coordinates
+    for k in range(3):
+        assert (rel[:, k] > 0.5 * frame.radius).sum() >= 4 and (rel[:, k] < -0.5 * frame.radius).sum() >= 4
+    assert info["coverage"] >= 0.99
+    dist = np.linalg.norm(rel, axis=1)
+    assert dist.max() > 1.5 * dist.min()  # two distances
+    if kind == "forward":  # the front is weighted with extra views, not made exclusive
+        assert info["n_front"] == 8 and len(cams) == 40
     # the camera centres stand outside the core box
-    for w2c, _ in cams:
-        c = -w2c[:3, :3].T @ w2c[:3, 3]
-        assert not np.all((c >= frame.core_lo) & (c <= frame.core_hi))
+    assert not np.any(np.all((rel >= frame.core_lo) & (rel <= frame.core_hi), axis=1))
 
 
-def test_held_out_directions_differ_from_fitting_ones():
+def test_forward_and_orbit_only_by_request():
+    x = _cloud("forward")
+    frame = scene_frame(x, np.full(len(x), 0.8), layout="forward")
+    cams = place_cameras(frame, 16, 64, 48)
+    along = (_camera_centres(cams) - frame.centre) @ frame.forward_axis
+    assert np.all(along < 0)  # all on the near side: the layout the user asked for
+
+
+def test_frame_and_views_turn_with_the_content():
+    x = np.random.default_rng(3).normal(size=(4000, 3)) * np.array([0.3, 1.0, 0.55]) + np.array([1.0, -2.0, 0.5])
+    x[:200] += np.array([0.4, 2.0, 0.6])  # an asymmetric part: the axes' signs are defined
+    w = np.full(len(x), 0.8)
+    rot = random_rotation(7)
+    a, b = scene_frame(x, w), scene_frame(x @ rot.T, w)
+    assert np.allclose(rot @ a.centre, b.centre, atol=0.05)
+    assert np.allclose(rot @ a.axes, b.axes, atol=0.02)
+    ca, _ = fitting_cameras(a, 16, 64, 48, x, w)
+    cb, _ = fitting_cameras(b, 16, 64, 48, x @ rot.T, w)
+    assert np.allclose(_camera_centres(ca) @ rot.T, _camera_centres(cb), atol=0.1)
+    ea = evaluation_cameras(a, 8, 64, 48)
+    eb = evaluation_cameras(b, 8, 64, 48)
+    assert np.allclose(_camera_centres(ea) @ rot.T, _camera_centres(eb), atol=0.1)
+
+
+def test_held_out_views_do_not_depend_on_the_layout_and_differ_from_fitting_ones():
+    x = _cloud("forward")
+    w = np.full(len(x), 0.8)
+    held = {layout: _camera_centres(evaluation_cameras(scene_frame(x, w, layout=layout), 16, 32, 24))
+            for layout in ("auto", "forward", "orbit", "sphere")}
+    for layout in ("forward", "orbit", "sphere"):
+        assert np.allclose(held[layout], held["auto"])
+    frame = scene_frame(x, w)
+    rel = held["auto"] - frame.centre
+    dist = np.linalg.norm(rel, axis=1)
+    assert np.isclose(dist[8:].mean() / dist[:8].mean(), FrameParams().near_factor)
+    fit = _camera_centres(fitting_cameras(frame, 32, 32, 24, x, w)[0])
+    for c in held["auto"]:
+        assert np.min(np.linalg.norm(fit - c, axis=1)) > 1e-3
+
+
+def test_distant_content_adds_views_until_covered():
     x = _cloud("ball")
-    frame = scene_frame(x, np.full(len(x), 0.8))
-    fit = place_cameras(frame, 32, 32, 24, phase=0.5)
-    held = place_cameras(frame, 8, 32, 24, phase=0.0)
-    fit_c = np.stack([-w[:3, :3].T @ w[:3, 3] for w, _ in fit])
-    for w, _ in held:
-        c = -w[:3, :3].T @ w[:3, 3]
-        assert np.min(np.linalg.norm(fit_c - c, axis=1)) > 1e-3
+    far = np.random.default_rng(1).normal(size=(600, 3))
+    far = 12.0 * far / np.linalg.norm(far, axis=1, keepdims=True)  # a thin shell far out: 13 % of the opacity
+    x = np.concatenate([x, far])
+    w = np.full(len(x), 0.8)
+    frame = scene_frame(x, w, layout="sphere")
+    cams, info = fitting_cameras(frame, 4, 64, 48, x, w)  # few views: gaps between them
+    plain, _ = frustum_coverage(x, w, place_cameras(frame, 4, 64, 48), 64, 48)
+    assert plain < 0.99 and info["n_coverage"] > 0 and info["coverage"] >= 0.99
+    assert len(cams) == 4 + info["n_coverage"]
+
+
+def test_a_surrounding_scene_gets_views_from_inside():
+    rng = np.random.default_rng(2)
+    obj = rng.normal(size=(3000, 3)) * 0.5
+    shell = rng.normal(size=(3000, 3))
+    shell = 20.0 * shell / np.linalg.norm(shell, axis=1, keepdims=True)  # a room around the object
+    x = np.concatenate([obj, shell])
+    w = np.full(len(x), 0.8)
+    frame = scene_frame(x, w)
+    assert frame.surrounds and not scene_frame(_cloud("ball"), np.full(4000, 0.8)).surrounds
+    cams, info = fitting_cameras(frame, 16, 64, 48, x, w)
+    assert info["n_inside"] == 4
+    inside = _camera_centres(cams[-4:]) if info["n_coverage"] == 0 else None
+    if inside is not None:
+        assert np.allclose(inside, frame.centre)
 
 
 def test_no_camera_inside_a_gaussian_core():
@@ -103,7 +166,7 @@ def test_virtual_views_targets_are_float_renders_of_the_original():
     assert img.dtype == torch.float32 and img.shape == (24, 32, 3)
     assert not torch.equal(img, cam.image_uint8.float() / 255.0)  # not rounded to 8 bits
     assert float(img.max()) > 0.0
-    assert views.description["in_frustum_median"] > 0.5
+    assert views.description["frustum_coverage"] > 0.99
 
 
 def test_schedule_scales_with_the_scene():

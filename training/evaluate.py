@@ -1,7 +1,8 @@
 """Render a list of views and score them: PSNR and SSIM per view and their means (3DGS protocol).
 
 Renders are clamped to [0, 1] before scoring and saving (3DGS does the same). PSNR uses data
-range 1 (``−10·log10(MSE)``), SSIM is the evaluation SSIM of ``utils.image_metrics.ssim(mode="eval")``
+range 1 (``−10·log10(MSE)``); ``psnr_8bit`` scores the render rounded to 8 bits against the 8-bit
+target (what a screen shows: float PSNR above about 58 dB is invisible there), SSIM is the evaluation SSIM of ``utils.image_metrics.ssim(mode="eval")``
 (valid region, equal to scikit-image's Gaussian-weighted SSIM). Split means are the mean of the
 per-view values, as 3DGS's ``metrics.py`` reports them. train.py (at test iterations) and
 render.py (from the saved PLY) both go through :func:`evaluate_views`, so their numbers agree.
@@ -23,6 +24,7 @@ class ViewMetrics:
     name: str
     psnr: float
     ssim: float
+    psnr_8bit: float = float("nan")
 
 
 @dataclass
@@ -38,8 +40,23 @@ class EvalResult:
     def ssim(self) -> float:
         return sum(v.ssim for v in self.views) / len(self.views) if self.views else float("nan")
 
+    @property
+    def psnr_worst(self) -> float:
+        """The lowest PSNR of any view in dB (NaN when there are none)."""
+        return min(v.psnr for v in self.views) if self.views else float("nan")
+
+    @property
+    def psnr_8bit(self) -> float:
+        """Mean PSNR of the 8-bit renders against the 8-bit targets in dB (inf where they are equal)."""
+        return sum(v.psnr_8bit for v in self.views) / len(self.views) if self.views else float("nan")
+
+    @property
+    def psnr_8bit_worst(self) -> float:
+        return min(v.psnr_8bit for v in self.views) if self.views else float("nan")
+
     def summary(self) -> dict[str, Any]:
-        return {"PSNR": self.psnr, "SSIM": self.ssim, "n_views": len(self.views)}
+        return {"PSNR": self.psnr, "SSIM": self.ssim, "n_views": len(self.views), "PSNR_worst": self.psnr_worst,
+                "PSNR_8bit": self.psnr_8bit, "PSNR_8bit_worst": self.psnr_8bit_worst}
 
 
 @torch.no_grad()
@@ -60,8 +77,11 @@ def evaluate_views(
     for i, cam in enumerate(cameras):
         image = render_fn(cam)["image"].clamp(0.0, 1.0)
         gt = cam.image(device=device)
+        gt8 = cam.image_uint8.to(device=device, dtype=torch.float32) / 255.0
+        image8 = (image * 255.0).round() / 255.0
         result.views.append(
-            ViewMetrics(name=str(cam.name), psnr=float(psnr(image, gt)), ssim=float(ssim(image, gt, mode="eval")))
+            ViewMetrics(name=str(cam.name), psnr=float(psnr(image, gt)), ssim=float(ssim(image, gt, mode="eval")),
+                        psnr_8bit=float(psnr(image8, gt8)))
         )
         if on_view is not None:
             on_view(i, cam, image, gt)

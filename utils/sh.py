@@ -120,3 +120,27 @@ def rgb_to_sh0(rgb: torch.Tensor) -> torch.Tensor:
 def sh0_to_rgb(sh0: torch.Tensor) -> torch.Tensor:
     """Colour of a DC coefficient: ``sh0 · C0 + 0.5``."""
     return sh0 * SH_C0 + 0.5
+
+
+def sh_rotation(degree: int, rotation: torch.Tensor, samples: int = 64) -> torch.Tensor:
+    """[(degree+1)²−1, (degree+1)²−1] float64 matrix A that rotates the coefficients of bands 1..degree:
+    for colour c(d) = Σ_k sh_k·Y_k(d), the content turned by R has c'(d) = c(Rᵀd), i.e. sh' = A·sh.
+
+    Solved per band by least squares on ``samples`` Fibonacci directions (Y(RᵀD) = Y(D)·Aᵀ holds
+    exactly for a rotation, band by band), so it needs no Wigner-D formulas.
+    """
+    if degree < 1:
+        return torch.zeros(0, 0, dtype=torch.float64)
+    rot = torch.as_tensor(rotation, dtype=torch.float64)
+    k = torch.arange(samples, dtype=torch.float64) + 0.5
+    z = 1.0 - 2.0 * k / samples
+    r = (1.0 - z * z).clamp(min=0.0).sqrt()
+    phi = torch.pi * (3.0 - 5.0 ** 0.5) * k
+    dirs = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=1)
+    y = sh_basis(degree, dirs)[:, 1:]
+    y_rot = sh_basis(degree, dirs @ rot)[:, 1:]  # rows: Y(Rᵀ d)
+    out = torch.zeros(y.shape[1], y.shape[1], dtype=torch.float64)
+    for band in range(1, degree + 1):
+        sl = slice(band * band - 1, (band + 1) ** 2 - 1)
+        out[sl, sl] = torch.linalg.lstsq(y[:, sl], y_rot[:, sl]).solution
+    return out
