@@ -450,7 +450,7 @@ def _rebuild(structure, finest: QuantizedGaussians, source: Any, finest_depth: i
 
 
 def rd_structure_of(model: QuantizedGaussians, target: Optional[int], encode: Callable[[QuantizedGaussians], Any]):
-    """:func:`compression.rate_control.choose_structure` of ``model`` (built unpruned at the finest
+    """:func:`compression.rd_structure.choose_structure` of ``model`` (built unpruned at the finest
     depth, with its Hutchinson diagonals) at its quality — or, with ``target`` bytes, at the step
     scale the rate control finds for it — weighing the bits per Gaussian of its encoded file."""
     if model.hutchinson is None:

@@ -35,7 +35,7 @@ from scene.virtual_cameras import FrameParams, evaluation_cameras, fitting_camer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ViewSet", "ViewSchedule", "view_schedule", "photo_views", "virtual_views", "in_frustum", "rotated_camera",
+__all__ = ["ViewSet", "ViewSchedule", "view_schedule", "photo_views", "virtual_views", "render_target", "rotated_camera",
            "EVALUATION_SEED"]
 
 #: seed of the held-out views' random rotation and rolls (fixed: two runs score on the same views)
@@ -110,7 +110,8 @@ def virtual_views(source: Any, schedule: ViewSchedule, *, background: torch.Tens
     width = int(schedule.long_side)
     height = max(16, int(round(width * aspect)))
     fit, added = fitting_cameras(frame, schedule.n_views, width, height, means_np, opac_np, fov_deg, params)
-    held = evaluation_cameras(frame, schedule.n_heldout, width, height, fov_deg, params, seed=EVALUATION_SEED)
+    held = evaluation_cameras(frame, schedule.n_heldout, width, height, fov_deg, params, seed=EVALUATION_SEED,
+                              means=means_np, opacities=opac_np)
     # one core check for all cameras (it builds every Gaussian's rotation once)
     cams_all, moved_total = push_out_of_cores(fit + held, frame, source.means, source.quats_wxyz, source.log_scales,
                                               opac, params)
@@ -158,14 +159,3 @@ def rotated_camera(cam: Camera, rotation: np.ndarray, translation: Optional[np.n
     out = Camera(cam.name, torch.from_numpy(w2c).float(), cam.intrinsics.clone(), cam.width, cam.height, cam.image_uint8)
     out.image_float = cam.image_float
     return out
-
-
-def in_frustum(means: torch.Tensor, cam: Camera, near: float = 0.01) -> torch.Tensor:
-    """[N] bool: the centre projects inside the image and lies in front of the camera (beyond ``near``)."""
-    w2c = cam.world_to_camera.to(means)
-    k = cam.intrinsics.to(means)
-    p = means @ w2c[:3, :3].T + w2c[:3, 3]
-    z = p[:, 2]
-    u = k[0, 0] * p[:, 0] / z.clamp(min=1e-9) + k[0, 2]
-    v = k[1, 1] * p[:, 1] / z.clamp(min=1e-9) + k[1, 2]
-    return (z > near) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)

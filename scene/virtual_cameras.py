@@ -21,7 +21,7 @@ did not choose. This module derives both from the Gaussians.
    | layout | views |
    |---|---|
    | ``auto`` (default) | ``sphere``, plus ``forward_extra_share`` × n extra views in the front's cone when the shape has a front (a weight on that side, never an exclusion), plus ``inside_extra_share`` × n views from the centre looking out when the content surrounds it |
-   | ``sphere`` | Fibonacci directions over the whole sphere at two distances: ``far_share`` of the views from where the whole core is in view, the rest ``near_factor`` times as far (the content fills the frame, as when a viewer zooms in) |
+   | ``sphere`` | Fibonacci directions over the whole sphere at two distances: ``far_share`` of the views from where the whole core is in view, the rest ``near_factor`` times as far (the content fills the frame, as when a viewer zooms in) but never inside it: at least ``near_clearance`` × r beyond the ``near_quantile`` of the opaque Gaussians along the view's axis |
    | ``forward`` | only the cone of ``forward_cone_deg`` around the thin axis on the side away from the tail (loses the back: only by request) |
    | ``orbit`` | only rings of ``orbit_elevations_deg`` around the longest axis (loses the poles: only by request) |
 
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 __all__ = ["FrameParams", "SceneFrame", "scene_frame", "choose_layout", "surrounds_centre", "view_directions",
-           "look_at", "place_cameras", "fitting_cameras", "evaluation_cameras", "frustum_coverage",
+           "look_at", "near_distances", "place_cameras", "fitting_cameras", "evaluation_cameras", "frustum_coverage",
            "push_out_of_cores", "LAYOUTS"]
 
 LAYOUTS = ("auto", "sphere", "forward", "orbit")
@@ -66,6 +66,8 @@ class FrameParams:
     orbit_elevations_deg: tuple[float, ...] = (-30.0, -10.0, 10.0, 30.0)
     margin: float = 1.05
     near_factor: float = 0.55
+    near_clearance: float = 0.25
+    near_quantile: float = 0.99
     far_share: float = 0.6
     forward_extra_share: float = 0.25
     inside_extra_share: float = 0.25
@@ -311,10 +313,29 @@ def far_distance(frame: SceneFrame, fov_min: float, params: FrameParams = FrameP
     return params.margin * max(frame.radius, 1e-6) / math.sin(fov_min / 2.0)
 
 
-def _cams_at(frame: SceneFrame, dirs: np.ndarray, dist: float, k: np.ndarray, up: np.ndarray,
+def near_distances(frame: SceneFrame, dirs: np.ndarray, base: float, means: np.ndarray | None,
+                   opacities: np.ndarray | None, params: FrameParams = FrameParams()) -> np.ndarray:
+    """[n] distances of near cameras looking along ``dirs`` (camera → centre): ``base``, or farther where the
+    content reaches out towards the camera: ``near_clearance`` × r beyond the ``near_quantile`` of the
+    Gaussians (opacity > ``core_min_opacity``) along −d, so that a near view is not taken from inside it."""
+    out = np.full(len(dirs), float(base))
+    if means is None or len(dirs) == 0:
+        return out
+    x = np.asarray(means, dtype=np.float64)
+    if opacities is not None:
+        x = x[np.asarray(opacities) > params.core_min_opacity]
+    if len(x) == 0:
+        return out
+    reach = np.quantile((x - frame.centre) @ (-np.asarray(dirs, dtype=np.float64)).T, params.near_quantile, axis=0)
+    return np.maximum(out, reach + params.near_clearance * frame.radius)
+
+
+def _cams_at(frame: SceneFrame, dirs: np.ndarray, dist, k: np.ndarray, up: np.ndarray,
              rolls: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     cams = []
+    dists = np.broadcast_to(np.asarray(dist, dtype=np.float64), (len(dirs),))
     for i, d in enumerate(dirs):
+        dist = float(dists[i])
         hint = up if abs(float(up @ d)) < 0.95 else _basis(d)[0]
         if rolls is not None:  # turn the up hint about the viewing axis
             a, c, s = d / np.linalg.norm(d), math.cos(rolls[i]), math.sin(rolls[i])
@@ -324,11 +345,12 @@ def _cams_at(frame: SceneFrame, dirs: np.ndarray, dist: float, k: np.ndarray, up
 
 
 def place_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x_deg: float = 60.0,
-                  params: FrameParams = FrameParams(), phase: float = 0.5,
-                  layout: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                  params: FrameParams = FrameParams(), phase: float = 0.5, layout: str | None = None,
+                  means: np.ndarray | None = None, opacities: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` cameras ``(world_to_camera [4,4], K [3,3])`` (float64) of one layout (default the frame's),
     looking at the frame's centre. ``sphere``/``auto``: ``far_share`` of them at the far distance, the
-    rest at ``near_factor`` times it (module docstring); no extra views (:func:`fitting_cameras` adds them)."""
+    rest at ``near_factor`` times it, pushed out of the content (:func:`near_distances`, with ``means`` and
+    ``opacities``); no extra views (:func:`fitting_cameras` adds them)."""
     layout = layout or frame.layout
     k, fov_x, fov_min = _intrinsics(width, height, fov_x_deg)
     far = far_distance(frame, fov_min, params)
@@ -347,7 +369,8 @@ def place_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x_deg:
         c, s = math.cos(turn), math.sin(turn)
         rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
         dirs = -frame.to_world(_fibonacci_sphere(n_near, phase) @ rot.T)
-        cams += _cams_at(frame, dirs, params.near_factor * far, k, frame.axes[:, 0])
+        cams += _cams_at(frame, dirs, near_distances(frame, dirs, params.near_factor * far, means, opacities, params), k,
+                         frame.axes[:, 0])
     return cams
 
 
@@ -384,7 +407,7 @@ def fitting_cameras(frame: SceneFrame, n: int, width: int, height: int, means: n
     """The fitting cameras of the frame's layout (module docstring, step 3) and what was added:
     ``{"n_front", "n_inside", "n_coverage", "coverage"}`` (coverage: :func:`frustum_coverage`)."""
     k, _, fov_min = _intrinsics(width, height, fov_x_deg)
-    cams = place_cameras(frame, n, width, height, fov_x_deg, params, phase=0.5)
+    cams = place_cameras(frame, n, width, height, fov_x_deg, params, phase=0.5, means=means, opacities=opacities)
     info = {"n_front": 0, "n_inside": 0, "n_coverage": 0}
     if frame.layout == "auto":
         if frame.shape == "forward":
@@ -412,20 +435,23 @@ def fitting_cameras(frame: SceneFrame, n: int, width: int, height: int, means: n
 
 
 def evaluation_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x_deg: float = 60.0,
-                       params: FrameParams = FrameParams(), seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+                       params: FrameParams = FrameParams(), seed: int = 0, means: np.ndarray | None = None,
+                       opacities: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` held-out cameras independent of the layout (module docstring, step 4): ⌈n/2⌉ on a Fibonacci
-    sphere at the far distance and the rest at ``near_factor`` times it, the pattern turned by a random
-    rotation (seeded) in the frame's axes, each view with a random roll."""
+    sphere at the far distance and the rest at ``near_factor`` times it (outside the content: :func:`near_distances`
+    with ``means`` and ``opacities``), the pattern turned by a random rotation (seeded) in the frame's axes,
+    each view with a random roll."""
     rng = np.random.default_rng(int(seed))
     k, _, fov_min = _intrinsics(width, height, fov_x_deg)
     far = far_distance(frame, fov_min, params)
     n_far = (n + 1) // 2
     cams = []
-    for count, dist in ((n_far, far), (n - n_far, params.near_factor * far)):
+    for count, near in ((n_far, False), (n - n_far, True)):
         if count < 1:
             continue
         dirs = -frame.to_world(_fibonacci_sphere(count) @ _random_rotation(rng).T)
         rolls = rng.uniform(0.0, 2.0 * math.pi, size=count)
+        dist = near_distances(frame, dirs, params.near_factor * far, means, opacities, params) if near else far
         cams += _cams_at(frame, dirs, dist, k, frame.axes[:, 0], rolls)
     return cams
 

@@ -181,3 +181,27 @@ def test_schedule_scales_with_the_scene():
 def test_bad_layout_is_a_clear_error():
     with pytest.raises(ValueError, match="layout"):
         scene_frame(np.zeros((10, 3)), np.ones(10), layout="cube")
+
+
+def test_near_views_stand_outside_the_content():
+    """A near view zooms in (the content fills the frame) but is never taken from inside the content: along
+    its axis it stands beyond 99 % of the opaque Gaussians, with a margin (here the arms reach out beyond the
+    bare near distance)."""
+    rng = np.random.default_rng(4)
+    body = rng.normal(size=(4000, 3)) * np.array([0.3, 1.0, 0.3])
+    arms = rng.normal(size=(300, 3)) * 0.2 + np.array([4.0, 0.0, 0.0]) * rng.choice([-1.0, 1.0], size=(300, 1))
+    x = np.concatenate([body, arms])
+    w = np.full(len(x), 0.8)
+    frame = scene_frame(x, w)
+
+    def outside(cams) -> list:
+        ok = []
+        for w2c, _ in cams:
+            c = -w2c[:3, :3].T @ w2c[:3, 3]
+            toward = (c - frame.centre) / np.linalg.norm(c - frame.centre)
+            ok.append(np.linalg.norm(c - frame.centre) >= np.quantile((x - frame.centre) @ toward, 0.99) + 0.2 * frame.radius)
+        return ok
+
+    assert all(outside(evaluation_cameras(frame, 16, 64, 48, means=x, opacities=w)))
+    assert all(outside(fitting_cameras(frame, 32, 64, 48, x, w)[0]))
+    assert not all(outside(evaluation_cameras(frame, 16, 64, 48)))  # the bare near distance: inside the arms' reach
