@@ -11,13 +11,14 @@ Two front ends of one pipeline (``compression.pipeline.run_compression``):
 
 - **with** ``-s SCENE``: the scene's photos and cameras, exactly as ``train.py -s SCENE --per_block_quant
   --eval --init_ply IN`` (same presets, same steps); the held-out views are the test photos;
-- **without**: virtual views placed from the Gaussians and targets rendered from the splat itself
+- **without**: virtual views all around the Gaussians and targets rendered from the splat itself
   (``compression/views.py``, ``scene/virtual_cameras.py``); settings from ``configs/splat_file.json``
-  (Hutchinson sensitivity, no fixed pruning) and a schedule that scales with the number of Gaussians.
+  (Hutchinson sensitivity, a prior for what no view sees, no fixed pruning) and a schedule that scales
+  with the number of Gaussians. The held-out views never follow the fitting layout.
 
 It prints progress per stage and one summary: input → output bytes, ratio, bits per Gaussian,
-Gaussians kept, PSNR/SSIM of the decoded file against the original on held-out views (also stored in
-the file's manifest), seconds per stage. Bad input is one line on stderr, exit code 2, and nothing
+Gaussians kept, coverage, PSNR (mean, worst view, 8-bit) and SSIM of the decoded file against the
+original on the held-out views (also stored in the file's manifest), seconds per stage. Bad input is one line on stderr, exit code 2, and nothing
 written at ``-o``.
 """
 from __future__ import annotations
