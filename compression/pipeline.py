@@ -87,6 +87,14 @@ def heldout_record(psnr: float, ssim: float, n_views: int, views: str, split: st
             "split": split}
 
 
+def placeholder_heldout(n_views: int, views: str, split: str) -> dict:
+    """The held-out record a save encodes before its evaluation: at least as long in JSON as the final one,
+    so the size the rate control fits is an upper bound of the file's."""
+    return heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, n_views, views, split,
+                          psnr_worst=HELDOUT_PLACEHOLDER_PSNR, psnr_8bit=HELDOUT_PLACEHOLDER_PSNR,
+                          psnr_8bit_worst=HELDOUT_PLACEHOLDER_PSNR)
+
+
 def coverage_record(views_description: dict, prior: Optional[dict]) -> dict:
     """``configuration["coverage"]``: the opacity-weighted share of the Gaussians inside at least one
     fitting view (``in_view``; virtual views only) and the share the fitting views measurably see
@@ -101,9 +109,7 @@ def _sizing_config(manifest_config: Optional[dict], iterations: int, eval_cams: 
     """A manifest configuration as long as the one the saves will write (its values are set after the setup):
     what the setup's size measurements (``--target_size``, the rd structure's bits per Gaussian) encode with."""
     placeholder = 0.1234567890123456
-    heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), "virtual", "test",
-                             psnr_worst=HELDOUT_PLACEHOLDER_PSNR, psnr_8bit=HELDOUT_PLACEHOLDER_PSNR,
-                             psnr_8bit_worst=HELDOUT_PLACEHOLDER_PSNR)
+    heldout = placeholder_heldout(len(eval_cams), "virtual", "test")
     return {**(manifest_config or {}), "percent": round(placeholder, 6), "depth": 16,
             "coverage": {"in_view": round(placeholder, 6), "seen": round(placeholder, 6)}, "iteration": int(iterations),
             "rd_kappa": placeholder, "rd_quality": 10 * placeholder, "heldout": heldout}
@@ -273,11 +279,8 @@ def run_compression(
 
     def make_payload(m, k: int):
         rd = {f"rd_{key}": value for key, value in rd_state(m).items()}
-        # the held-out scores are filled in after the evaluation (heldout_record); the placeholder is at
-        # least as long in JSON, so the size the rate control fitted is an upper bound of the file's
-        heldout = heldout_record(HELDOUT_PLACEHOLDER_PSNR, HELDOUT_PLACEHOLDER_SSIM, len(eval_cams), views_kind, eval_split,
-                                 psnr_worst=HELDOUT_PLACEHOLDER_PSNR, psnr_8bit=HELDOUT_PLACEHOLDER_PSNR,
-                                 psnr_8bit_worst=HELDOUT_PLACEHOLDER_PSNR)
+        # the held-out scores are filled in after the evaluation (heldout_record)
+        heldout = placeholder_heldout(len(eval_cams), views_kind, eval_split)
         return m.encode(config={**config, "iteration": k, **rd, "heldout": heldout}, input_ply_bytes=input_ply_bytes,
                         codec=params.codec)
 

@@ -36,7 +36,6 @@ from compression.rd_structure import choose_structure
 from compression.sensitivity import HutchinsonDiagonals, block_sensitivity, sensitivity_function
 from quant.rate_distortion import kappa_to_quality, quality_to_kappa
 from raht import build_plan, merge_attributes, voxel_centers, voxelize
-from training.evaluate import evenly_spaced
 from utils.rotations import canonical_axes, euler_to_rotmat, rotmat_to_euler
 
 logger = logging.getLogger(__name__)
@@ -320,11 +319,11 @@ def compression_setup(
     else:
         scores = torch.zeros(n0, dtype=torch.float64, device=device)
 
-    def build(cameras=train_cameras, **kw):
+    def build(**kw):
         return build_quantized(
             raw, source.means, scores, sh_degree, merge=merge, n_block=n_block, bits=bits, quantizer=quantizer,
             quality=quality, channel_transform=channel_transform, axes=axes,
-            sensitivity_of=sensitivity_function(sensitivity, cameras, background=background, backend=backend,
+            sensitivity_of=sensitivity_function(sensitivity, train_cameras, background=background, backend=backend,
                                                 prior=sensitivity_prior),
             **kw)
 
@@ -342,8 +341,7 @@ def compression_setup(
             # fills the target (what --quality at that quality would choose)
             structure = structure_for_target(
                 finest, structure, target, encode,
-                lambda st: _rebuild(st, finest, source, depth, lambda **kw: build(
-                    cameras=evenly_spaced(list(train_cameras), TARGET_PROBE_VIEWS), **kw), record=None),
+                lambda st: _rebuild(st, finest, source, depth, build, record=None),
                 record)
         if structure.n_pruned == 0 and structure.depth == depth:  # nothing to change: this is the model
             return SetupResult(model=finest, steps=steps, input_psnr=input_psnr, importance=scores, structure=structure)
@@ -362,17 +360,16 @@ def compression_setup(
 
 #: --target_size with --prune rd: at most this many qualities probed, each with its own structure
 TARGET_PROBES = 8
-#: the probes measure the sensitivity of their model on this many fitting views, evenly spread (they
-#: need the size; the final model is measured on all of them)
-TARGET_PROBE_VIEWS = 8
 
 
 def structure_for_target(finest: QuantizedGaussians, first, target: int, encode: Callable[[QuantizedGaussians], Any],
                          build_kept: Callable[[Any], QuantizedGaussians], record: Callable[[SetupStep], None]):
     """The structure of the quality Q* at which the model built on its own structure (pruning and depth
     chosen at Q*: :func:`rd_structure_at`) fills ``target`` bytes: a bracketing search on Q (secant in
-    (Q, log bytes), bisection when the secant leaves the bracket's middle 80 %), at most ``TARGET_PROBES``
-    probes, stopping inside the rate control's window. ``first``: the structure chosen at the quality that
+    (Q, log bytes), kept inside the bracket's middle 80 %), at most ``TARGET_PROBES`` probes, stopping
+    inside the rate control's window. Each probe builds the kept model as the final one is built (its
+    sensitivity on every fitting view: on a subset the steps at a given quality differ, and a probe on 8 of
+    32 views put massa's structure 5 qualities below the one its file ended at). ``first``: the structure chosen at the quality that
     fills the target unpruned (the start). Returns the structure of the largest probed Q whose file fits."""
     from compression.rate_control import TOLERANCE
 
