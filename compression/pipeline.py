@@ -234,7 +234,7 @@ def run_compression(
         quality=params.quality, sensitivity=params.sensitivity, background=background,
         backend=backend, evaluate=params.setup_eval, prune=params.prune, target=target_bytes(params, n_input),
         codec=params.codec, channel_transform=params.channel_transform, axes=params.axes,
-        sensitivity_prior=getattr(params, "sensitivity_prior", 0.0) or 0.0,
+        sensitivity_prior=params.sensitivity_prior,
         encode_for_size=lambda m: m.encode(config=_sizing_config(manifest_config, iterations, eval_cams),
                                            input_ply_bytes=input_ply_bytes, codec=params.codec),
     )

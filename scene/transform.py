@@ -29,9 +29,10 @@ def axis_rotation(axis: int, degrees: float) -> np.ndarray:
     return out
 
 
-def random_rotation(seed: int) -> np.ndarray:
-    """A [3, 3] float64 rotation drawn uniformly (QR of a Gaussian matrix, seeded)."""
-    q, r = np.linalg.qr(np.random.default_rng(int(seed)).normal(size=(3, 3)))
+def random_rotation(seed: int | np.random.Generator) -> np.ndarray:
+    """A [3, 3] float64 rotation drawn uniformly (QR of a Gaussian matrix) from ``seed`` or a generator."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed))
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
     q = q * np.sign(np.diag(r))
     if np.linalg.det(q) < 0:
         q[:, 2] = -q[:, 2]

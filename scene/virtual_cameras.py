@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from scene.transform import random_rotation
+
 __all__ = ["FrameParams", "SceneFrame", "scene_frame", "choose_layout", "surrounds_centre", "view_directions",
            "look_at", "near_distances", "place_cameras", "fitting_cameras", "evaluation_cameras", "frustum_coverage",
            "push_out_of_cores", "LAYOUTS"]
@@ -248,14 +250,6 @@ def _basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.cross(axis, u)
 
 
-def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 2] = -q[:, 2]
-    return q
-
-
 def view_directions(frame: SceneFrame, n: int, params: FrameParams = FrameParams(), phase: float = 0.5,
                     layout: str | None = None) -> np.ndarray:
     """[n, 3] unit viewing directions (camera → centre, world axes) of ``layout`` (default the frame's;
@@ -449,7 +443,7 @@ def evaluation_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x
     for count, near in ((n_far, False), (n - n_far, True)):
         if count < 1:
             continue
-        dirs = -frame.to_world(_fibonacci_sphere(count) @ _random_rotation(rng).T)
+        dirs = -frame.to_world(_fibonacci_sphere(count) @ random_rotation(rng).T)
         rolls = rng.uniform(0.0, 2.0 * math.pi, size=count)
         dist = near_distances(frame, dirs, params.near_factor * far, means, opacities, params) if near else far
         cams += _cams_at(frame, dirs, dist, k, frame.axes[:, 0], rolls)

@@ -106,11 +106,9 @@ def variant_arrays(arrays: dict, name: str) -> dict:
 
 def score_views(gaussians: dict, sh_degree: int, cameras: list) -> dict:
     """Mean / worst / 8-bit PSNR of renderer inputs on ``cameras`` (their float targets), and per view."""
-    from compression.attributes import render_attributes
-    from training.evaluate import evaluate_views
+    from compression.evaluate import evaluate_gaussians
 
-    bg = torch.zeros(3)
-    res = evaluate_views(lambda cam: render_attributes(gaussians, cam, bg, "torch", sh_degree), cameras, torch.device("cpu"))
+    res = evaluate_gaussians(gaussians, sh_degree, cameras, background=torch.zeros(3), backend="torch")
     return {"psnr": res.psnr, "psnr_worst": res.psnr_worst, "psnr_8bit": res.psnr_8bit,
             "psnr_8bit_worst": res.psnr_8bit_worst, "per_view": [v.psnr for v in res.views]}
 

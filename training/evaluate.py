@@ -31,28 +31,32 @@ class ViewMetrics:
 class EvalResult:
     views: list[ViewMetrics] = field(default_factory=list)
 
+    def _over_views(self, key: str, reduce) -> float:
+        values = [getattr(v, key) for v in self.views]
+        return reduce(values) if values else float("nan")
+
     @property
     def psnr(self) -> float:
         """Mean PSNR over the views in dB (NaN when there are none)."""
-        return sum(v.psnr for v in self.views) / len(self.views) if self.views else float("nan")
+        return self._over_views("psnr", lambda v: sum(v) / len(v))
 
     @property
     def ssim(self) -> float:
-        return sum(v.ssim for v in self.views) / len(self.views) if self.views else float("nan")
+        return self._over_views("ssim", lambda v: sum(v) / len(v))
 
     @property
     def psnr_worst(self) -> float:
         """The lowest PSNR of any view in dB (NaN when there are none)."""
-        return min(v.psnr for v in self.views) if self.views else float("nan")
+        return self._over_views("psnr", min)
 
     @property
     def psnr_8bit(self) -> float:
         """Mean PSNR of the 8-bit renders against the 8-bit targets in dB (inf where they are equal)."""
-        return sum(v.psnr_8bit for v in self.views) / len(self.views) if self.views else float("nan")
+        return self._over_views("psnr_8bit", lambda v: sum(v) / len(v))
 
     @property
     def psnr_8bit_worst(self) -> float:
-        return min(v.psnr_8bit for v in self.views) if self.views else float("nan")
+        return self._over_views("psnr_8bit", min)
 
     def summary(self) -> dict[str, Any]:
         return {"PSNR": self.psnr, "SSIM": self.ssim, "n_views": len(self.views), "PSNR_worst": self.psnr_worst,
