@@ -32,8 +32,8 @@ own units; per class, because the image change of a large Gaussian saturates) an
 ``--sensitivity_prior``. The prior replaces the zero attribute and position diagonals of the unseen
 rows and reaches the coefficient diagonal through the same transform the measurement used:
 E[(Q·(ε ⊙ √prior)·B)²] over random ±1 ε. Rows the views see keep their measurement, however small:
-raising those too (a floor for every row) moved the average sensitivity, hence every step and the bit
-price, and cost up to 3 dB at equal bytes on massa.sog.
+raising those too (a floor for every row) moves the average sensitivity, hence every step and the bit
+price, and lost at equal bytes on massa.sog in a trial.
 
 Fisher details:
 

@@ -1,6 +1,6 @@
 """--target_size lands on the --quality curve: at the bytes of a --quality Q file, the size target chooses
 the structure (pruning, octree depth) at about the same quality, not at the coarser quality that the
-unpruned model would need (which pruned a third of a capture and lost 9 dB). The PSNR of these small
+unpruned model would need (which pruned far more and landed well below the curve). The PSNR of these small
 subsamples moves by several dB between neighbouring qualities (one view of a few thousand Gaussians),
 so the 0.3 dB criterion is measured on the full captures (scripts/bench_rd.py --image_free)."""
 from __future__ import annotations
