@@ -9,7 +9,7 @@ Compressed models (``train.py --per_block_quant``) are rendered by default: when
 ``<out>/point_cloud/iteration_<k>/pc_npz`` exists for the chosen iteration (default: the latest k
 with one), it is decoded with ``scene.compressed_format.load_npz`` (validate, dequantize, inverse
 RAHT) and rendered exactly like train.py's evaluation of the quantized model at k
-(``compression.attributes.activate_attributes``), so the PSNR equals the logged one; the
+(``DecodedModel.gaussians``: the attributes turned back from the coding frame), so the PSNR equals the logged one; the
 ``results.json`` entry then also holds ``"compressed": true`` and ``"size"`` (bundle bytes, bits per
 Gaussian, ratio to the input PLY). ``--npz`` names a compressed model explicitly, ``--ply`` forces
 the PLY of the iteration, ``--export_ply`` writes the decoded Gaussians as an INRIA PLY.
@@ -171,7 +171,7 @@ def choose_compressed(model_path: str, args: argparse.Namespace) -> Optional[str
 
 def load_compressed(path: str, args: argparse.Namespace, device: torch.device, backend: str, bg: torch.Tensor):
     """Decode ``path`` (``load_npz``) → ``(iteration, render_fn, results extra)``; ``--export_ply`` here."""
-    from compression.attributes import activate_attributes, render_attributes
+    from compression.attributes import render_attributes
     from scene.compressed_format import BUNDLE_SUFFIX, export_ply, find_compressed, load_npz
 
     path = find_compressed(os.path.abspath(path))
@@ -179,7 +179,7 @@ def load_compressed(path: str, args: argparse.Namespace, device: torch.device, b
     stored = decoded.manifest.get("configuration", {}).get("iteration")
     iteration = int(stored) if isinstance(stored, int) else max(args.iteration, 0)
     with torch.no_grad():
-        gaussians = activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)
+        gaussians = decoded.gaussians()
     sh_degree = decoded.sh_degree
 
     def render_fn(cam: Any) -> dict:

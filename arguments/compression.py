@@ -41,6 +41,8 @@ SENSITIVITIES = ("fisher", "hutchinson")
 PRUNE_MODES = ("rd", "fixed")
 #: klt: an orthonormal KLT of f_dc and of f_rest fitted per scene and stored in the file (format v3); none: identity
 CHANNEL_TRANSFORMS = ("klt", "none")
+#: --coding_frame (compression/coding_frame.py)
+CODING_FRAMES = ("content", "world")
 #: --axes (utils.rotations.AXIS_CHOICES)
 AXES_CHOICES = ("scales", "rotation", "input")
 CODECS = ("range", "deflate", "store", "bzip2", "lzma")
@@ -77,6 +79,7 @@ class CompressionParams:
     ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
     rd_gain_lr: Optional[float] = None  # --quantizer rdlsq: Adam lr of the learned log gains of the steps (0.01: a step can change by about 1 percent per iteration) [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
+    coding_frame: Optional[str] = None  # content: code the positions, rotations and colours in the content's own principal axes, stored in the file (format v4), so that a turned copy of a scene codes alike; world: in the input's axes [preset]
     channel_transform: Optional[str] = None  # klt: decorrelate the colour channels before the RAHT with a per-scene orthonormal KLT of f_dc and of f_rest, stored in the file (format v3); none: code the channels as they are [preset]
     axes: Optional[str] = None  # which of the 24 equivalent principal-axis assignments codes each Gaussian (the covariance is the same): scales (largest scale first, then the smallest rotation; default), rotation (the smallest rotation of all 24) or input (as the file has them) [preset]
     codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
@@ -106,6 +109,7 @@ PRESET_FIELDS = (
     "lsq_lr",
     "rd_gain_lr",
     "channel_transform",
+    "coding_frame",
     "axes",
     "codec",
 )
@@ -202,6 +206,9 @@ def _validate(p: CompressionParams) -> None:
     need(p.merge in MERGE_MODES, f"--merge must be one of {MERGE_MODES}, got {p.merge!r}")
     need(p.codec in CODECS, f"--codec must be one of {CODECS}, got {p.codec!r}")
     need(p.channel_transform in CHANNEL_TRANSFORMS, f"--channel_transform must be one of {CHANNEL_TRANSFORMS}, got {p.channel_transform!r}")
+    need(p.coding_frame in CODING_FRAMES, f"--coding_frame must be one of {CODING_FRAMES}, got {p.coding_frame!r}")
+    need(p.codec == "range" or p.coding_frame == "world",
+         f"--codec {p.codec} writes format v1, which has no coding frame; add --coding_frame world or use --codec range")
     need(p.axes in AXES_CHOICES, f"--axes must be one of {AXES_CHOICES}, got {p.axes!r}")
     need(p.codec == "range" or p.channel_transform == "none",
          f"--codec {p.codec} writes format v1, which has no channel transform; add --channel_transform none or use --codec range")
@@ -261,6 +268,8 @@ def resolve_compression_params(
     if values["codec"] != "range" and cli.channel_transform is None and values["channel_transform"] != "none":
         # format v1 (the zip codecs) stores no channel transform
         values["channel_transform"], provenance["channel_transform"] = "none", f"--codec {values['codec']} (format v1)"
+    if values["codec"] != "range" and cli.coding_frame is None and values["coding_frame"] != "world":
+        values["coding_frame"], provenance["coding_frame"] = "world", f"--codec {values['codec']} (format v1)"
     if values["bits"] is None and values["quantizer"] in DEFAULT_BITS:
         values["bits"], provenance["bits"] = DEFAULT_BITS[values["quantizer"]], f"default for --quantizer {values['quantizer']}"
     for f in ("n_block", "bits", "depth", "finetune_iterations"):

@@ -10,12 +10,14 @@
 |                 | ``crc32``      | uint32 [1]          | CRC-32 of the decoded codes ([N − 1, C] little endian) |
 | ``geometry.npz``| ``bbox``       | float32 [6]         | min_x, min_y, min_z, max_x, max_y, max_z of the voxel grid |
 |                 | ``octree``     | uint32 [K]          | range-coded occupancy bytes, context = the parent's child count (codec/geometry.py; zip-stored) |
+|                 | ``frame`` (v4) | float32 [4]         | the coding frame, a unit quaternion w x y z (codec/frame.py) |
 
 Tables are deflated, range-coded streams are stored (DEFLATE cannot shrink them).
 """
 from __future__ import annotations
 
 import zipfile
+from typing import Optional
 
 import numpy as np
 import torch
@@ -23,10 +25,12 @@ import torch
 from .ac_coding import MODEL_NAMES, AcStreams, code_centres, decode_ac, encode_ac
 from .channel_layout import ChannelLayout
 from .container import CompressedFormatError, load_npz_arrays, npz_bytes
+from .frame import check_frame
 from .geometry import decode_geometry, encode_geometry
 from .payload import CompressedPayload
 
-__all__ = ["encode_ac_v2", "decode_ac_v2", "encode_geometry_v2", "decode_geometry_v2", "ENTROPY_DESCRIPTION"]
+__all__ = ["encode_ac_v2", "decode_ac_v2", "encode_geometry_v2", "decode_geometry_v2", "decode_geometry_v4",
+           "ENTROPY_DESCRIPTION"]
 
 _LEVEL = 6  # deflate level of the small tables
 #: what the manifest says about the coder and its models
@@ -62,9 +66,18 @@ def decode_ac_v2(raw: bytes, where: str, layout: ChannelLayout, zero_point: np.n
         raise CompressedFormatError(f"{where}: AC streams do not decode ({exc})") from exc
 
 
-def encode_geometry_v2(payload: CompressedPayload, bbox: np.ndarray) -> bytes:
+def encode_geometry_v2(payload: CompressedPayload, bbox: np.ndarray, frame: Optional[np.ndarray] = None) -> bytes:
+    """``geometry.npz``: bbox and octree, and from version 4 the coding frame."""
     words = encode_geometry(payload.coords, payload.depth)
-    return npz_bytes([("bbox", bbox), ("octree", words)], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
+    extra = [] if frame is None else [("frame", np.asarray(frame, dtype=np.float32))]
+    return npz_bytes([("bbox", bbox), *extra, ("octree", words)], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
+
+
+def decode_geometry_v4(raw: bytes, where: str, depth: int, n: int) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """(bbox float32 [6], coords [N, 3] int64 in Morton order, frame float32 [4])."""
+    frame = check_frame(load_npz_arrays(raw, where, ["frame"])["frame"], where)
+    bbox, coords = decode_geometry_v2(raw, where, depth, n)
+    return bbox, coords, frame
 
 
 def decode_geometry_v2(raw: bytes, where: str, depth: int, n: int) -> tuple[np.ndarray, torch.Tensor]:

@@ -1,9 +1,9 @@
-"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1, 2 or 3.
+"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1, 2, 3 or 4.
 
 All versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
 ``ac.npz`` and ``geometry.npz`` differ (``codec/format_v1.py``, ``codec/format_v2.py``). The payload's
-``codec`` picks the version written: ``range`` (default) → 3 (v2 plus ``transform.npz``),
-``deflate|store|bzip2|lzma`` → 1; version 2 is read only.
+``codec`` picks the version written: ``range`` (default) → 4 (v2 plus ``transform.npz`` and the coding
+frame in ``geometry.npz``), ``deflate|store|bzip2|lzma`` → 1; versions 2 and 3 are read only.
 The reader dispatches on the manifest's ``format_version``; every byte is checked against the
 manifest's SHA-256 before it reaches a decoder.
 """
@@ -39,7 +39,9 @@ from .container import (
     write_model_files,
 )
 from .format_v1 import decode_ac_v1, decode_geometry_v1, encode_ac_v1, encode_geometry_v1
-from .format_v2 import ENTROPY_DESCRIPTION, decode_ac_v2, decode_geometry_v2, encode_ac_v2, encode_geometry_v2
+from .format_v2 import (ENTROPY_DESCRIPTION, decode_ac_v2, decode_geometry_v2, decode_geometry_v4, encode_ac_v2,
+                        encode_geometry_v2)
+from .frame import IDENTITY_FRAME
 from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, DecodedModel, code_dtype, decode_payload, quant_table
 
 logger = logging.getLogger(__name__)
@@ -104,13 +106,18 @@ class SaveReport:
 
 
 #: the format version each writer produces, by codec name (the only place that decides what is written)
-WRITTEN_VERSION = {ENTROPY_CODEC: 3, **{name: 1 for name in ZIP_CODECS}}
+WRITTEN_VERSION = {ENTROPY_CODEC: 4, **{name: 1 for name in ZIP_CODECS}}
 
 
 def _version_of(codec: str) -> int:
     if codec not in WRITTEN_VERSION:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(WRITTEN_VERSION)}")
     return WRITTEN_VERSION[codec]
+
+
+def _without_frame(decode_geometry: Callable) -> Callable:
+    """A geometry decoder of a version without a coding frame, returning None for it."""
+    return lambda raw, where, depth, n: (*decode_geometry(raw, where, depth, n), None)
 
 
 def _decode_ac_v1(raw, where, layout, *, n, bits, **_):
@@ -127,17 +134,19 @@ class FormatVersion:
 
     members: tuple  # the data files, in the order the manifest lists them
     codecs: tuple  # the codec names it is written with
-    decode_geometry: Callable
+    decode_geometry: Callable  # → (bbox, coords, frame or None)
     decode_ac: Callable
 
 
 #: format_version → its members, codecs and decoders: one row per version this code reads; every
 #: version ever written stays here (tests/fixtures/v1, v2 and v3 are frozen files of each). Version 3 is
-#: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py).
+#: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py); version 4 is 3
+#: plus the coding frame (``geometry.npz`` ``frame``, codec/frame.py).
 VERSIONS = {
-    1: FormatVersion(DATA_FILES, tuple(ZIP_CODECS), decode_geometry_v1, _decode_ac_v1),
-    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), decode_geometry_v2, _decode_ac_v2),
-    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), decode_geometry_v2, _decode_ac_v2),
+    1: FormatVersion(DATA_FILES, tuple(ZIP_CODECS), _without_frame(decode_geometry_v1), _decode_ac_v1),
+    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), _without_frame(decode_geometry_v2), _decode_ac_v2),
+    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _without_frame(decode_geometry_v2), _decode_ac_v2),
+    4: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), decode_geometry_v4, _decode_ac_v2),
 }
 
 
@@ -161,7 +170,14 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
     }
     extra: dict = {}
     cache = {} if cache is None else cache
-    key = (version, level, payload.codec, payload.depth, hashlib.sha1(payload.coords.tobytes() + bbox.tobytes()).hexdigest())
+    frame = None
+    if version >= 4:
+        frame = IDENTITY_FRAME if payload.frame is None else np.asarray(payload.frame, dtype=np.float32)
+    elif payload.frame is not None:
+        raise ValueError(f"codec {payload.codec!r} writes format version {version}, which has no coding frame; "
+                         "use --codec range or --coding_frame world")
+    key = (version, level, payload.codec, payload.depth,
+           hashlib.sha1(payload.coords.tobytes() + bbox.tobytes() + (b"" if frame is None else frame.tobytes())).hexdigest())
     if cache.get("key") != key:
         cache.clear()
         cache["key"] = key
@@ -173,7 +189,7 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
             plan = plan if plan is not None else build_plan(torch.from_numpy(payload.coords), payload.depth)
             cache["ac_weight"] = plan.ac_weight.cpu().numpy()
         if "geometry" not in cache:
-            cache["geometry"] = encode_geometry_v2(payload, bbox)
+            cache["geometry"] = encode_geometry_v2(payload, bbox, frame)
         files["ac.npz"], ac_components, models = encode_ac_v2(payload, cache["ac_weight"])
         extra = {"entropy": dict(ENTROPY_DESCRIPTION, ac_channel_models=models)}
     else:
@@ -206,12 +222,16 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
         "code_dtype": np.dtype(code_dtype(payload.bits)).name,
         "block_split": "quant.split_length(N - 1, n_block): contiguous, first (N-1) mod B blocks one longer",
         "bbox_layout": "min_x, min_y, min_z, max_x, max_y, max_z (float32)",
-        "positions": "voxel centres: min + (c + 0.5) * (max - min) / 2^depth in float32",
+        "positions": "voxel centres: min + (c + 0.5) * (max - min) / 2^depth in float32"
+                     + (", turned by the coding frame (geometry.npz frame)" if frame is not None else ""),
         "rotation": "Euler ZYX [phi, theta, psi] radians, R = Rz(psi) Ry(theta) Rx(phi)",
         "configuration": jsonable(payload.config),
         "input_ply_bytes": payload.input_ply_bytes,
         **extra,
     }
+    if frame is not None:
+        manifest["coding_frame"] = ("grid, Euler angles and SH bands in the axes of the unit quaternion geometry.npz frame "
+                                    "(w x y z): position = M c, rotation = q_frame * q, SH band l = A_l(M) sh")
     if version >= 3:
         manifest["channel_transform"] = ("none" if payload.channel_basis is None else
                                          "X·B before the RAHT, X = coded·Bᵀ after the inverse (transform.npz basis [C, C] float32)")
@@ -268,7 +288,7 @@ def _require_int(manifest: dict, key: str, where: str, lo: int, hi: int) -> int:
 
 
 def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedModel:
-    """Read, validate and decode a compressed model (format version 1, 2 or 3).
+    """Read, validate and decode a compressed model (format version 1, 2, 3 or 4).
 
     Args:
         path: a ``pc_npz`` directory, a ``pc_npz.bundle`` file or an ``iteration_<k>`` folder.
@@ -325,7 +345,7 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         raise CompressedFormatError(f"{where}: dc must be float32 [{c}], got {dc.dtype} {list(dc.shape)}")
 
     where = member_label(label, "geometry.npz")
-    bbox, coords = decode_geometry(raw["geometry.npz"], where, depth, n)
+    bbox, coords, frame = decode_geometry(raw["geometry.npz"], where, depth, n)
     if bbox.dtype != np.float32 or bbox.shape != (6,):
         raise CompressedFormatError(f"{where}: bbox must be float32 [6], got {bbox.dtype} {list(bbox.shape)}")
 
@@ -360,6 +380,7 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         input_ply_bytes=manifest.get("input_ply_bytes"),
         codec=codec,
         channel_basis=basis,
+        frame=frame,
     )
     payload.validate(where=label)
     attributes, means = decode_payload(payload, device, plan=plan)

@@ -21,6 +21,7 @@ from utils.rotations import euler_to_quat
 from .channel_layout import ChannelLayout, layout_for_sh_degree, unpack_attributes
 from .channel_transform import from_coded
 from .container import CompressedFormatError
+from .frame import check_frame, frame_positions, frame_quaternions, frame_sh
 
 __all__ = ["CODECS", "ZIP_CODECS", "ENTROPY_CODEC", "MAX_DEPTH", "CompressedPayload", "DecodedModel",
            "quant_table", "decode_payload", "code_dtype"]
@@ -58,7 +59,10 @@ class CompressedPayload:
         input_ply_bytes: size of the uncompressed input PLY (for the ratio), or None.
         codec: ``"range"`` (format v3, entropy-coded) or a zip method of format v1 (``ZIP_CODECS``).
         channel_basis: [C, C] float32 orthonormal channel transform (codec/channel_transform.py), or
-            None for the identity; only format v3 stores one.
+            None for the identity; formats 3 and 4 store one.
+        frame: float32 [4] unit quaternion of the coding frame (codec/frame.py): the grid, the Euler
+            angles and the SH bands describe the content turned by its inverse; None = the world's
+            axes. Only format 4 stores one.
     """
 
     depth: int
@@ -77,6 +81,7 @@ class CompressedPayload:
     input_ply_bytes: Optional[int] = None
     codec: str = ENTROPY_CODEC
     channel_basis: Optional[np.ndarray] = None
+    frame: Optional[np.ndarray] = None
 
     @property
     def layout(self) -> ChannelLayout:
@@ -135,6 +140,8 @@ class CompressedPayload:
                 bad(f"channel_basis must be finite float32 [{c}, {c}], got {basis.dtype} {list(basis.shape)}")
             if np.abs(basis.astype(np.float64) @ basis.T.astype(np.float64) - np.eye(c)).max() > 1e-4:
                 bad("channel_basis is not orthonormal")
+        if self.frame is not None:
+            check_frame(self.frame, where)
         if self.ac_codes.shape != (n - 1, c):
             bad(f"ac_codes must have shape [N-1, C] = [{n - 1}, {c}], got {list(self.ac_codes.shape)}")
         if self.ac_codes.size and (int(self.ac_codes.min()) < 0 or int(self.ac_codes.max()) > qmax):
@@ -156,8 +163,9 @@ class DecodedModel:
         payload: the stored content (save_npz(payload) rewrites identical files).
         manifest: the parsed manifest.
         attributes: [N, C] float32 decoded attribute matrix (codec/channel_layout.py order),
-            the inverse RAHT of [DC; dequantized AC] — what the training forward rendered.
-        means: [N, 3] float32 voxel centres.
+            the inverse RAHT of [DC; dequantized AC] — what the training forward rendered, in the
+            coding frame (its Euler angles and SH bands are relative to ``payload.frame``).
+        means: [N, 3] float32 positions in world coordinates (the voxel centres turned by the frame).
         source: the path read.
     """
 
@@ -175,19 +183,34 @@ class DecodedModel:
     def n_gaussians(self) -> int:
         return self.payload.n_gaussians
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Gaussians in the ply_io dict layout (float32 numpy): ``means`` (voxel centres),
-        ``quats`` (unit wxyz from the Euler angles), ``scales`` (log), ``opacities`` (logit),
-        ``sh0`` [N,1,3], ``shN`` [N,K−1,3]."""
+    def world_parts(self) -> dict[str, torch.Tensor]:
+        """The attributes in world coordinates (float32 tensors): ``means``, ``quats`` (unit wxyz:
+        the frame's rotation after the Euler angles'), ``log_scales``, ``logit_opacities``, ``sh0``
+        [N,1,3], ``shN`` [N,K−1,3] (turned by the frame)."""
         parts = unpack_attributes(self.attributes.detach(), self.payload.layout)
-        out = {
+        frame = self.payload.frame
+        return {
             "means": self.means,
-            "quats": euler_to_quat(parts["euler"]),
-            "scales": parts["log_scales"],
-            "opacities": parts["logit_opacities"],
+            "quats": frame_quaternions(euler_to_quat(parts["euler"]), frame),
+            "log_scales": parts["log_scales"],
+            "logit_opacities": parts["logit_opacities"],
             "sh0": parts["sh0"],
-            "shN": parts["shN"],
+            "shN": frame_sh(parts["shN"], frame),
         }
+
+    def gaussians(self) -> dict[str, torch.Tensor]:
+        """Renderer inputs in world coordinates, as ``compression.attributes.activate_attributes`` gives
+        them: ``means``, ``quats``, ``scales`` (exp), ``opacities`` (sigmoid), ``sh_coeffs`` [N,K,3]."""
+        w = self.world_parts()
+        return {"means": w["means"], "quats": w["quats"], "scales": torch.exp(w["log_scales"]),
+                "opacities": torch.sigmoid(w["logit_opacities"]), "sh_coeffs": torch.cat([w["sh0"], w["shN"]], dim=1)}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Gaussians in the ply_io dict layout (float32 numpy, world coordinates): ``means``,
+        ``quats`` (unit wxyz), ``scales`` (log), ``opacities`` (logit), ``sh0`` [N,1,3], ``shN`` [N,K−1,3]."""
+        w = self.world_parts()
+        out = {"means": w["means"], "quats": w["quats"], "scales": w["log_scales"], "opacities": w["logit_opacities"],
+               "sh0": w["sh0"], "shN": w["shN"]}
         return {k: np.ascontiguousarray(v.detach().cpu().numpy().astype(np.float32)) for k, v in out.items()}
 
 
@@ -196,7 +219,7 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
     """(attributes [N, C] float32, means [N, 3] float32) of a payload.
 
     attributes = raht_inverse([dc; dequantize_blocks(codes, scale, zero_point)])·Bᵀ (B: the channel
-    transform, identity when absent), on ``device``;
+    transform, identity when absent), on ``device``; means = the voxel centres turned by the coding frame;
     ``plan``: ``raht.build_plan(coords, depth)`` when the caller has it already.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -214,4 +237,4 @@ def decode_payload(payload: CompressedPayload, device: Optional[torch.device | s
     basis = None if payload.channel_basis is None else torch.from_numpy(payload.channel_basis)
     attributes = from_coded(raht_inverse(coeffs, plan), basis)
     means = voxel_centers(coords, torch.from_numpy(payload.bbox_min), torch.from_numpy(payload.bbox_max), payload.depth)
-    return attributes, means.to(device)
+    return attributes, frame_positions(means, payload.frame).to(device)

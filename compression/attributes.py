@@ -257,9 +257,11 @@ class QuantizedGaussians(nn.Module):
 
     # ------------------------------------------------------------------ encoding
     @torch.no_grad()
-    def encode(self, config: Optional[dict] = None, input_ply_bytes: Optional[int] = None, codec: str = "range") -> CompressedPayload:
+    def encode(self, config: Optional[dict] = None, input_ply_bytes: Optional[int] = None, codec: str = "range",
+               frame: Optional[np.ndarray] = None) -> CompressedPayload:
         """The compressed payload of the current attributes with the current quantizer parameters
-        (the same ones an eval-mode ``quantized_attributes`` uses)."""
+        (the same ones an eval-mode ``quantized_attributes`` uses); ``frame``: the coding frame the
+        model's coordinates are in (codec/frame.py; None = world axes)."""
         coeffs = self.coefficients_of(self.attributes().detach())
         codes = self.bank.quantize_codes(coeffs[1:])
         scale, zero_point = self.bank.qparams()
@@ -281,4 +283,5 @@ class QuantizedGaussians(nn.Module):
             input_ply_bytes=input_ply_bytes,
             codec=codec,
             channel_basis=None if self.channel_basis is None else self.channel_basis.cpu().numpy().astype(np.float32),
+            frame=None if frame is None else np.asarray(frame, dtype=np.float32),
         )

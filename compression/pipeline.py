@@ -33,15 +33,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 
 from arguments.compression import parse_size
 from compression.attributes import RD_QUANTIZERS
+from compression.coding_frame import cameras_into_frame, content_frame, into_frame
 from compression.evaluate import evaluate_quantized
 from compression.finetune import FinetuneStats, FineTuner
 from compression.knob_search import search_knobs
 from compression.rate_control import fit_to_target
 from compression.setup import SetupResult, compression_setup
+from compression.views import ViewSet
 from quant.rate_distortion import kappa_to_quality
 from scene.compressed_format import PC_DIR_NAME, SaveReport, save_npz
 from training.evaluate import evenly_spaced
@@ -216,6 +219,15 @@ def run_compression(
     """
     t_start = time.perf_counter()
     background = background.to(device, torch.float32)
+    frame = None
+    if getattr(params, "coding_frame", "world") == "content":
+        # the whole run works on the content in its own axes; the file stores the frame (codec/frame.py)
+        with torch.no_grad():
+            frame = content_frame(source.means.detach().cpu().numpy(), source.opacities_act.detach().cpu().numpy())
+        source = into_frame(source, frame)
+        scene = ViewSet(cameras_into_frame(scene.train_cameras, frame), cameras_into_frame(scene.test_cameras, frame),
+                        getattr(scene, "kind", "photos"), dict(getattr(scene, "description", {}) or {}))
+        logger.info("coding frame: the content's principal axes, quaternion %s", np.round(frame, 6).tolist())
     test_cams = list(scene.test_cameras)
     eval_split = "test" if test_cams else "train"
     eval_cams = test_cams if test_cams else evenly_spaced(list(scene.train_cameras), N_TRAIN_EVAL_VIEWS)
@@ -236,7 +248,7 @@ def run_compression(
         codec=params.codec, channel_transform=params.channel_transform, axes=params.axes,
         sensitivity_prior=params.sensitivity_prior,
         encode_for_size=lambda m: m.encode(config=_sizing_config(manifest_config, iterations, eval_cams),
-                                           input_ply_bytes=input_ply_bytes, codec=params.codec),
+                                           input_ply_bytes=input_ply_bytes, codec=params.codec, frame=frame),
     )
     model = setup.model
     result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}
@@ -282,7 +294,7 @@ def run_compression(
         # the held-out scores are filled in after the evaluation (heldout_record)
         heldout = placeholder_heldout(len(eval_cams), views_kind, eval_split)
         return m.encode(config={**config, "iteration": k, **rd, "heldout": heldout}, input_ply_bytes=input_ply_bytes,
-                        codec=params.codec)
+                        codec=params.codec, frame=frame)
 
     def evaluate_and_save(k: int) -> None:
         """Evaluate and save at iteration k. Fine-tuning uses the quantizers fitted at iteration 0

@@ -5,8 +5,8 @@ must therefore see every side a person can look from, and the score must come fr
 did not choose. This module derives both from the Gaussians.
 
 1. **Robust frame** (:func:`scene_frame`), equivariant under rotations of the input: positions
-   weighted by opacity; a first centre (weighted coordinate-wise median) and the 90 % of the weight
-   nearest to it give the principal axes; the *core* is the Gaussians inside the weighted
+   weighted by opacity; a first centre (the weighted geometric median) and the 90 % of the weight
+   nearest to it give the principal axes (signed as below); the *core* is the Gaussians inside the weighted
    ``core_quantiles`` box along those axes (default 5–95 %), which drops far-away background shells and
    floaters. Centre = weighted median of the core along the axes; axes and spreads σ₁ ≥ σ₂ ≥ σ₃ = the
    weighted PCA of the core, each axis signed by the core's third moment along it (e₃ = e₁ × e₂). A
@@ -146,6 +146,20 @@ def _weighted_pca(d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.sqrt(np.clip(evals[order], 0.0, None)), evecs[:, order]
 
 
+def _geometric_median(x: np.ndarray, w: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Weighted geometric median (Weiszfeld's iterations from the weighted mean): robust to floaters and,
+    unlike a coordinate-wise median, turned with the content."""
+    c = (x * w[:, None]).sum(axis=0) / w.sum()
+    for _ in range(iterations):
+        r = np.maximum(np.linalg.norm(x - c, axis=1), 1e-12)
+        k = w / r
+        c_next = (x * k[:, None]).sum(axis=0) / k.sum()
+        if np.linalg.norm(c_next - c) <= 1e-9 * (1.0 + np.linalg.norm(c)):
+            return c_next
+        c = c_next
+    return c
+
+
 def _signed_axes(axes: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Axes signed by the third moment of ``d`` along them (rotation-equivariant); e3 = e1 × e2."""
     axes = axes.copy()
@@ -153,7 +167,7 @@ def _signed_axes(axes: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
         t = d @ axes[:, k]
         m3 = float((w * t ** 3).sum() / w.sum())
         scale = float((w * t * t).sum() / w.sum()) ** 1.5
-        if abs(m3) > 1e-3 * max(scale, 1e-30):
+        if abs(m3) > 1e-6 * max(scale, 1e-30):  # above float noise: the sign turns with the content
             if m3 < 0:
                 axes[:, k] = -axes[:, k]
         elif axes[np.argmax(np.abs(axes[:, k])), k] < 0:  # symmetric: any sign; a fixed one
@@ -193,13 +207,14 @@ def scene_frame(means: np.ndarray, opacities: np.ndarray, params: FrameParams = 
     w = np.clip(np.asarray(opacities, dtype=np.float64), 1e-6, None)
     if x.ndim != 2 or x.shape[1] != 3 or len(x) == 0:
         raise ValueError(f"virtual cameras need Gaussian positions [N, 3] with N >= 1, got {list(x.shape)}")
-    # start: coordinate-wise median, the nearest start_share of the weight -> axes
-    c0 = np.array([_weighted_quantile(x[:, k], w, 0.5) for k in range(3)])
+    # start: the weighted geometric median, the nearest start_share of the weight -> axes
+    c0 = _geometric_median(x, w)
     r0 = np.linalg.norm(x - c0, axis=1)
     near = r0 <= _weighted_quantile(r0, w, params.start_share)
     if near.sum() < 4:
         near = np.ones(len(x), dtype=bool)
     _, axes0 = _weighted_pca(x[near] - c0, w[near])
+    axes0 = _signed_axes(axes0, x[near] - c0, w[near])
     # core box along those axes, centre = median of the core along them, final PCA of the core
     y = (x - c0) @ axes0
     qlo, qhi = params.core_quantiles
@@ -330,7 +345,8 @@ def _cams_at(frame: SceneFrame, dirs: np.ndarray, dist, k: np.ndarray, up: np.nd
     dists = np.broadcast_to(np.asarray(dist, dtype=np.float64), (len(dirs),))
     for i, d in enumerate(dirs):
         dist = float(dists[i])
-        hint = up if abs(float(up @ d)) < 0.95 else _basis(d)[0]
+        # along the up axis: the frame axis least aligned with the view instead (turns with the content)
+        hint = up if abs(float(up @ d)) < 0.95 else frame.axes[:, int(np.argmin(np.abs(frame.axes.T @ d)))]
         if rolls is not None:  # turn the up hint about the viewing axis
             a, c, s = d / np.linalg.norm(d), math.cos(rolls[i]), math.sin(rolls[i])
             hint = hint * c + np.cross(a, hint) * s + a * float(a @ hint) * (1.0 - c)
@@ -373,7 +389,7 @@ def _inside_cameras(frame: SceneFrame, n: int, k: np.ndarray, phase: float) -> l
     cams = []
     up = frame.axes[:, 0]
     for d in frame.to_world(_fibonacci_sphere(n, phase)):
-        hint = up if abs(float(up @ d)) < 0.95 else _basis(d)[0]
+        hint = up if abs(float(up @ d)) < 0.95 else frame.axes[:, int(np.argmin(np.abs(frame.axes.T @ d)))]
         cams.append((look_at(frame.centre, d, hint), k.copy()))
     return cams
 

@@ -148,11 +148,10 @@ def decoded_point(bundle: str, cameras: list, photo_cams=None) -> dict:
     """Bytes and PSNR of a bundle, decoded by load_npz and rendered on ``cameras`` (and the photos)."""
     from codec import load_npz
     from codec.report import describe_compressed
-    from compression.attributes import activate_attributes
 
     decoded = load_npz(bundle)
     with torch.no_grad():
-        gauss = activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)
+        gauss = decoded.gaussians()
     point = {"bytes": os.path.getsize(bundle), **score_views(gauss, decoded.sh_degree, cameras),
              "n_gaussians": decoded.payload.n_gaussians, "components": describe_compressed(bundle).component_bytes}
     if photo_cams is not None:

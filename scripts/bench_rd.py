@@ -186,7 +186,6 @@ def competitor(exe, name, ply, work, ext, extra, timeout, cameras, refs, encoded
 def ours(model, params, train, test, refs, iterations, out_dir, label, codec="range"):
     """Fine-tune ``model`` (a copy) ``iterations`` steps, save, decode, render: a point."""
     from codec import load_npz, save_npz
-    from compression.attributes import activate_attributes
     from compression.finetune import FineTuner
 
     t0 = time.perf_counter()
@@ -200,7 +199,7 @@ def ours(model, params, train, test, refs, iterations, out_dir, label, codec="ra
     pc = os.path.join(out_dir, label, "pc_npz")
     report = save_npz(payload, pc, plan=model.plan)
     decoded = load_npz(pc + ".bundle")
-    p_gt, p_ref, _ = evaluate(lambda: activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout),
+    p_gt, p_ref, _ = evaluate(decoded.gaussians,
                               decoded.sh_degree, test, refs)
     point = {"label": label, "bytes": report.bundle_bytes, "psnr_gt": p_gt, "psnr_ref": p_ref,
              "bits_per_gaussian": report.bits_per_gaussian, "components": report.component_bytes,

@@ -14,6 +14,9 @@ version 3, the channel basis; [0, 0] for none) as ``expected_<name>.npz``:
   16-bit codes) and ``vanilla8`` (min/max 8-bit);
 - version 3 (seed 13): ``rd16_klt`` (rd, 16-bit, a KLT of f_dc and f_rest fitted to the attributes) and
   ``vanilla8`` (no transform). Version 1's fixture has its own script (scripts/make_v1_fixture.py).
+- version 4 (seed 14): ``rd16_klt_frame`` (rd, 16-bit, KLT, a coding frame: a seeded random rotation) and
+  ``vanilla8`` (no transform, the identity frame); the expected file also holds the world rotations
+  (``quats``) and SH bands (``shN``) of ``DecodedModel.arrays()``.
 """
 import argparse
 import os
@@ -27,24 +30,27 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-#: format_version → (seed, [(name, quantizer, bits, klt)])
+#: format_version → (seed, [(name, quantizer, bits, klt, frame)])
 MODELS = {
-    2: (12, [("rd16", "rd", 16, False), ("vanilla8", "vanilla", 8, False)]),
-    3: (13, [("rd16_klt", "rd", 16, True), ("vanilla8", "vanilla", 8, False)]),
+    2: (12, [("rd16", "rd", 16, False, False), ("vanilla8", "vanilla", 8, False, False)]),
+    3: (13, [("rd16_klt", "rd", 16, True, False), ("vanilla8", "vanilla", 8, False, False)]),
+    4: (14, [("rd16_klt_frame", "rd", 16, True, True), ("vanilla8", "vanilla", 8, False, False)]),
 }
 
 
 def main():
     from codec import FORMAT_VERSION, load_npz, save_npz
     from compression.channel_basis import fit_channel_basis
+    from scene.transform import random_rotation
     from tests.compression_helpers import synthetic_quantized
+    from utils.rotations import euler_to_quat, rotmat_to_euler
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join("tests", "fixtures", f"v{FORMAT_VERSION}"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     seed, models = MODELS[FORMAT_VERSION]
-    for name, quantizer, bits, klt in models:
+    for name, quantizer, bits, klt, with_frame in models:
         model = synthetic_quantized(n=60, sh_degree=1, n_block=7, bits=bits, quantizer=quantizer, seed=seed)
         if klt:
             model.channel_basis = fit_channel_basis(model.attributes().detach(), model.layout)
@@ -53,7 +59,11 @@ def main():
         if os.path.exists(folder):
             raise SystemExit(f"{folder} exists: frozen fixtures are never rewritten")
         d = os.path.join(folder, "pc_npz")
-        save_npz(model.encode({"fixture": f"v{FORMAT_VERSION}"}, codec="range"), d)
+        frame = None
+        if with_frame:
+            q = euler_to_quat(rotmat_to_euler(torch.as_tensor(random_rotation(seed)))).numpy().astype(np.float32)
+            frame = q / np.linalg.norm(q)
+        save_npz(model.encode({"fixture": f"v{FORMAT_VERSION}"}, codec="range", frame=frame), d)
         shutil.rmtree(d)  # the bundle holds the same files
         dec = load_npz(d + ".bundle")
         assert dec.manifest["format_version"] == FORMAT_VERSION
@@ -61,6 +71,9 @@ def main():
         if FORMAT_VERSION >= 3:
             basis = dec.payload.channel_basis
             expected["basis"] = basis if basis is not None else np.zeros((0, 0), np.float32)
+        if FORMAT_VERSION >= 4:
+            world = dec.arrays()
+            expected.update(frame=dec.payload.frame, quats=world["quats"], shN=world["shN"])
         np.savez(os.path.join(args.out, f"expected_{name}.npz"), **expected)
         print(f"wrote {d}.bundle ({dec.n_gaussians} Gaussians, {quantizer}, {bits}-bit, transform {'klt' if klt else 'none'})")
 

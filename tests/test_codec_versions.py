@@ -27,6 +27,27 @@ def test_committed_v1_fixture_still_loads(bits, path):
     assert np.array_equal(dec.means.numpy(), expected["means"])
 
 
+FIXTURES_V4 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v4")
+
+
+@pytest.mark.parametrize("name,quantizer,bits,klt,frame", [("rd16_klt_frame", "rd", 16, True, True),
+                                                           ("vanilla8", "vanilla", 8, False, False)])
+def test_committed_v4_fixture_still_loads(name, quantizer, bits, klt, frame):
+    """Frozen v4 bytes (scripts/make_format_fixture.py): version 3 plus the coding frame."""
+    dec = load_npz(os.path.join(FIXTURES_V4, name, "pc_npz.bundle"))
+    expected = np.load(os.path.join(FIXTURES_V4, f"expected_{name}.npz"))
+    assert dec.manifest["format_version"] == 4 and dec.manifest["codec"] == "range"
+    assert dec.payload.bits == bits and dec.payload.quantizer == quantizer
+    assert (dec.payload.channel_basis is not None) == klt
+    assert np.array_equal(dec.payload.frame, expected["frame"])
+    assert (dec.payload.frame.tolist() != [1.0, 0.0, 0.0, 0.0]) == frame
+    assert np.array_equal(dec.payload.ac_codes, expected["ac_codes"])
+    assert np.array_equal(dec.attributes.numpy(), expected["attributes"])
+    assert np.array_equal(dec.means.numpy(), expected["means"])
+    world = dec.arrays()
+    assert np.array_equal(world["quats"], expected["quats"]) and np.array_equal(world["shN"], expected["shN"])
+
+
 FIXTURES_V2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v2")
 
 
@@ -91,7 +112,7 @@ def test_channel_transform_round_trips_bit_exactly(tmp_path):
     model.calibrate()
     save_npz(model.encode(), str(tmp_path / "pc_npz"))
     dec = load_npz(str(tmp_path / "pc_npz.bundle"))
-    assert dec.manifest["format_version"] == 3 and dec.payload.channel_basis is not None
+    assert dec.manifest["format_version"] == FORMAT_VERSION and dec.payload.channel_basis is not None
     model.bank.eval()
     with torch.no_grad():
         assert torch.equal(dec.attributes, model.quantized_attributes())
@@ -156,7 +177,7 @@ def test_mutated_bundle_is_refused_or_harmless(original, tmp_path):
 def test_mutated_file_in_directory_is_refused_or_harmless(original, tmp_path, name):
     d, files, _, ref = original
     if name not in files:
-        assert ref.manifest["format_version"] < 3  # only version 3 has a channel transform member
+        assert ref.manifest["format_version"] < 3  # versions 3 and 4 have a channel transform member
         return
     rng = np.random.default_rng(2)
     target = str(tmp_path / "pc_npz")

@@ -98,13 +98,13 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
 
 
 def test_v2_layout_and_manifest(saved):
-    """The entropy-coded layout: version 3 = version 2 + the channel transform member."""
+    """The entropy-coded layout: version 4 = version 2 + the channel transform member + the coding frame."""
     model, d, report = saved
     manifest = json.load(open(os.path.join(d, "manifest.json")))
     if manifest["format_version"] == 1:
         pytest.skip("v1 layout is checked in test_ac_codes_uint8_channel_major_and_manifest")
     n = model.n_gaussians
-    assert manifest["format_version"] == FORMAT_VERSION == 3 and manifest["codec"] == "range"
+    assert manifest["format_version"] == FORMAT_VERSION == 4 and manifest["codec"] == "range"
     with np.load(os.path.join(d, "transform.npz"), allow_pickle=False) as z:  # no transform: an empty basis
         assert z.files == ["basis"] and z["basis"].dtype == np.float32 and z["basis"].shape == (0, 0)
     assert manifest["channel_transform"] == "none"
@@ -118,7 +118,8 @@ def test_v2_layout_and_manifest(saved):
         assert zf.getinfo("stream.npy").compress_type == zipfile.ZIP_STORED
         assert zf.getinfo("r_range.npy").compress_type == zipfile.ZIP_DEFLATED
     with np.load(os.path.join(d, "geometry.npz"), allow_pickle=False) as z:
-        assert sorted(z.files) == ["bbox", "octree"] and z["octree"].dtype == np.uint32
+        assert sorted(z.files) == ["bbox", "frame", "octree"] and z["octree"].dtype == np.uint32
+        assert z["frame"].dtype == np.float32 and z["frame"].tolist() == [1.0, 0.0, 0.0, 0.0]  # no frame given: the identity
     with np.load(os.path.join(d, "t.npz"), allow_pickle=False) as z:
         assert z["t"].shape == (2 + 2 * 55 * model.n_block,)  # t.npz unchanged from v1
     comp = report.component_bytes
@@ -186,7 +187,7 @@ def test_every_bit_width_round_trips_in_the_entropy_coded_format(tmp_path, bits)
     payload = model.encode()
     save_npz(payload, str(d))
     dec = load_npz(str(d))
-    assert dec.manifest["format_version"] == 3
+    assert dec.manifest["format_version"] == FORMAT_VERSION
     assert dec.payload.ac_codes.dtype == (np.uint8 if bits <= 8 else np.uint16)
     assert np.array_equal(dec.payload.ac_codes, payload.ac_codes)
     assert torch.equal(dec.attributes, _eval_quantized(model))

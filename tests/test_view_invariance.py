@@ -11,7 +11,7 @@ import torch
 
 import compress
 from codec import load_npz
-from compression.attributes import activate_attributes, render_attributes
+from compression.attributes import render_attributes
 from compression.evaluate import source_gaussians
 from compression.views import rotated_camera, view_schedule, virtual_views
 from scene.gaussian_model import GaussianModel
@@ -69,7 +69,7 @@ def test_scaling_an_axis_scales_the_covariances():
 def _score(bundle, cams) -> float:
     decoded = load_npz(str(bundle))
     with torch.no_grad():
-        g = activate_attributes(decoded.attributes, decoded.means, decoded.payload.layout)
+        g = decoded.gaussians()
     return evaluate_views(lambda cam: render_attributes(g, cam, BG, "torch", decoded.sh_degree), cams,
                           torch.device("cpu"))
 

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from codec import load_npz, save_npz
+from codec.frame import is_identity
 from scene.compressed_format import export_ply
 from scripts.compare_web_decoder import ply_table
 from tests.compression_helpers import one_thread, synthetic_quantized
@@ -59,7 +60,10 @@ def _check_equal(bundle: str, tmp_path) -> None:
     assert names_js == names_py
     assert js.shape == py.shape == (n, len(names_py))
     pos = slice(0, 3)
-    assert np.array_equal(js[:, pos], py[:, pos])  # voxel centres: the same float32 operations
+    if is_identity(dec.payload.frame):
+        assert np.array_equal(js[:, pos], py[:, pos])  # voxel centres: the same float32 operations
+    else:  # turned by the frame's matrix, whose float64 entries may differ in the last bit: 1 float32 ulp
+        assert np.allclose(js[:, pos], py[:, pos], rtol=2 * np.finfo(np.float32).eps, atol=0)
     quat = slice(len(names_py) - 4, len(names_py))
     rest = [i for i in range(3, len(names_py) - 4)]
     scale = np.abs(py[:, rest]).max(axis=0) + 1.0
@@ -96,7 +100,21 @@ def test_js_decoder_reproduces_load_npz(tmp_path, sh_degree, n, bits, n_block, q
     _check_equal(pc + ".bundle", tmp_path)
 
 
-@pytest.mark.parametrize("fixture", ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8"])
+@pytest.mark.parametrize("sh_degree, seed", [(0, 1), (1, 2), (3, 3)])
+def test_js_decoder_turns_the_coding_frame_back(tmp_path, sh_degree, seed):
+    """Format 4 with a coding frame: positions, rotations and SH bands turned as load_npz turns them."""
+    from scene.transform import random_rotation
+    from utils.rotations import euler_to_quat, rotmat_to_euler
+
+    model = synthetic_quantized(n=90, sh_degree=sh_degree, n_block=3, bits=16, quantizer="rd", seed=seed)
+    q = euler_to_quat(rotmat_to_euler(torch.as_tensor(random_rotation(seed)))).numpy().astype(np.float32)
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range", frame=q / np.linalg.norm(q)), pc)
+    _check_equal(pc + ".bundle", tmp_path)
+
+
+@pytest.mark.parametrize("fixture", ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8", "v4/rd16_klt_frame",
+                                     "v4/vanilla8"])
 def test_js_decoder_reads_the_frozen_fixtures(tmp_path, fixture):
     _check_equal(os.path.join(ROOT, "tests", "fixtures", fixture, "pc_npz.bundle"), tmp_path)
 
@@ -129,3 +147,33 @@ def test_js_decoder_damaged_input_one_error_no_output(tmp_path):
         lines = [line for line in res.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("decode.mjs: error:"), (name, res.stderr)
         assert not os.path.exists(ply)
+
+
+@pytest.mark.parametrize("frame", [[2.0, 0.0, 0.0, 0.0], [float("nan"), 0.0, 0.0, 1.0]])
+def test_js_decoder_refuses_the_frame_python_refuses(tmp_path, frame):
+    """A bundle whose coding frame is not a unit quaternion (hashes rewritten to match): both decoders
+    give one clear error, neither writes a PLY."""
+    import io
+    import json
+
+    from codec.container import MANIFEST, bundle_bytes, manifest_bytes, read_model_files
+    from codec import CompressedFormatError
+
+    model = synthetic_quantized(n=60, sh_degree=1, n_block=2, bits=16, quantizer="rd", seed=8)
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range"), pc)
+    files = read_model_files(pc + ".bundle")
+    with np.load(io.BytesIO(files["geometry.npz"])) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["frame"] = np.array(frame, dtype=np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    files["geometry.npz"] = buf.getvalue()
+    manifest = json.loads(files.pop(MANIFEST))
+    manifest.pop("files")
+    bad = tmp_path / "bad.bundle"
+    bad.write_bytes(bundle_bytes({MANIFEST: manifest_bytes(manifest, files), **files}))
+    with pytest.raises(CompressedFormatError, match="not a unit quaternion"):
+        load_npz(str(bad))
+    res, ply, _ = _node_decode(str(bad), tmp_path, "bad")
+    assert res.returncode == 2 and "not a unit quaternion" in res.stderr and not os.path.exists(ply)

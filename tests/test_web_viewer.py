@@ -108,16 +108,15 @@ def camera_for(means: np.ndarray, up=(0.0, 1.0, 0.0), direction=(0.3, 0.35, 1.0)
 
 def python_render(bundle: str, cam: dict, width: int = WIDTH, height: int = HEIGHT, *, sh_degree: int | None = None,
                   fov_horizontal: bool = False) -> np.ndarray:
-    """[H, W, 3] float in [0, 1]: load_npz → activate_attributes → render (torch backend, black background).
+    """[H, W, 3] float in [0, 1]: load_npz → DecodedModel.gaussians → render (torch backend, black background).
 
     ``sh_degree`` (default: the bundle's) and ``fov_horizontal`` (fov read as horizontal) are for the
     negative controls: the mistakes the comparison must catch."""
     from codec import load_npz
-    from compression.attributes import activate_attributes
     from gaussian_renderer import render
 
     dec = load_npz(bundle)
-    g = activate_attributes(dec.attributes, dec.means, dec.payload.layout)
+    g = dec.gaussians()
     camera = lookat_camera(cam["position"], cam["target"], cam["up"], cam["fov"], width, height)
     if fov_horizontal:
         f = width / (2.0 * math.tan(math.radians(cam["fov"]) / 2.0))

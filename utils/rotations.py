@@ -38,6 +38,7 @@ __all__ = [
     "AXIS_CHOICES",
     "euler_to_quat",
     "euler_to_rotmat",
+    "quat_multiply",
 ]
 
 # Below this squared norm a quaternion is treated as zero and replaced by the identity.
@@ -210,3 +211,13 @@ def canonical_axes(quats: torch.Tensor, log_scales: torch.Tensor, choice: str) -
         trace = torch.where(allowed, trace, torch.full_like(trace, -torch.inf))
     best = trace.argmax(dim=1)
     return (r @ mats[best]).to(quats.dtype), torch.gather(ls, 1, perms[best]).to(log_scales.dtype)
+
+
+def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product a ⊗ b [..., 4] (wxyz): the rotation b followed by a (R(a ⊗ b) = R(a)·R(b))."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack([aw * bw - ax * bx - ay * by - az * bz,
+                        aw * bx + ax * bw + ay * bz - az * by,
+                        aw * by - ax * bz + ay * bw + az * bx,
+                        aw * bz + ax * by - ay * bx + az * bw], dim=-1)

@@ -15,8 +15,8 @@ export const BUNDLE_MAGIC = "RAHT-GS-NPZ-BUNDLE/1";
 export const MANIFEST = "manifest.json";
 const DATA_FILES = ["t.npz", "dc.npz", "ac.npz", "geometry.npz"];
 /** format_version → its data members; versions this decoder reads (v1 is refused with a message) */
-export const VERSION_MEMBERS = { 2: DATA_FILES, 3: [...DATA_FILES, "transform.npz"] };
-export const NEWEST_VERSION = 3;
+export const VERSION_MEMBERS = { 2: DATA_FILES, 3: [...DATA_FILES, "transform.npz"], 4: [...DATA_FILES, "transform.npz"] };
+export const NEWEST_VERSION = 4;
 
 /** The archive comment of a zip (from its end-of-central-directory record), or null when there is none. */
 function zipComment(bytes) {

@@ -1,10 +1,13 @@
-// Decode a compressed bundle (format raht-gs-npz, versions 2 and 3) into the arrays a splat renderer
+// Decode a compressed bundle (format raht-gs-npz, versions 2, 3 and 4) into the arrays a splat renderer
 // takes: the JavaScript counterpart of codec.load_npz (codec/io.py) and codec/payload.py.
 //
 //   bundle → members (SHA-256 checked) → t.npz (steps, zero points), dc.npz, geometry.npz (octree →
-//   voxels in Morton order), transform.npz (v3 basis), ac.npz (range-coded codes, CRC-checked)
+//   voxels in Morton order; v4: the coding frame), transform.npz (v3/v4 basis), ac.npz (range-coded
+//   codes, CRC-checked)
 //   → per channel: coefficients [N] = [DC; scale·(code − zero_point)] → inverse RAHT → attribute column
 //   → ·Bᵀ across the columns of each transform block → attributes as C columns of N values
+//   → v4: positions and SH bands turned back by the coding frame (frame.js; the Euler angles are turned
+//   by quaternions(columns, n, frame))
 //
 // Channels are decoded column by column (each channel is one range-coded stream and one RAHT), which
 // keeps each step's memory small and lets channels be decoded independently.
@@ -19,6 +22,7 @@ import { decodeAllChannels } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
+import { checkFrame, turnPositions, turnQuaternions, turnShColumns } from "./frame.js";
 import { channelColumns } from "./kernels.js";
 import { decodeOctree } from "./octree.js";
 import { buildPlan } from "./raht.js";
@@ -49,7 +53,8 @@ function requireInt(manifest, key, where, lo, hi) {
  * @returns {Promise<object>} {manifest, version, n, shDegree, nChannels, names, depth, bits, nBlock,
  *   coords {x,y,z} (Morton order), codeColumns (C arrays of the N − 1 AC codes), codes (the same as one
  *   [N − 1, C] row-major array, built on first use), means Float32Array [N·3], columns (C Float32Arrays
- *   of N: the attributes, channel by channel)}
+ *   of N: the attributes, channel by channel; the SH bands in world axes, the Euler angles relative to the
+ *   coding frame: quaternions(columns, n, frame) turns them), frame (v4: Float32Array [4], else null)}
  */
 export async function decodeBundle(bytes, options = {}) {
   const label = options.label || "bundle";
@@ -86,8 +91,9 @@ export async function decodeBundle(bytes, options = {}) {
   const dc = expectArray(npzArrays(raw["dc.npz"], where, ["dc"]).dc, "float32", [c], where, "dc");
 
   where = `${label}:geometry.npz`;
-  const geo = npzArrays(raw["geometry.npz"], where, ["bbox", "octree"]);
+  const geo = npzArrays(raw["geometry.npz"], where, version >= 4 ? ["bbox", "frame", "octree"] : ["bbox", "octree"]);
   const bbox = expectArray(geo.bbox, "float32", [6], where, "bbox");
+  const frame = version >= 4 ? checkFrame(geo.frame, where) : null;
   const octreeWords = expectArray(geo.octree, "uint32", [null], where, "octree");
   progress("octree", 0);
   let coords;
@@ -138,11 +144,12 @@ export async function decodeBundle(bytes, options = {}) {
     if (transform) transform(basis, blocks);
     else transformColumnsJs(columns, basis, blocks, n, c);
   }
-  const means = voxelCentres(coords, bbox, depth);
+  const means = turnPositions(voxelCentres(coords, bbox, depth), frame);
+  turnShColumns(columns, shDegree, n, frame);
   progress("done", 1);
   let codes = null;
   return {
-    manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codeColumns, means, columns,
+    manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codeColumns, means, columns, frame,
     /** The AC codes as one [N − 1, C] row-major array (built on first use). */
     get codes() {
       codes = codes || interleaveCodes(codeColumns, n - 1);
@@ -210,8 +217,11 @@ export function voxelCentres(coords, bbox, depth) {
   return out;
 }
 
-/** Unit quaternions (w, x, y, z) [N·4] of the Euler ZYX angles (columns 1..3 of the attributes; utils/rotations.py). */
-export function quaternions(columns, n) {
+/**
+ * Unit quaternions (w, x, y, z) [N·4] of the Euler ZYX angles (columns 1..3 of the attributes;
+ * utils/rotations.py), turned by the coding frame when there is one (q_F ⊗ q).
+ */
+export function quaternions(columns, n, frame = null) {
   const out = new Float32Array(4 * n);
   const phi = columns[1], theta = columns[2], psi = columns[3];
   for (let i = 0; i < n; i++) {
@@ -222,7 +232,7 @@ export function quaternions(columns, n) {
     out[4 * i + 2] = cp * st * cy + sp * ct * sy;
     out[4 * i + 3] = cp * ct * sy - sp * st * cy;
   }
-  return out;
+  return turnQuaternions(out, frame);
 }
 
 /** Rows per block when columns are interleaved (a block of rows stays in the cache while it fills). */
@@ -254,7 +264,7 @@ export function splatArrays(decoded) {
   const scales = interleaveColumns(columns, c - 3, 3, n);
   for (let i = 0; i < 3 * n; i++) scales[i] = Math.exp(scales[i]);
   return {
-    n, shDegree, positions: decoded.means, rotations: quaternions(columns, n), scales, opacities,
+    n, shDegree, positions: decoded.means, rotations: quaternions(columns, n, decoded.frame), scales, opacities,
     fdc: interleaveColumns(columns, 4, 3, n), frest: interleaveColumns(columns, 7, nRest, n),
   };
 }

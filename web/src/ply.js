@@ -16,7 +16,7 @@ export function plyBytes(decoded) {
   const head = new TextEncoder().encode(header);
   const width = names.length;
   const body = new Float32Array(n * width);
-  const quats = quaternions(columns, n);
+  const quats = quaternions(columns, n, decoded.frame);
   // property index ← attribute column
   const sources = [[6, 4], [7, 5], [8, 6], [9 + nRest, 0]];
   for (let k = 0; k < nRest; k++) sources.push([9 + k, 7 + k]);
