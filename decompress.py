@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 LOGGER = logging.getLogger("decompress")
 
@@ -72,33 +72,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _fmt_bytes(n: int) -> str:
     return f"{n:,}".replace(",", " ")
-
-
-def info_dict(summary: Any) -> dict:
-    """The --info content as plain data (also what --json prints)."""
-    m, cfg = summary.manifest, summary.configuration
-    n = summary.n_gaussians
-    heldout = cfg.get("heldout") if isinstance(cfg.get("heldout"), dict) else None
-    return {
-        "path": summary.path,
-        "format": m.get("format"),
-        "format_version": summary.format_version,
-        "codec": m.get("codec"),
-        "n_gaussians": n,
-        "sh_degree": m.get("sh_degree"),
-        "quantizer": m.get("quantizer"),
-        "bits": m.get("bits"),
-        "n_block": m.get("n_block"),
-        "depth": m.get("depth"),
-        "rate": {key: cfg[key] for key in ("rd_quality", "target_size", "target_bpg") if cfg.get(key) is not None},
-        "input_ply_bytes": m.get("input_ply_bytes"),
-        "total_bytes": summary.total_bytes,
-        "bits_per_gaussian": summary.bits_per_gaussian(),
-        "components": {name: {"bytes": b, "bits_per_gaussian": 8.0 * b / n}
-                       for name, b in summary.component_bytes.items()},
-        "heldout": heldout,
-        "coverage": cfg.get("coverage") if isinstance(cfg.get("coverage"), dict) else None,
-    }
 
 
 def info_lines(info: dict) -> list[str]:
@@ -177,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fmt = check_writable(out_path, tool_dir=args.tool_dir)  # before decoding: format, Node.js
 
     if args.info:
-        from codec.report import describe_compressed
+        from codec.report import describe_compressed, info_dict
 
         info = info_dict(describe_compressed(in_path))
         print(json.dumps(info, indent=2, default=float) if args.json else "\n".join(info_lines(info)))

@@ -207,7 +207,8 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
     from arguments import ModelParams, PipelineParams, group_from_json, read_config_json
     from gaussian_renderer import resolve_backend
     from scene.gaussian_model import GaussianModel
-    from train import load_training_scene, resolve_device
+    from scene.dataset_readers import load_checked_scene
+    from utils.general import resolve_device
     from training.rendering import render_gaussians
     from training.run_dir import ply_path, resolve_ply_iteration
 
@@ -242,7 +243,8 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
         def render_fn(cam: Any) -> dict:
             return render_gaussians(model, cam, bg, backend)
 
-    scene = load_training_scene(model_cfg, seed)
+    scene = load_checked_scene(model_cfg.source_path, resolution=model_cfg.resolution,
+                               white_background=model_cfg.white_background, eval=model_cfg.eval, seed=seed)
     lpips_mod, why = lpips_status()
     lpips_fn = None
     if lpips_mod is not None:

@@ -42,7 +42,9 @@ from arguments import (
     given_flags,
     write_config,
 )
-from arguments.compression import CompressionParams
+from arguments.compression import CompressionParams, shippable_config
+from training.console import ProgressBar
+from utils.general import resolve_device
 
 LOGGER = logging.getLogger("train")
 CONFIG_GROUPS = (ModelParams, OptimizationParams, PipelineParams, RunParams, CompressionParams)
@@ -92,39 +94,12 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
     return TrainConfig(model=model, opt=opt, pipe=pipe, run=run)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"--device {name!r} is not a torch device ({exc}); use auto, cpu or cuda") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name!r} asked for CUDA but torch sees no CUDA device; use --device cpu")
-    return device
-
-
 def load_training_scene(model_cfg: ModelParams, seed: int) -> Any:
-    """``scene.load_scene`` plus the checks train.py needs (non-empty images, training views)."""
-    from scene.dataset_readers import load_scene
+    """``scene.dataset_readers.load_checked_scene`` of the model config."""
+    from scene.dataset_readers import load_checked_scene
 
-    scene = load_scene(
-        model_cfg.source_path,
-        resolution=model_cfg.resolution,
-        white_background=model_cfg.white_background,
-        eval=model_cfg.eval,
-        seed=seed,
-    )
-    for cam in list(scene.train_cameras) + list(scene.test_cameras):
-        if int(cam.width) < 1 or int(cam.height) < 1:
-            raise ValueError(
-                f"-r {model_cfg.resolution} makes image {cam.name!r} {cam.width}x{cam.height} pixels (empty); "
-                "use a smaller downscale factor or a larger target width"
-            )
-    if not scene.train_cameras:
-        raise ValueError(f"scene {model_cfg.source_path!r} has no training views")
-    return scene
+    return load_checked_scene(model_cfg.source_path, resolution=model_cfg.resolution,
+                              white_background=model_cfg.white_background, eval=model_cfg.eval, seed=seed)
 
 
 def build_model(cfg: TrainConfig, scene: Any, checkpoint: Optional[dict]) -> Any:
@@ -183,32 +158,6 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, s
     scene = load_training_scene(cfg.model, cfg.run.seed)
     model = build_model(cfg, scene, checkpoint).to(device)
     return scene, model, checkpoint, device, backend
-
-
-class ProgressBar:
-    """tqdm bar with loss / PSNR (exponential moving averages, as 3DGS) and the Gaussian count."""
-
-    def __init__(self, total: int, initial: int, enabled: bool, desc: str = "training"):
-        self.bar = None
-        self.ema_loss: Optional[float] = None
-        self.ema_psnr: Optional[float] = None
-        if enabled and total > initial:
-            from training.console import progress_bar
-
-            self.bar = progress_bar(total, desc, initial=initial)
-
-    def __call__(self, stats: Any) -> None:
-        if self.bar is None:
-            return
-        self.ema_loss = stats.loss if self.ema_loss is None else 0.4 * stats.loss + 0.6 * self.ema_loss
-        self.ema_psnr = stats.psnr if self.ema_psnr is None else 0.4 * stats.psnr + 0.6 * self.ema_psnr
-        if stats.iteration % 10 == 0:
-            self.bar.set_postfix(loss=f"{self.ema_loss:.4f}", psnr=f"{self.ema_psnr:.2f}", n=stats.num_gaussians, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 @dataclass
@@ -286,20 +235,6 @@ def pretrain_config(ns: argparse.Namespace, cfg: TrainConfig, iterations: int) -
                               checkpoint_iterations=[], start_checkpoint=None)
     model = dataclasses.replace(cfg.model, init_ply=None)
     return TrainConfig(model=model, opt=opt.resolved(), pipe=cfg.pipe, run=run)
-
-
-def shippable_config(params: CompressionParams, provenance: dict, *, source_path: Optional[str], input_file: str,
-                     white_background: bool) -> dict:
-    """The manifest's ``configuration``: the resolved settings with file *names* only (a shipped file
-    must not leak local paths, and the same input and settings must give the same bytes anywhere)."""
-    def name(path: Optional[str]) -> Optional[str]:
-        return os.path.basename(os.path.normpath(path)) if path else None
-
-    values = dataclasses.asdict(params)
-    values.update(given_ply_path=name(params.given_ply_path),
-                  preset=name(params.preset) if params.preset and params.preset.endswith(".json") else params.preset)
-    return {"source_path": name(source_path), "input_ply": name(input_file), "white_background": white_background,
-            **values, "provenance": provenance}
 
 
 def compress(ns: argparse.Namespace, comp: CompressionParams, progress: bool = True) -> tuple[Any, str]:

@@ -29,6 +29,8 @@ __all__ = [
     "scene_preset_name",
     "load_preset",
     "resolve_compression_params",
+    "shippable_config",
+    "CODING_FRAMES",
 ]
 
 QUANTIZERS = ("rd", "rdlsq", "vanilla", "lsq")
@@ -278,3 +280,17 @@ def resolve_compression_params(
     out = dataclasses.replace(cli, **values)
     _validate(out)
     return out, provenance
+
+
+def shippable_config(params: CompressionParams, provenance: dict, *, source_path: Optional[str], input_file: str,
+                     white_background: bool) -> dict:
+    """The manifest's ``configuration``: the resolved settings with file *names* only (a shipped file
+    must not leak local paths, and the same input and settings must give the same bytes anywhere)."""
+    def name(path: Optional[str]) -> Optional[str]:
+        return os.path.basename(os.path.normpath(path)) if path else None
+
+    values = dataclasses.asdict(params)
+    values.update(given_ply_path=name(params.given_ply_path),
+                  preset=name(params.preset) if params.preset and params.preset.endswith(".json") else params.preset)
+    return {"source_path": name(source_path), "input_ply": name(input_file), "white_background": white_background,
+            **values, "provenance": provenance}

@@ -163,7 +163,6 @@ def write_model_files(files: dict[str, bytes], pc_dir: str, write_bundle: bool =
 
 #: bundle members deflated (the others are stored: npz files deflate their own small arrays, and range-coded
 #: streams do not shrink): the manifest is JSON text; deflating it saves 1.3-3.1 kB per file
-#: (python scripts/repack_bundles.py on older bundles)
 DEFLATED_MEMBERS = ("manifest.json",)
 
 

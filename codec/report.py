@@ -23,7 +23,7 @@ import io
 import os
 import zipfile
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .channel_layout import layout_for_sh_degree
 from .container import (
@@ -38,7 +38,7 @@ from .container import (
 )
 from .io import TRANSFORM_FILE, VERSIONS
 
-__all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes"]
+__all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes", "info_dict"]
 
 
 @dataclass
@@ -123,3 +123,31 @@ def describe_compressed(path: str) -> CompressedSummary:
     total = stored if os.path.isdir(path) else os.path.getsize(path)
     components["container"] = total - sum(components.values())
     return CompressedSummary(path=path, manifest=manifest, total_bytes=total, component_bytes=components)
+
+
+def info_dict(summary: Any) -> dict:
+    """What a bundle holds as plain data (``decompress.py --info [--json]``, ``compression.api.info``)."""
+    m, cfg = summary.manifest, summary.configuration
+    n = summary.n_gaussians
+    heldout = cfg.get("heldout") if isinstance(cfg.get("heldout"), dict) else None
+    return {
+        "path": summary.path,
+        "format": m.get("format"),
+        "format_version": summary.format_version,
+        "codec": m.get("codec"),
+        "n_gaussians": n,
+        "sh_degree": m.get("sh_degree"),
+        "quantizer": m.get("quantizer"),
+        "bits": m.get("bits"),
+        "n_block": m.get("n_block"),
+        "depth": m.get("depth"),
+        "rate": {key: cfg[key] for key in ("rd_quality", "target_size", "target_bpg") if cfg.get(key) is not None},
+        "input_ply_bytes": m.get("input_ply_bytes"),
+        "total_bytes": summary.total_bytes,
+        "bits_per_gaussian": summary.bits_per_gaussian(),
+        "components": {name: {"bytes": b, "bits_per_gaussian": 8.0 * b / n}
+                       for name, b in summary.component_bytes.items()},
+        "heldout": heldout,
+        "coverage": cfg.get("coverage") if isinstance(cfg.get("coverage"), dict) else None,
+        "coding_frame": cfg.get("coding_frame"),
+    }

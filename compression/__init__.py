@@ -1,4 +1,4 @@
-"""compression/: the MesonGS-style compression trainer's library (issue 6).
+"""compression/: the MesonGS-style compression trainer's library.
 
 Like ``training/`` and the top-level scripts it may import every package (scene, raht, quant,
 gaussian_renderer, training, utils); train.py, render.py and scripts/ compose it.

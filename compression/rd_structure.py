@@ -60,7 +60,7 @@ DEPTH_RANGE = 6
 #: the position distortion of a depth is Σ s·Δ²/12 times this factor. The Hutchinson diagonal is a local
 #: model: it prices a position error well only while the error is small against the Gaussian. Factor 4
 #: (one level finer) gave 1-4 % fewer bytes at equal PSNR above 60 dB on donut and massa and nothing at
-#: Q40 (scripts/sweep_prune_factor.py --constant POSITION_DISTORTION_FACTOR, docs/compression.md).
+#: Q40 (the sweep script is in commit 13f0b9b: scripts/sweep_prune_factor.py; docs/compression.md).
 POSITION_DISTORTION_FACTOR = 4.0
 #: a depth may merge at most this share of the voxels of the finest depth
 MAX_MERGE_SHARE = 0.001

@@ -1,4 +1,4 @@
-"""Compression setup, once per run (DESIGN §3 step 3, issue 6 item 2), each step timed and logged:
+"""Compression setup, once per run (DESIGN §3 step 3), each step timed and logged:
 
 a. importance I = (V/V_ref)^β · Σ_views Σ_pixels α·T            (compression/importance.py)
 b. prune the ⌊p·N⌋ lowest scores                                 (exact count, index tie-break)

@@ -25,6 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -424,3 +425,16 @@ def load_scene(source_path: str | os.PathLike, resolution: int = -1,
                      points_rgb=np.ascontiguousarray(rgb, dtype=np.float32), kind=kind,
                      source_path=str(root))
 
+
+def load_checked_scene(source_path: str, *, resolution: Any, white_background: bool, eval: bool, seed: int) -> Any:
+    """``load_scene`` plus the checks a run needs (non-empty images, training views)."""
+    scene = load_scene(source_path, resolution=resolution, white_background=white_background, eval=eval, seed=seed)
+    for cam in list(scene.train_cameras) + list(scene.test_cameras):
+        if int(cam.width) < 1 or int(cam.height) < 1:
+            raise ValueError(
+                f"-r {resolution} makes image {cam.name!r} {cam.width}x{cam.height} pixels (empty); "
+                "use a smaller downscale factor or a larger target width"
+            )
+    if not scene.train_cameras:
+        raise ValueError(f"scene {source_path!r} has no training views")
+    return scene

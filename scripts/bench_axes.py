@@ -6,7 +6,7 @@ For each input splat (image-free, the held-out virtual views of ``compress.py``)
 rate–distortion pruning and depth per quality) without fine-tuning, saved, decoded with ``load_npz`` and
 rendered. Reports bytes, PSNR against the original, the bytes of the Euler and scale streams, and per
 choice its bytes at equal PSNR relative to ``input`` (log-linear interpolation on the ``input`` curve,
-never extrapolated). Session-5 numbers (CPU, one run per line in the docs):
+never extrapolated). The docs quote (CPU, one run per line):
 
     python scripts/bench_axes.py --qualities 40 48 --out bench_out/axes
     python scripts/bench_axes.py --inputs ../shared/data/captures/massa.sog --choices input scales --qualities 36 44 52

@@ -1,4 +1,4 @@
-"""Benchmark of the two cores (issue 4): raht/ and quant/.
+"""Benchmark of the two cores: raht/ and quant/.
 
 Runs scripts/bench_raht.py and scripts/bench_quant.py in one process, prints one markdown
 table per part and writes all figures to one JSON file.

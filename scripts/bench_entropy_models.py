@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How often, and by how much, each AC entropy model family wins (issue 15 item 5).
+"""How often, and by how much, each AC entropy model family wins.
 
 The entropy-coded formats (v2, v3) code each AC channel with the smaller of two model families:
 ``geometric`` (a quantized Laplace per block and RAHT weight class, B + 12 integers stored) and

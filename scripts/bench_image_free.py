@@ -45,6 +45,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -207,10 +208,20 @@ def per_side(psnrs: list, sides: list) -> dict:
     return {s: float(np.mean(v)) for s, v in sorted(out.items())}
 
 
+def compress_file(path: str, bundle: str, *, run: Optional[dict] = None, codec: Optional[dict] = None) -> None:
+    """What ``python compress.py PATH -o BUNDLE [flags]`` writes (``compression.api.compress_splats``)."""
+    from arguments.compress import CompressRunParams
+    from arguments.compression import CompressionParams
+    from codec.container import write_file_atomic
+    from compression.api import compress_splats
+
+    out = compress_splats(path, run=CompressRunParams(quiet=True, **(run or {})), codec=CompressionParams(**(codec or {})))
+    write_file_atomic(bundle, out.data)
+
+
 def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views, args, exe, out_dir: str,
                 photo_cams=None) -> dict:
     """compress.py's default and SPZ / SOG on one variant of an input, scored on its held-out views."""
-    import compress
     from compression.views import render_target, rotated_camera, view_schedule, virtual_views
     from scene.gaussian_model import GaussianModel
     from scene.ply_io import write_gaussian_ply
@@ -239,7 +250,7 @@ def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views,
         write_gaussian_ply(ply_in, arrays)
     bundle = os.path.join(out_dir, "default.bundle")
     t0 = time.perf_counter()
-    compress.main([ply_in, "-o", bundle, "--quiet"])
+    compress_file(ply_in, bundle)
     res["default"] = dict(decoded_point(bundle, cams, photo_cams=photo_cams), seconds=time.perf_counter() - t0)
     from codec.report import describe_compressed
 
@@ -282,7 +293,6 @@ def interpolate_psnr(points: list, nbytes: float):
 def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
     """``compress.py IN -o OUT --target_size F × SPZ's bytes`` for each F of ``--targets``, scored on the
     held-out views, with the fine-tuned ``--quality`` curve's PSNR at the bytes it wrote."""
-    import compress
 
     spz = next((c for c in res["variants"]["original"]["competitors"] if c["name"] == "SPZ" and c.get("bytes")), None)
     if spz is None:
@@ -295,7 +305,7 @@ def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
         bundle = os.path.join(args.out, name, f"target_{f:g}.bundle")
         t0 = time.perf_counter()
         try:
-            compress.main([path, "-o", bundle, "--target_size", str(target), "--quiet"])
+            compress_file(path, bundle, codec={"target_size": str(target)})
         except ValueError as exc:  # TargetUnreachable: below the smallest file the codec can make of it
             log(f"{name}: --target_size {target:,} ({f:g}x SPZ) skipped: {exc}")
             out.append({"fraction": f, "target": target, "skipped": str(exc)})
@@ -309,7 +319,6 @@ def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
 
 
 def run_input(path: str, args, exe) -> dict:
-    import compress
     from arguments.compression import CompressionParams, resolve_compression_params
     from arguments.compress import SPLAT_FILE_PRESET
     from compression.evaluate import source_gaussians
@@ -335,8 +344,8 @@ def run_input(path: str, args, exe) -> dict:
     res["variants"]["original"] = run_variant(name, "original", arrays, path, views, args, exe, out_dir, photo_cams)
     if photo_cams is not None:
         photo_bundle = os.path.join(out_dir, "photos.bundle")
-        compress.main([path, "-o", photo_bundle, "-s", os.path.join(DATA, "fern"), "-r", "2", "--iterations",
-                       str(args.photo_iterations), "--quiet"])
+        compress_file(path, photo_bundle, run={"source_path": os.path.join(DATA, "fern"), "resolution": 2,
+                                              "iterations": args.photo_iterations})
         res["photo_default"] = decoded_point(photo_bundle, views.test_cameras, photo_cams=photo_cams)
         res["photo_default"]["iterations"] = args.photo_iterations
 
@@ -350,7 +359,7 @@ def run_input(path: str, args, exe) -> dict:
     for q in args.ft_qualities or []:
         ft_bundle = os.path.join(out_dir, f"ft_q{q:g}.bundle")
         t0 = time.perf_counter()
-        compress.main([path, "-o", ft_bundle, "--quality", f"{q:g}", "--quiet"])
+        compress_file(path, ft_bundle, codec={"quality": q})
         point = dict(decoded_point(ft_bundle, views.test_cameras, photo_cams=photo_cams), quality=q,
                      seconds=time.perf_counter() - t0)
         res["ours_finetuned"].append(point)

@@ -1,4 +1,4 @@
-"""Benchmark of quant/ banks against the per-module loop (issue 4).
+"""Benchmark of quant/ banks against the per-module loop.
 
 Forward + backward of one fake-quantization of an [L, C] stream with C × B per-block quantizers:
 the vectorized bank (``VanillaQuanBank`` / ``LsqQuanBank``) versus MesonGS's reference design, a

@@ -8,7 +8,7 @@ float32, loss = L1 against a random image. Each configuration runs in its own pr
 peak RSS from ``resource.getrusage`` belongs to that configuration), with warm-up iterations
 and the median of the timed repeats.
 
-Targets (issue 2, on 2 CPU cores): 10k Gaussians at 128² forward+backward ≤ 0.15 s; 50k at
+Targets (on 2 CPU cores): 10k Gaussians at 128² forward+backward ≤ 0.15 s; 50k at
 256² ≤ 5 s.
 
 Usage:

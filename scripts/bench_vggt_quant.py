@@ -17,7 +17,7 @@ Reported per method (JSON + markdown table in ``--out``):
   weights take in the FP32 file / the bytes their codes + scales + zero points take in the
   method's file (both read from the safetensors headers; biases excluded on both sides);
 - median CPU inference time and its ratio to FP32; depth / world_points / pose errors vs FP32.
-Targets checked (issue 5): int8 ≥ 3.8× over quantized layers and ≥ 3.3× whole model; int4 with
+Targets checked: int8 ≥ 3.8× over quantized layers and ≥ 3.3× whole model; int4 with
 groups of 128 ≥ 7× over quantized layers and ≥ 5× whole model.
 Reference point: torchao's ``Int8WeightOnlyConfig`` (``quantize_``, Linear layers) on the same
 model, size via ``torch.save`` of its state dict, if ``torchao`` imports; otherwise reported as

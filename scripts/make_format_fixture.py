@@ -13,7 +13,7 @@ version 3, the channel basis; [0, 0] for none) as ``expected_<name>.npz``:
 - version 2 (written by commit 18a7948 as scripts/make_v2_fixture.py, seed 12): ``rd16`` (rd quantizer,
   16-bit codes) and ``vanilla8`` (min/max 8-bit);
 - version 3 (seed 13): ``rd16_klt`` (rd, 16-bit, a KLT of f_dc and f_rest fitted to the attributes) and
-  ``vanilla8`` (no transform). Version 1's fixture has its own script (scripts/make_v1_fixture.py).
+  ``vanilla8`` (no transform). Version 1's fixture was written by commit 12573d9.
 - version 4 (seed 14): ``rd16_klt_frame`` (rd, 16-bit, KLT, a coding frame: a seeded random rotation) and
   ``vanilla8`` (no transform, the identity frame); the expected file also holds the world rotations
   (``quats``) and SH bands (``shN``) of ``DecodedModel.arrays()``.

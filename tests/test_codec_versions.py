@@ -18,7 +18,7 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 
 @pytest.mark.parametrize("bits,path", [(8, "bits8/pc_npz"), (8, "bits8/pc_npz.bundle"), (4, "bits4/pc_npz.bundle")])
 def test_committed_v1_fixture_still_loads(bits, path):
-    """Written by the code of commit 12573d9 (scripts/make_v1_fixture.py), before codec/ existed."""
+    """Written by the code of commit 12573d9 (its script: scripts/make_v1_fixture.py in commit 13f0b9b)."""
     dec = load_npz(os.path.join(FIXTURES, path))
     expected = np.load(os.path.join(FIXTURES, f"expected_{bits}.npz"))
     assert dec.manifest["format_version"] == 1 and dec.manifest["codec"] == "deflate" and dec.payload.bits == bits

@@ -1,4 +1,4 @@
-"""train.py --per_block_quant and render.py on the compressed files: the closed loop (issue 6 item 8)."""
+"""train.py --per_block_quant and render.py on the compressed files: the closed loop."""
 import json
 import os
 

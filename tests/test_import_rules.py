@@ -58,3 +58,15 @@ def test_checker_sees_a_violation(tmp_path):
     bad = tmp_path / "m.py"
     bad.write_text("import os\nfrom scene.cameras import Camera\n")
     assert ("scene", 2) in list(_imports(str(bad)))
+
+
+#: the composition roots: command lines over the library, none of them imports another
+TOP_LEVEL_SCRIPTS = ("train", "render", "compress", "decompress")
+
+
+@pytest.mark.parametrize("script", TOP_LEVEL_SCRIPTS)
+def test_no_top_level_script_imports_another(script):
+    path = os.path.join(ROOT, f"{script}.py")
+    bad = [f"{script}.py:{line} imports {mod}" for mod, line in _imports(path)
+           if mod in TOP_LEVEL_SCRIPTS and mod != script]
+    assert not bad, "\n".join(bad)

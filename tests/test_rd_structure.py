@@ -155,8 +155,8 @@ def test_psnr_rises_with_quality_on_real_captures(name, cut, tmp_path):
 
 
 def test_position_factor_moves_the_depth_choice_finer(small, monkeypatch):
-    """A larger factor on the position distortion never picks a coarser octree (the sweep of
-    scripts/sweep_prune_factor.py --constant POSITION_DISTORTION_FACTOR relies on it)."""
+    """A larger factor on the position distortion never picks a coarser octree (what tuning the factor
+    relies on)."""
     import compression.rd_structure as rd
 
     model, _ = small

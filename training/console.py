@@ -102,3 +102,27 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         sys.stderr.write(f"{prog}: error: {message}\n")
         return USER_ERROR_EXIT
+
+
+class ProgressBar:
+    """tqdm bar with loss / PSNR (exponential moving averages, as 3DGS) and the Gaussian count."""
+
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str = "training"):
+        self.bar = None
+        self.ema_loss: Optional[float] = None
+        self.ema_psnr: Optional[float] = None
+        if enabled and total > initial:
+            self.bar = progress_bar(total, desc, initial=initial)
+
+    def __call__(self, stats: Any) -> None:
+        if self.bar is None:
+            return
+        self.ema_loss = stats.loss if self.ema_loss is None else 0.4 * stats.loss + 0.6 * self.ema_loss
+        self.ema_psnr = stats.psnr if self.ema_psnr is None else 0.4 * stats.psnr + 0.6 * self.ema_psnr
+        if stats.iteration % 10 == 0:
+            self.bar.set_postfix(loss=f"{self.ema_loss:.4f}", psnr=f"{self.ema_psnr:.2f}", n=stats.num_gaussians, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -44,3 +44,16 @@ def get_logger(name: str) -> logging.Logger:
     Scripts configure handlers (``logging.basicConfig``); packages only log.
     """
     return logging.getLogger(name)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name!r} is not a torch device ({exc}); use auto, cpu or cuda") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r} asked for CUDA but torch sees no CUDA device; use --device cpu")
+    return device
