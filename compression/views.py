@@ -15,7 +15,7 @@ fine-tuning) and ``test_cameras`` (held out: never fitted, they score the result
 
 :func:`view_schedule` scales the number of views, their size and the fine-tuning iterations with the
 number of Gaussians, so that a default image-free run stays within a few minutes on a 2-core CPU
-(the figures are in the README's table, from ``scripts/bench_rd.py --image_free``).
+(the figures are in docs/benchmarks.md, from ``scripts/bench_rd.py --image_free``).
 """
 from __future__ import annotations
 

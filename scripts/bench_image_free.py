@@ -28,7 +28,8 @@ axis of the copy) for ours and SPZ.
 Ratios at equal PSNR interpolate our curve (log bytes, linear in PSNR; never extrapolated): the one
 without fine-tuning with the default point, and the fine-tuned one with the default point when
 ``--ft_qualities`` is given. ``--competitors_from`` takes the SPZ and SOG points of an earlier run's
-JSON instead of running splat-transform again (same tool, input and views); ``--encoded SOG=FILE``
+JSON instead of running splat-transform again (same tool, input and views; copies the earlier run lacks are
+encoded, with ``--variant_competitors``); ``--encoded SOG=FILE``
 (one input) scores a file splat-transform wrote earlier from that input (original only), for a SOG that
 takes longer than ``--sog_timeout`` on the CPU. Outputs in ``--out``: ``bench_image_free.json``,
 ``bench_image_free.md``, ``bench_image_free_<name>.png``. Timings need a quiet machine.
@@ -268,7 +269,7 @@ def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views,
         with tempfile.TemporaryDirectory() as work:
             ply = os.path.join(work, "original.ply")
             write_gaussian_ply(ply, arrays)
-            for label in ("SPZ", "SOG"):
+            for label in ("SPZ", "SOG") if variant == "original" else args.variant_competitors:
                 enc = (args.encoded or {}).get(label) if variant == "original" else None
                 res["competitors"].append(competitor_point(exe, label, ply, work, cams, args, photo_cams, enc))
     if "sides" in res:
@@ -547,6 +548,8 @@ def main(argv=None):
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--sog_gpu", default="cpu", help=SOG_GPU_HELP)
     ap.add_argument("--no_competitors", action="store_true", help="skip SPZ / SOG")
+    ap.add_argument("--variant_competitors", nargs="*", default=["SPZ", "SOG"], choices=["SPZ", "SOG"],
+                    help="the competitors written for each turned or flattened copy (SOG takes minutes per copy on a CPU)")
     ap.add_argument("--encoded", dest="encoded_files", nargs="+", default=None, metavar="LABEL=FILE",
                     help="one input only: SPZ=a.spz / SOG=a.sog written earlier by splat-transform from that input "
                          "(e.g. a SOG that took longer than --sog_timeout); decoded and scored on the original's views")
@@ -569,7 +572,7 @@ def main(argv=None):
     if args.competitors_from:
         with open(args.competitors_from) as fh:
             args.earlier = {r["name"]: r for r in json.load(fh)}
-    exe = None if args.no_competitors or args.earlier is not None else splat_transform(args.tool_dir)
+    exe = None if args.no_competitors else splat_transform(args.tool_dir)
     results = []
     for path in args.inputs or default_inputs():
         res = run_input(path, args, exe)

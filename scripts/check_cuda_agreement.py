@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """CPU/CUDA agreement of the RAHT plan and transform, the quantizer banks and the torch renderer against
 gsplat.rasterization (needs CUDA and gsplat). The figures behind the tolerances of the gpu-marked tests
-(README, "On a GPU"):
+(docs/benchmarks.md, "On a GPU"):
 
     python scripts/check_cuda_agreement.py
 """

@@ -7,7 +7,7 @@
    56 train + 8 test with ``--eval``, ≤ 4000 sparse points) into ``<out>/scene`` unless it is there.
 2. Trains a 3DGS into ``<out>/model`` with ``train.py``'s code. On a CUDA machine: gsplat and the
    full 3DGS schedule (30 000 iterations, 3DGS defaults). On a CPU: the short schedule
-   ``CPU_PRESET`` below (about 10 minutes on 2 cores; see the README for the figures).
+   ``CPU_PRESET`` below (about 10 minutes on 2 cores; see docs/benchmarks.md for the figures).
 3. Renders the test views from the saved PLY (``render.py --skip_train --ply``) and prints test
    PSNR and SSIM.
 4. Compresses it (``train.py --per_block_quant`` in the same folder: it picks up the PLY just
