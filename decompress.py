@@ -11,7 +11,7 @@ output's name (``scene/splat_export.py``):
 
 | output | written by | |
 |---|---|---|
-| ``.ply`` | ``scene.compressed_format.export_ply`` | INRIA 3DGS PLY, float32: exactly the decoded Gaussians |
+| ``.ply`` | ``scene.ply_io.export_ply`` | INRIA 3DGS PLY, float32: exactly the decoded Gaussians |
 | ``.splat`` | ``scene.dot_splat`` | 8-bit colour / α / rotation, SH degree 0 only |
 | ``.spz``, ``.sog``, ``.compressed.ply`` | PlayCanvas splat-transform (Node.js; installed on first use into ``--tool_dir``) | lossy viewer formats |
 
@@ -161,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     decoded = load_npz(in_path, device=args.device)
     if fmt == "ply":
-        from scene.compressed_format import export_ply
+        from scene.ply_io import export_ply
 
         export_ply(decoded, out_path)
     else:

@@ -7,7 +7,7 @@
 
 Compressed models (``train.py --per_block_quant``) are rendered by default: when
 ``<out>/point_cloud/iteration_<k>/pc_npz`` exists for the chosen iteration (default: the latest k
-with one), it is decoded with ``scene.compressed_format.load_npz`` (validate, dequantize, inverse
+with one), it is decoded with ``codec.load_npz`` (validate, dequantize, inverse
 RAHT) and rendered exactly like train.py's evaluation of the quantized model at k
 (``DecodedModel.gaussians``: the attributes turned back from the coding frame), so the PSNR equals the logged one; the
 ``results.json`` entry then also holds ``"compressed": true`` and ``"size"`` (bundle bytes, bits per
@@ -172,7 +172,8 @@ def choose_compressed(model_path: str, args: argparse.Namespace) -> Optional[str
 def load_compressed(path: str, args: argparse.Namespace, device: torch.device, backend: str, bg: torch.Tensor):
     """Decode ``path`` (``load_npz``) → ``(iteration, render_fn, results extra)``; ``--export_ply`` here."""
     from compression.attributes import render_attributes
-    from scene.compressed_format import BUNDLE_SUFFIX, export_ply, find_compressed, load_npz
+    from codec import BUNDLE_SUFFIX, find_compressed, load_npz
+    from scene.ply_io import export_ply
 
     path = find_compressed(os.path.abspath(path))
     decoded = load_npz(path, device=device)
@@ -302,7 +303,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def export_only(args: argparse.Namespace) -> None:
     """``--npz X --export_ply OUT`` without ``-m``: decode X and write the INRIA PLY, render nothing."""
-    from scene.compressed_format import export_ply, find_compressed, load_npz
+    from codec import find_compressed, load_npz
+    from scene.ply_io import export_ply
 
     decoded = load_npz(find_compressed(os.path.abspath(args.npz)), device=args.device or "cpu")
     export_ply(decoded, os.path.abspath(args.export_ply))

@@ -33,10 +33,10 @@ __all__ = [
     "CODING_FRAMES",
 ]
 
-QUANTIZERS = ("rd", "rdlsq", "vanilla", "lsq")
+QUANTIZERS = ("rd", "vanilla", "lsq")
 #: default code width per quantizer when neither the command line nor a preset sets --bits
 #: (rd: 16-bit codes so that fine steps never clip; the entropy coder makes the width free)
-DEFAULT_BITS = {"rd": 16, "rdlsq": 16, "vanilla": 8, "lsq": 8}
+DEFAULT_BITS = {"rd": 16, "vanilla": 8, "lsq": 8}
 MERGE_MODES = ("mean", "importance", "first")
 SENSITIVITIES = ("fisher", "hutchinson")
 #: rd: prune and octree depth chosen by rate–distortion (compression/rd_structure.py); fixed: --percent and --depth as given
@@ -47,7 +47,7 @@ CHANNEL_TRANSFORMS = ("klt", "none")
 CODING_FRAMES = ("content", "world")
 #: --axes (utils.rotations.AXIS_CHOICES)
 AXES_CHOICES = ("scales", "rotation", "input")
-CODECS = ("range", "deflate", "store", "bzip2", "lzma")
+CODECS = ("range", "deflate")
 
 
 @dataclass
@@ -59,16 +59,14 @@ class CompressionParams:
     pretrain_iterations: int = 30_000  # without --init_ply: 3DGS iterations trained first (unless -m already holds point_cloud/iteration_*/point_cloud.ply)
     finetune_iterations: Optional[int] = None  # fine-tuning iterations when --iterations is not given [preset]
     n_block: Optional[int] = None  # quantizer blocks per channel over the N-1 RAHT AC coefficients (--per_block_quant) [preset]
-    quantizer: Optional[str] = None  # rd (steps from measured sensitivity and --quality/--target_size, zero point mid-range), rdlsq (rd steps times a gain per block learned in fine-tuning against a rate term: rate-aware LSQ), vanilla (the seed's running min/max envelope per block) or lsq (learned step per block) [preset]
+    quantizer: Optional[str] = None  # rd (steps from measured sensitivity and --quality/--target_size, zero point mid-range), vanilla (the seed's running min/max envelope per block) or lsq (learned step per block) [preset]
     bits: Optional[int] = None  # bits per AC code, 1-16 (uint8 storage up to 8, uint16 above; default 16 for rd, 8 otherwise) [preset]
     quality: Optional[float] = None  # --quantizer rd: quality Q; the step of an average-sensitivity quantizer is 2^(-Q/8) (+8 halves every step: about +6 dB quantization SNR, +1 bit per significant coefficient) [preset]
     target_size: Optional[str] = None  # --quantizer rd: largest bundle size, bytes or with a unit (650KB, 2.5MB, 1MiB); each save searches the quality so the file is at most this and within 3 percent below (overrides --quality)
     target_bpg: Optional[float] = None  # --quantizer rd: like --target_size, in bits per Gaussian of the compressed model
     sensitivity: Optional[str] = None  # --quantizer rd: how the steps weigh each coefficient: fisher (squared gradient of the loss against the targets; needs a residual) or hutchinson (diagonal of J^T J from random +-1 images, exact per RAHT coefficient; needs no residual: the image-free default) [preset]
     sensitivity_prior: Optional[float] = None  # --sensitivity hutchinson: every Gaussian's sensitivity is at least this share of a typical seen Gaussian's of its opacity and area, so what no fitting view sees is neither pruned for free nor coded with the coarsest steps (0: off) [preset]
-    search_prune: Optional[list[float]] = None  # with --target_size: prune fractions to try before fine-tuning (e.g. 0 0.1 0.2 0.3 0.4); each is fitted to the target and the best on 5 training views replaces --percent
-    search_depth: Optional[list[int]] = None  # with --target_size: octree depths to try the same way (combined with --search_prune); the best replaces --depth
-    prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd/rdlsq and --sensitivity hutchinson); fixed: prune --percent and use --depth as given (--percent on the command line implies it) [preset]
+    prune: Optional[str] = None  # rd: prune the Gaussians whose removal costs less distortion than the bits they take at this quality, and pick the octree depth (at most --depth) the same way (needs --quantizer rd and --sensitivity hutchinson); fixed: prune --percent and use --depth as given (--percent on the command line implies it) [preset]
     depth: Optional[int] = None  # octree depth of the voxel grid: 2^depth cells per axis, 1-21 (with --prune rd: the finest depth considered) [preset]
     percent: Optional[float] = None  # --prune fixed: fraction in [0, 1) of the least important Gaussians pruned before voxelization [preset]
     beta: Optional[float] = None  # exponent of the volume term (V/V_ref)^beta in the importance score [preset]
@@ -79,12 +77,11 @@ class CompressionParams:
     ft_f_dc_lr: Optional[float] = None  # fine-tuning Adam lr of the SH DC coefficients, before x lr_multiplier [preset]
     ft_f_rest_lr: Optional[float] = None  # fine-tuning Adam lr of the higher SH bands, before x lr_multiplier [preset]
     ft_scaling_lr: Optional[float] = None  # fine-tuning Adam lr of the log-scales, before x lr_multiplier [preset]
-    rd_gain_lr: Optional[float] = None  # --quantizer rdlsq: Adam lr of the learned log gains of the steps (0.01: a step can change by about 1 percent per iteration) [preset]
     lsq_lr: Optional[float] = None  # --quantizer lsq: relative lr of the learned steps (Adam on log step: 1e-3 changes a step by about 0.1 percent per iteration) [preset]
     coding_frame: Optional[str] = None  # content: code the positions, rotations and colours in the content's own principal axes, stored in the file (format v4), so that a turned copy of a scene codes alike; world: in the input's axes [preset]
     channel_transform: Optional[str] = None  # klt: decorrelate the colour channels before the RAHT with a per-scene orthonormal KLT of f_dc and of f_rest, stored in the file (format v3); none: code the channels as they are [preset]
     axes: Optional[str] = None  # which of the 24 equivalent principal-axis assignments codes each Gaussian (the covariance is the same): scales (largest scale first, then the smallest rotation; default), rotation (the smallest rotation of all 24) or input (as the file has them) [preset]
-    codec: Optional[str] = None  # bitstream of pc_npz: range (format v2, range-coded codes and octree; default) or deflate, store, bzip2, lzma (format v1: raw uint8 codes in zip-compressed npz) [preset]
+    codec: Optional[str] = None  # bitstream of the file: range (format 4: range-coded codes and octree, channel transform, coding frame; default) or deflate (format 1, the notes' layout: raw uint8 codes in DEFLATE'd npz) [preset]
     setup_eval: bool = True  # log the test PSNR after every compression setup step (one test pass per step); --no-setup_eval skips
 
 
@@ -109,7 +106,6 @@ PRESET_FIELDS = (
     "ft_f_rest_lr",
     "ft_scaling_lr",
     "lsq_lr",
-    "rd_gain_lr",
     "channel_transform",
     "coding_frame",
     "axes",
@@ -177,28 +173,19 @@ def _validate(p: CompressionParams) -> None:
     need(p.sensitivity in SENSITIVITIES, f"--sensitivity must be one of {SENSITIVITIES}, got {p.sensitivity!r}")
     need(p.quantizer in QUANTIZERS, f"--quantizer must be one of {QUANTIZERS}, got {p.quantizer!r}")
     need(isinstance(p.bits, int) and 1 <= p.bits <= 16, f"--bits must be an integer in 1..16, got {p.bits!r}")
-    if p.quantizer in ("lsq", "rd", "rdlsq"):
+    if p.quantizer in ("lsq", "rd"):
         need(p.bits >= 2, f"--quantizer {p.quantizer} needs --bits >= 2 (signed range), got {p.bits}")
     need(isinstance(p.quality, (int, float)) and -200 <= p.quality <= 200,
          f"--quality must be a number in [-200, 200], got {p.quality!r}")
     targets = [f for f in ("target_size", "target_bpg") if getattr(p, f) is not None]
     need(len(targets) <= 1, "--target_size and --target_bpg exclude each other; give one")
     if targets:
-        need(p.quantizer in ("rd", "rdlsq"), f"--{targets[0]} needs --quantizer rd or rdlsq (the min/max and LSQ quantizers have no "
+        need(p.quantizer == "rd", f"--{targets[0]} needs --quantizer rd (the min/max and LSQ quantizers have no "
                                   f"quality knob), got --quantizer {p.quantizer}")
     if p.target_size is not None:
         parse_size(p.target_size)  # raises a clear ValueError
     if p.target_bpg is not None:
         need(isinstance(p.target_bpg, (int, float)) and p.target_bpg > 0, f"--target_bpg must be > 0, got {p.target_bpg!r}")
-    for flag in ("search_prune", "search_depth"):
-        if getattr(p, flag) is not None:
-            need(p.target_size is not None, f"--{flag} needs --target_size (candidates are compared at one size in bytes)")
-    if p.search_prune is not None:
-        need(len(p.search_prune) > 0 and all(isinstance(v, (int, float)) and 0.0 <= v < 1.0 for v in p.search_prune),
-             f"--search_prune takes fractions in [0, 1), got {p.search_prune!r}")
-    if p.search_depth is not None:
-        need(len(p.search_depth) > 0 and all(isinstance(v, int) and 1 <= v <= 21 for v in p.search_depth),
-             f"--search_depth takes depths in 1..21, got {p.search_depth!r}")
     need(isinstance(p.sensitivity_prior, (int, float)) and 0.0 <= p.sensitivity_prior <= 1.0,
          f"--sensitivity_prior must lie in [0, 1], got {p.sensitivity_prior!r}")
     need(p.prune in PRUNE_MODES, f"--prune must be one of {PRUNE_MODES}, got {p.prune!r}")
@@ -216,7 +203,7 @@ def _validate(p: CompressionParams) -> None:
          f"--codec {p.codec} writes format v1, which has no channel transform; add --channel_transform none or use --codec range")
     need(isinstance(p.finetune_iterations, int) and p.finetune_iterations >= 0,
          f"finetune_iterations must be an integer >= 0, got {p.finetune_iterations!r}")
-    for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr", "rd_gain_lr"):
+    for name in ("lr_multiplier", "ft_opacity_lr", "ft_euler_lr", "ft_f_dc_lr", "ft_f_rest_lr", "ft_scaling_lr", "lsq_lr"):
         v = getattr(p, name)
         need(isinstance(v, (int, float)) and v >= 0, f"--{name} must be a number >= 0, got {v!r}")
     need(p.pretrain_iterations >= 0, f"--pretrain_iterations must be >= 0, got {p.pretrain_iterations}")

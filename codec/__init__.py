@@ -35,7 +35,7 @@ Version history:
 
 | format_version | written by | AC codes | geometry |
 |---|---|---|---|
-| 1 | ``--codec deflate`` (or store, bzip2, lzma) | raw uint8 / packed / uint16 per channel group in a zip-compressed npz | octree occupancy bytes, zip-compressed |
+| 1 | ``--codec deflate`` (files with store, bzip2 or lzma members are read too) | raw uint8 / packed / uint16 per channel group in a zip-compressed npz | octree occupancy bytes, zip-compressed |
 | 2 | ``--codec range`` until format 3 | range-coded per channel: geometric or adaptive model, contexts block × RAHT weight class | range-coded octree, context = parent's child count |
 | 3 | ``--codec range`` until format 4 | as 2, on the channels X·B of a stored orthonormal basis B (``transform.npz``; KLT of f_dc and f_rest) | as 2 |
 | 4 | ``--codec range`` (default) | as 3 | as 2, in the coding frame stored in ``geometry.npz`` (``frame``): the content's own axes, so a turned copy codes alike |
@@ -57,7 +57,7 @@ from .container import (
     find_compressed,
 )
 from .io import DATA_FILES, DEFAULT_LEVEL, SaveReport, bundle_size, encode_files, load_npz, save_npz
-from .payload import CODECS, ENTROPY_CODEC, ZIP_CODECS, CompressedPayload, DecodedModel, decode_payload, quant_table
+from .payload import CODECS, ENTROPY_CODEC, WRITTEN_CODECS, ZIP_CODECS, CompressedPayload, DecodedModel, decode_payload, quant_table
 
 __all__ = [
     "BUNDLE_MAGIC",
@@ -75,6 +75,7 @@ __all__ = [
     "MANIFEST",
     "PC_DIR_NAME",
     "SaveReport",
+    "WRITTEN_CODECS",
     "ZIP_CODECS",
     "bundle_size",
     "decode_payload",

@@ -6,7 +6,8 @@
 | ``geometry.npz``| ``bbox``                                 | float32 [6]  | min_x, min_y, min_z, max_x, max_y, max_z of the voxel grid |
 |                 | ``occupancy``                            | uint8 [K]    | octree occupancy bytes of the N voxels at depth d (``raht.encode_occupancy``) |
 
-Every member uses the payload's zip method (``--codec deflate|store|bzip2|lzma``).
+Every member uses the payload's zip method (``--codec deflate``; files written with store, bzip2 or lzma
+are read the same way).
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 All versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
 ``ac.npz`` and ``geometry.npz`` differ (``codec/format_v1.py``, ``codec/format_v2.py``). The payload's
 ``codec`` picks the version written: ``range`` (default) → 4 (v2 plus ``transform.npz`` and the coding
-frame in ``geometry.npz``), ``deflate|store|bzip2|lzma`` → 1; versions 2 and 3 are read only.
+frame in ``geometry.npz``), ``deflate`` → 1; versions 2 and 3, and version-1 files of the other zip methods
+(store, bzip2, lzma), are read only.
 The reader dispatches on the manifest's ``format_version``; every byte is checked against the
 manifest's SHA-256 before it reaches a decoder.
 """
@@ -106,12 +107,12 @@ class SaveReport:
 
 
 #: the format version each writer produces, by codec name (the only place that decides what is written)
-WRITTEN_VERSION = {ENTROPY_CODEC: 4, **{name: 1 for name in ZIP_CODECS}}
+WRITTEN_VERSION = {ENTROPY_CODEC: 4, "deflate": 1}
 
 
 def _version_of(codec: str) -> int:
     if codec not in WRITTEN_VERSION:
-        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(WRITTEN_VERSION)}")
+        raise ValueError(f"codec {codec!r} is not written; choose one of {', '.join(WRITTEN_VERSION)}")
     return WRITTEN_VERSION[codec]
 
 
@@ -253,8 +254,7 @@ def save_npz(payload: CompressedPayload, pc_dir: str, *, level: Optional[int] = 
     Args:
         payload: the compressed model (validated first); ``payload.codec`` picks the version.
         pc_dir: target directory; replaced as a whole if it exists.
-        level: zip level of the zip-compressed members (deflate 0–9, bzip2 1–9; ignored by
-            lzma/store). Default 1: on raw RAHT codes (v1) deflate level 6 is ~1 % smaller but
+        level: deflate level (0–9) of the zip-compressed members. Default 1: on raw RAHT codes (v1) deflate level 6 is ~1 % smaller but
             ~2.4× slower (scripts/bench_codec.py).
         write_bundle: also write the single-file bundle.
         plan, cache: see :func:`encode_files` (speed only; the bytes are the same).

@@ -23,15 +23,18 @@ from .channel_transform import from_coded
 from .container import CompressedFormatError
 from .frame import check_frame, frame_positions, frame_quaternions, frame_sh
 
-__all__ = ["CODECS", "ZIP_CODECS", "ENTROPY_CODEC", "MAX_DEPTH", "CompressedPayload", "DecodedModel",
+__all__ = ["CODECS", "WRITTEN_CODECS", "ZIP_CODECS", "ENTROPY_CODEC", "MAX_DEPTH", "CompressedPayload", "DecodedModel",
            "quant_table", "decode_payload", "code_dtype"]
 
 #: the entropy-coded format (version 2, the default)
 ENTROPY_CODEC = "range"
-#: zip methods of the ``.npz`` members of format version 1 (raw codes; all readable by ``np.load``)
+#: zip methods of the ``.npz`` members of format version 1 (raw codes; all readable by ``np.load``); files
+#: written with any of them are read, only ``deflate`` is still written
 ZIP_CODECS = {"deflate": zipfile.ZIP_DEFLATED, "store": zipfile.ZIP_STORED, "bzip2": zipfile.ZIP_BZIP2, "lzma": zipfile.ZIP_LZMA}
-#: every value of ``CompressedPayload.codec`` / ``--codec``: ``range`` writes v2, the others v1
+#: every value of ``CompressedPayload.codec`` a file may hold
 CODECS = (ENTROPY_CODEC,) + tuple(ZIP_CODECS)
+#: the codecs written (``--codec``): ``range`` → the current format, ``deflate`` → format 1 (the notes' layout)
+WRITTEN_CODECS = (ENTROPY_CODEC, "deflate")
 MAX_DEPTH = 21
 
 
@@ -57,7 +60,8 @@ class CompressedPayload:
         bbox_min, bbox_max: [3] float32 grid bounding box.
         config: JSON-serialisable settings of the run (stored in the manifest).
         input_ply_bytes: size of the uncompressed input PLY (for the ratio), or None.
-        codec: ``"range"`` (format v3, entropy-coded) or a zip method of format v1 (``ZIP_CODECS``).
+        codec: ``"range"`` (format 4, entropy-coded) or ``"deflate"`` (format 1); files of format 1 may
+            also hold another zip method (``ZIP_CODECS``), which are read but no longer written.
         channel_basis: [C, C] float32 orthonormal channel transform (codec/channel_transform.py), or
             None for the identity; formats 3 and 4 store one.
         frame: float32 [4] unit quaternion of the coding frame (codec/frame.py): the grid, the Euler

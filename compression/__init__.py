@@ -12,5 +12,5 @@ Modules:
 - ``evaluate``: PSNR/SSIM of quantized / decoded models with the training protocol;
 - ``pipeline``: the whole compression run behind ``train.py --per_block_quant``.
 
-The on-disk format is ``scene/compressed_format.py``; the channel layout ``scene/attribute_layout.py``.
+The on-disk format is the ``codec`` package; the channel layout ``scene/attribute_layout.py``.
 """

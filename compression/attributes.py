@@ -19,7 +19,6 @@ decoder runs the same ``raht_inverse`` on the same plan (rebuilt from the same c
 """
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Optional
 
@@ -39,13 +38,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["QuantizedGaussians", "activate_attributes", "render_attributes", "GROUP_PARAMS", "QUANTIZER_BANKS",
            "RD_QUANTIZERS"]
 
-#: ``--quantizer`` → bank class: min/max envelope (the seed's VanillaQuan), learned step (LSQ),
-#: rate–distortion steps from sensitivities and a quality knob (quant.rate_distortion), and those
-#: steps with a learned gain each, trained against a rate term (rate-aware LSQ)
-QUANTIZER_BANKS = {"vanilla": VanillaQuanBank, "lsq": LsqQuanBank, "rd": RdQuanBank,
-                   "rdlsq": functools.partial(RdQuanBank, learn_gain=True)}
-#: the quantizers with rd steps (sensitivity + quality knob; rdlsq also learns a gain per step)
-RD_QUANTIZERS = ("rd", "rdlsq")
+#: ``--quantizer`` → bank class: min/max envelope (the seed's VanillaQuan), learned step (LSQ), and
+#: rate–distortion steps from sensitivities and a quality knob (quant.rate_distortion)
+QUANTIZER_BANKS = {"vanilla": VanillaQuanBank, "lsq": LsqQuanBank, "rd": RdQuanBank}
+#: the quantizers with rd steps (sensitivity + quality knob)
+RD_QUANTIZERS = ("rd",)
 
 #: (parameter name, layout group) in column order.
 GROUP_PARAMS = (("opacity", "opacity"), ("euler", "euler"), ("f_dc", "f_dc"), ("f_rest", "f_rest"), ("log_scale", "scale"))

@@ -5,11 +5,6 @@ order: a fresh permutation per epoch) → ``model.quantized_attributes()`` (RAHT
 quantization of the AC coefficients, DC float → RAHT inverse; once per iteration) → activated
 Gaussians at the frozen voxel centres → render (all SH bands) → loss = 0.8·L1 + 0.2·(1 − SSIM)
 → backward → Adam step on the attribute groups (+ the LSQ steps in their own optimizer).
-``--quantizer rdlsq`` (rate-aware LSQ) adds λ·R̂ to the loss — the bank's differentiable estimate of
-the AC code length, weighted so that the rd allocation itself is the balance point of the Fisher
-model (``RdQuanBank.rate_weight``) — and trains the log gain of every step with Adam
-(``rd_gain_lr``): where the real loss is more or less sensitive than the Fisher estimate says, the
-gain moves the step.
 
 Learning rates (arguments/compression.py), each × ``lr_multiplier``: opacity, euler, f_dc, f_rest,
 log-scale; Adam ε = 1e-15 as 3DGS. LSQ steps are positive scale parameters spanning orders of
@@ -90,8 +85,6 @@ def build_finetune_optimizers(model: QuantizedGaussians, params: Any) -> dict[st
     if model.quantizer == "lsq":
         qparams = [p for p in model.bank.parameters() if p.requires_grad]
         optimizers["quantizer"] = LogAdam(qparams, lr=float(params.lsq_lr))
-    if getattr(model.bank, "log_gain", None) is not None:  # rdlsq: the gains are already logarithms
-        optimizers["quantizer"] = torch.optim.Adam([model.bank.log_gain], lr=float(params.rd_gain_lr))
     return optimizers
 
 
@@ -141,8 +134,6 @@ class FineTuner:
         l1 = l1_loss(image, gt)
         lam = self.lambda_dssim
         loss = (1.0 - lam) * l1 + lam * (1.0 - ssim(image, gt, mode="train")) if lam > 0 else l1
-        if getattr(model.bank, "log_gain", None) is not None:  # rate-aware LSQ: distortion + λ·R̂
-            loss = loss + model.bank.rate_weight() * model.bank.rate_estimate()
         loss.backward()
         for opt in self.optimizers.values():
             opt.step()

@@ -24,7 +24,6 @@ target ``compress/target_bytes`` and ``compress/rate_control_probes``; ``quant_r
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -41,12 +40,11 @@ from compression.attributes import RD_QUANTIZERS
 from compression.coding_frame import cameras_into_frame, content_frame, into_frame
 from compression.evaluate import evaluate_quantized
 from compression.finetune import FinetuneStats, FineTuner
-from compression.knob_search import search_knobs
 from compression.rate_control import fit_to_target
 from compression.setup import SetupResult, compression_setup
 from compression.views import ViewSet
 from quant.rate_distortion import kappa_to_quality
-from scene.compressed_format import PC_DIR_NAME, SaveReport, save_npz
+from codec import PC_DIR_NAME, SaveReport, save_npz
 from training.evaluate import evenly_spaced
 
 logger = logging.getLogger(__name__)
@@ -234,12 +232,6 @@ def run_compression(
     if not test_cams:
         logger.info("no test split (train without --eval): evaluating %d training views instead", len(eval_cams))
     n_input = source.num_gaussians
-    knob_search = None
-    if getattr(params, "search_prune", None) or getattr(params, "search_depth", None):
-        chosen, knob_search = search_knobs(source, scene.train_cameras, params, parse_size(params.target_size),
-                                           background=background, backend=backend)
-        params = dataclasses.replace(params, prune="fixed", **chosen)
-
     setup: SetupResult = compression_setup(
         source, scene.train_cameras, eval_cams, depth=params.depth, percent=params.percent, beta=params.beta,
         merge=params.merge, n_block=params.n_block, bits=params.bits, quantizer=params.quantizer,
@@ -254,8 +246,6 @@ def run_compression(
     result_stage = {"setup": time.perf_counter() - t_start, "evaluate+save": 0.0, "fine-tuning": 0.0}
     setup_info = setup.as_dict()
     setup_info.update({"n_input": n_input, "n_gaussians": model.n_gaussians, "eval_split": eval_split})
-    if knob_search is not None:
-        setup_info["knob_search"] = {"percent": params.percent, "depth": params.depth, "candidates": knob_search}
     os.makedirs(out_dir, exist_ok=True)
     _write_json(os.path.join(out_dir, SETUP_FILE), setup_info)
     if tb is not None:
@@ -267,8 +257,6 @@ def run_compression(
             tb.scalar("compress_setup/psnr_input", setup.input_psnr, 0)
 
     config = dict(manifest_config or {})
-    if knob_search is not None:  # the manifest records the values the run used
-        config.update(percent=params.percent, depth=params.depth)
     if setup.structure is not None:
         config.update(percent=round(setup.structure.pruned_share, 6), depth=model.depth)
     prior = model.hutchinson.prior if getattr(model, "hutchinson", None) is not None else None

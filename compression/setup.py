@@ -301,7 +301,7 @@ def compression_setup(
         logger.info("compression setup: input model %d Gaussians, test PSNR %.3f dB", n0, input_psnr)
 
     if prune == "rd" and (quantizer not in RD_QUANTIZERS or sensitivity != "hutchinson"):
-        logger.warning("--prune rd needs --quantizer rd/rdlsq and --sensitivity hutchinson (got %s, %s): pruning the "
+        logger.warning("--prune rd needs --quantizer rd and --sensitivity hutchinson (got %s, %s): pruning the "
                        "fixed --percent %.3g at --depth %d instead", quantizer, sensitivity, percent, depth)
         prune = "fixed"
 

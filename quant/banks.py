@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from .core import asymmetric_qparams, check_bits, dequantize_, quantize, ste_mask
-from .granularity import block_parts, chunk_parts, part_rows, part_view, split_length
+from .granularity import block_parts, chunk_parts, part_rows, part_view
 from .lsq import MIN_STEP, lsq_fake_quantize_blocks, lsq_init_step, lsq_qparams, lsq_range
 from .modules import NOT_CALIBRATED, envelope_covers
-from .rate_distortion import mean_sensitivity, rd_steps
+from .rate_distortion import rd_steps
 
 __all__ = ["VanillaQuanBank", "LsqQuanBank", "RdQuanBank", "clipped_counts", "quantize_blocks", "dequantize_blocks", "block_minmax"]
 
@@ -413,50 +413,18 @@ class RdQuanBank(_BankBase):
     - ``qparams()``: scale = step, zero_point = 2^(b−1) (the code of 0, mid-range), decoded like
       the other banks: x̂ = scale·(code − zero_point);
     - forward: fake quantization with the straight-through gradient (0 where a value clips —
-      :meth:`clipped_counts` says how many do, e.g. after fine-tuning moved the attributes);
-    - ``learn_gain=True`` (rate-aware LSQ): an nn.Parameter ``log_gain [C, B]`` (0 = the allocation)
-      multiplies the steps; the training forward passes LSQ's step gradient to it, and
-      :meth:`rate_estimate` / :meth:`rate_weight` give the rate term λ·R̂ of the loss.
+      :meth:`clipped_counts` says how many do, e.g. after fine-tuning moved the attributes).
     """
 
-    def __init__(self, n_channels: int, n_blocks: int, bits: int = 16, kappa: float = 2.0 ** -5,
-                 learn_gain: bool = False):
+    def __init__(self, n_channels: int, n_blocks: int, bits: int = 16, kappa: float = 2.0 ** -5):
         lsq_range(bits)
         super().__init__(n_channels, n_blocks, bits)
         self.register_buffer("sensitivity", torch.ones(self.n_channels, self.n_blocks, dtype=torch.float32))
         self.register_buffer("kappa", torch.tensor(float(kappa), dtype=torch.float64))
         self.register_buffer("step", torch.ones(self.n_channels, self.n_blocks, dtype=torch.float32))
-        self.register_buffer("mean_abs", torch.zeros(self.n_channels, self.n_blocks, dtype=torch.float32))
-        self.register_buffer("n_elements", torch.zeros((), dtype=torch.int64))
-        if learn_gain:
-            self.log_gain = nn.Parameter(torch.zeros(self.n_channels, self.n_blocks, dtype=torch.float32))
-        else:
-            self.register_parameter("log_gain", None)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", kappa={float(self.kappa):.4g}, learn_gain={self.log_gain is not None}"
-
-    def effective_step(self) -> torch.Tensor:
-        """[C, B] the step in use: the allocated step, times exp(log_gain) when the gains are learned
-        (differentiable in ``log_gain``)."""
-        if self.log_gain is None:
-            return self.step
-        return self.step * torch.exp(self.log_gain)
-
-    def rate_estimate(self) -> torch.Tensor:
-        """Differentiable estimate of the AC code length in bits: Σ_{c,j} n_j·log2(1 + 2e·b_{cj}/Δ_{cj}),
-        with b = the block's mean |x| at the last calibration (a Laplace of scale b has entropy
-        log2(2e·b/Δ) per coefficient at high rate and → 0 as Δ grows). n_j from ``quant.split_length``."""
-        counts = torch.tensor(split_length(int(self.n_elements), self.n_blocks), dtype=torch.float32,
-                              device=self.step.device)
-        ratio = 2.0 * math.e * self.mean_abs / self.effective_step()
-        return (torch.log2(1.0 + ratio) * counts[None, :]).sum()
-
-    def rate_weight(self) -> float:
-        """λ of the loss term λ·R̂ that balances the steps at the allocation itself: with distortion
-        ≈ ½·s·n·Δ²/12 and rate ≈ −n·log2 Δ, ∂/∂log Δ vanishes at s·Δ² = 12λ/ln 2, and the allocation
-        makes s·Δ² = s̄·κ², so λ = ln 2 · s̄ · κ² / 12 (s̄ = the mean positive raw sensitivity)."""
-        return math.log(2.0) * mean_sensitivity(self.sensitivity) * float(self.kappa) ** 2 / 12.0
+        return super().extra_repr() + f", kappa={float(self.kappa):.4g}"
 
     @torch.no_grad()
     def set_sensitivity(self, sensitivity: torch.Tensor) -> None:
@@ -486,15 +454,12 @@ class RdQuanBank(_BankBase):
         if not _all_finite(x, self.n_blocks):
             raise ValueError("RdQuanBank got NaN or Inf input; the steps need finite values")
         self.step.copy_(rd_steps(self.sensitivity, float(self.kappa), self.block_absmax(x), self.bits))
-        self.mean_abs.copy_(block_mean_abs(x, self.n_blocks))
-        self.n_elements.fill_(x.shape[0])
         self.initialized.fill_(True)
 
     def qparams(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(scale [C, B], zero_point [C, B])`` float32: the steps in use and 2^(b−1)."""
         self._require_init()
-        with torch.no_grad():
-            step = self.effective_step().clone()
+        step = self.step.detach().clone()
         return step, torch.full_like(step, float(1 << (self.bits - 1)))
 
     def clipped_counts(self, x: torch.Tensor) -> torch.Tensor:
@@ -507,9 +472,6 @@ class RdQuanBank(_BankBase):
         if self.training and not bool(self.initialized):
             self.calibrate(x)
         x = x.contiguous()
-        if self.training and self.log_gain is not None:  # LSQ step gradient into the learned gains
-            return lsq_fake_quantize_blocks(x, self.effective_step().t().contiguous(), None, self.bits,
-                                            _parts(x, self.n_blocks), MIN_STEP)
         s, z = self.qparams()
         return _BlocksFakeQuantSTE.apply(x, s.t().contiguous(), z.t().contiguous(), self.bits,
                                          _parts(x, self.n_blocks), True)

@@ -299,3 +299,11 @@ def finalize_gaussians(out: dict[str, np.ndarray], path, sanitize: bool = False)
                        path, n_bad, n)
         out = {k: v[finite] for k, v in out.items()}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def export_ply(decoded, path: str) -> None:
+    """Write a decoded compressed model (``codec.DecodedModel``) as a standard INRIA 3DGS PLY (float32,
+    binary little endian, atomic): positions, unit quaternions, log-scales, logit opacities and SH in world
+    axes, as decoded. Other 3DGS tools open it; rendering it equals the compressed model up to float32
+    rounding of the rotations."""
+    write_gaussian_ply(path, decoded.arrays())

@@ -9,8 +9,7 @@ Stages, each timed on ``--threads`` torch threads (default 2, the target machine
 - attribute pass: RAHT forward + bank + inverse, forward + backward (one QAT iteration's share);
 - rate control (``--target_size``) of the same model with the rd quantizer: probes and seconds per probe.
 Peak memory = the process's peak RSS after each stage (ru_maxrss, monotonic). Sizes: bytes per
-component of both versions, bits per Gaussian, and the v1 ``.npz`` member codecs compared
-(deflate / store always; lzma / bzip2 with ``--all_codecs``).
+component of both versions and bits per Gaussian.
 
 Synthetic data: N_in = N/(1 − percent) Gaussians uniformly in a 10 × 6 × 4 box, attributes =
 smooth functions of position + noise (so the RAHT ACs are compressible as in real scenes), SH
@@ -36,7 +35,7 @@ import torch  # noqa: E402
 
 from compression.setup import build_quantized  # noqa: E402
 from codec import bundle_size  # noqa: E402
-from scene.compressed_format import load_npz, save_npz  # noqa: E402
+from codec import load_npz, save_npz  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -64,7 +63,7 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed: int = 0) -> dict:
+def run(n: int, percent: float, depth: int, n_block: int, seed: int = 0) -> dict:
     # one-time costs (lazy imports inside torch, e.g. torch.broadcast_shapes -> sympy, ~1-2 s) are
     # paid by a small warm-up so the stage times below are steady-state; reported separately
     t0 = time.perf_counter()
@@ -104,13 +103,6 @@ def run(n: int, percent: float, depth: int, n_block: int, all_codecs: bool, seed
             model.train()
             del decoded
             res["sizes"][version] = report.as_dict()
-        codecs = {}
-        for codec in (("deflate", "store", "lzma", "bzip2") if all_codecs else ("deflate", "store")):
-            d = os.path.join(tmp, codec, "pc_npz")
-            rep, t = timed(lambda: save_npz(model.encode(codec=codec), d, write_bundle=False))
-            codecs[codec] = {"dir_bytes": rep.dir_bytes, "bits_per_gaussian": 8.0 * rep.dir_bytes / model.n_gaussians,
-                             "save_s": t}
-        res["codecs"] = codecs
 
     # rate control at 1M: the same voxels and attributes with the rd quantizer (uniform sensitivity:
     # no cameras here), fitted to 80 % of its quality-40 size; every probe = recalibrate + encode
@@ -168,12 +160,11 @@ def main(argv=None):
     ap.add_argument("--depth", type=int, default=20, help="octree depth")
     ap.add_argument("--n_block", type=int, default=57, help="quantizer blocks per channel")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target machine has 2 cores)")
-    ap.add_argument("--all_codecs", action="store_true", help="also measure lzma and bzip2 members (slow at 1M)")
     ap.add_argument("--out", default="bench_out/bench_codec.json", help="JSON output path")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     n = args.n or (50_000 if args.quick else 1_000_000)
-    res = run(n, args.percent, args.depth, args.n_block, args.all_codecs)
+    res = run(n, args.percent, args.depth, args.n_block)
     res["quick"] = args.quick
     print(f"## codec benchmark: N = {res['n_gaussians']} Gaussians (from {res['n_input']}), depth {args.depth}, "
           f"{args.n_block} blocks, 55 channels, {args.threads} threads\n")
@@ -186,8 +177,6 @@ def main(argv=None):
     print(table([{"component": k, "v2_bytes": v2["component_bytes"].get(k, 0), "v1_bytes": v1["component_bytes"].get(k, 0),
                   "v2_bits_per_gaussian": 8.0 * v2["component_bytes"].get(k, 0) / res["n_gaussians"],
                   "v1_bits_per_gaussian": 8.0 * v1["component_bytes"].get(k, 0) / res["n_gaussians"]} for k in names]))
-    print("\nv1: zip codec of the .npz members:")
-    print(table([{"codec": k, **v} for k, v in res["codecs"].items()]))
     print("\nsetup steps (s): " + ", ".join(f"{k} {v:.3f}" for k, v in res["setup_steps_s"].items()))
     print(f"warm-up (one-time imports, excluded above): {res['warmup_s']:.2f} s")
     print(f"decoded attributes == training forward: {res['decoded_equals_training_forward']}")

@@ -24,14 +24,12 @@ never extrapolated). Outputs in ``--out``: ``bench_rd.json``, ``bench_rd_<scene>
 PSNR, log x) and ``bench_rd.md`` (tables). Timing figures need a quiet machine.
 
     python scripts/bench_rd.py [--scenes demo fern] [-s SCENE --init_ply PLY -r 2] [--qualities 16 24 32 40 48 56]
-        [--quantizers rd rdlsq] [--ft_iterations 100] [--no_competitors] [--out bench_out/rd]
+        [--ft_iterations 100] [--no_competitors] [--out bench_out/rd]
 
 ``--image_free`` runs the image-free benchmark instead (``scripts/bench_image_free.py``: every file of
 ``../shared/data/captures/`` and fern's PLY without photos, held-out virtual views, ``compress.py``'s
 default beside SPZ and SOG).
 
-``--quantizers rd rdlsq`` adds the rate-aware LSQ curve (learned gains on the rd steps) from the same
-setup, compared point by point with the fixed-step curve at equal PSNR.
 """
 from __future__ import annotations
 
@@ -191,7 +189,7 @@ def ours(model, params, train, test, refs, iterations, out_dir, label, codec="ra
     t0 = time.perf_counter()
     if iterations > 0:
         FineTuner(model, params, train, background=torch.zeros(3), backend="torch").run(1, iterations)
-    if model.quantizer in ("rd", "rdlsq"):
+    if model.quantizer == "rd":
         model.calibrate()  # steps re-fitted to the fine-tuned attributes, as train.py does at a save
     model.eval()
     t_ft = time.perf_counter() - t0
@@ -204,7 +202,7 @@ def ours(model, params, train, test, refs, iterations, out_dir, label, codec="ra
     point = {"label": label, "bytes": report.bundle_bytes, "psnr_gt": p_gt, "psnr_ref": p_ref,
              "bits_per_gaussian": report.bits_per_gaussian, "components": report.component_bytes,
              "finetune_s": t_ft, "n_gaussians": model.n_gaussians}
-    if model.quantizer in ("rd", "rdlsq"):
+    if model.quantizer == "rd":
         point["quality"] = float(-8.0 * math.log2(float(model.bank.kappa)))
     log(f"{label}: {report.bundle_bytes} B ({report.bits_per_gaussian:.1f} bits/Gaussian), test PSNR {p_gt:.3f} dB "
         f"(vs uncompressed {p_ref:.2f}), fine-tuning {t_ft:.0f} s")
@@ -253,22 +251,13 @@ def run_scene(name, source_path, ply, resolution, args, exe):
     t0 = time.perf_counter()
     base = setup_at(params.quality)
     res["setup_s"] = time.perf_counter() - t0
-    for quantizer in args.quantizers:
-        for q in args.qualities:
-            at_q = setup_at(q) if params.prune == "rd" else copy.deepcopy(base)
-            if quantizer == "rd":
-                model = at_q
-            else:  # the same attributes, plan and sensitivity; the bank of the other rd quantizer
-                model = QuantizedGaussians(at_q.attributes().detach(), at_q.coords, at_q.bbox_min, at_q.bbox_max,
-                                           at_q.depth, at_q.sh_degree, n_block=at_q.n_block, bits=at_q.bits,
-                                           quantizer=quantizer, plan=at_q.plan, channel_basis=at_q.channel_basis)
-                model.bank.set_sensitivity(at_q.bank.sensitivity)
-            model.bank.set_kappa(quality_to_kappa(q))
-            model.calibrate()
-            point, _ = ours(model, params, train, test, refs, args.ft_iterations, out_dir, f"{quantizer}_q{q:g}")
-            point["quantizer"] = quantizer
-            (res["ours"] if quantizer == args.quantizers[0] else res.setdefault("other_curves", {}).setdefault(
-                quantizer, [])).append(point)
+    for q in args.qualities:
+        model = setup_at(q) if params.prune == "rd" else copy.deepcopy(base)
+        model.bank.set_kappa(quality_to_kappa(q))
+        model.calibrate()
+        point, _ = ours(model, params, train, test, refs, args.ft_iterations, out_dir, f"rd_q{q:g}")
+        point["quantizer"] = "rd"
+        res["ours"].append(point)
 
     vparams, _ = resolve_compression_params(
         CompressionParams(per_block_quant=True, quantizer="vanilla", depth=args.depth, percent=args.percent), source_path)
@@ -311,11 +300,6 @@ def run_scene(name, source_path, ply, resolution, args, exe):
     r = res["input_ratio_at_0.3dB"]["ours_bytes"]
     res["input_ratio_at_0.3dB"]["ratio"] = ply_bytes / r if r else None
     res["ratios_at_equal_psnr"] = ratios
-    for quantizer, curve in res.get("other_curves", {}).items():  # each point of another curve vs the main curve
-        for p in curve:
-            b = interpolate_bytes(res["ours"], p["psnr_gt"])
-            p["main_curve_bytes_at_equal_psnr"] = b
-            p["ratio_to_main_curve"] = (p["bytes"] / b) if b else None
     plot(res, os.path.join(args.out, f"bench_rd_{name}.png"))
     return res
 
@@ -329,9 +313,6 @@ def plot(res, path):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     pts = sorted(res["ours"], key=lambda p: p["bytes"])
     ax.plot([p["bytes"] for p in pts], [p["psnr_gt"] for p in pts], "o-", label=f"ours ({pts[0].get('quantizer', 'rd')}, v2)")
-    for quantizer, curve in res.get("other_curves", {}).items():
-        c = sorted(curve, key=lambda p: p["bytes"])
-        ax.plot([p["bytes"] for p in c], [p["psnr_gt"] for p in c], "o--", label=f"ours ({quantizer}, v2)")
     for key, marker in (("vanilla8_v2", "s"), ("vanilla8_v1", "D"), ("mesongs_layout", "x")):
         r = res["references"].get(key)
         if r:
@@ -360,8 +341,6 @@ def markdown(results) -> str:
         lines.append("| method | bytes | bits/Gaussian (input count) | test PSNR vs photos | vs uncompressed renders |")
         lines.append("|---|---:|---:|---:|---:|")
         rows = [(f"ours {p.get('quantizer', 'rd')}, quality {p['quality']:g}", p) for p in sorted(res["ours"], key=lambda p: p["bytes"])]
-        for quantizer, curve in res.get("other_curves", {}).items():
-            rows += [(f"ours {quantizer}, quality {p['quality']:g}", p) for p in sorted(curve, key=lambda p: p["bytes"])]
         names = {"vanilla8_v2": "min/max 8-bit, v2", "vanilla8_v1": "min/max 8-bit, v1 (deflate)",
                  "mesongs_layout": "MesonGS layout of that model"}
         rows += [(names[k], v) for k, v in res["references"].items()]
@@ -381,13 +360,6 @@ def markdown(results) -> str:
             else:
                 lines.append(f"- vs {name} ({r['their_bytes']:,} B at {r['their_psnr']:.2f} dB): ours "
                              f"{r['ours_bytes_at_equal_psnr']:,.0f} B at equal PSNR = **{r['ratio']:.3f}×**")
-        for quantizer, curve in res.get("other_curves", {}).items():
-            for p in sorted(curve, key=lambda p: p["bytes"]):
-                if p["ratio_to_main_curve"] is not None:
-                    lines.append(f"- {quantizer} at quality {p['quality']:g}: {p['bytes']:,} B at {p['psnr_gt']:.3f} dB = "
-                                 f"**{p['ratio_to_main_curve']:.3f}×** the {res['ours'][0].get('quantizer', 'rd')} curve at equal PSNR")
-                else:
-                    lines.append(f"- {quantizer} at quality {p['quality']:g}: {p['psnr_gt']:.3f} dB is outside the main curve")
         r = res["input_ratio_at_0.3dB"]
         if r["ratio"]:
             lines.append(f"- at ≤ 0.3 dB below the input model ({res['input']['psnr_gt'] - 0.3:.2f} dB): "
@@ -419,8 +391,6 @@ def main(argv=None):
     ap.add_argument("--init_ply", default=None, help="its pre-trained 3DGS PLY")
     ap.add_argument("-r", "--resolution", type=int, default=None, help="-r of the scene (default: 2 for fern, 1 otherwise)")
     ap.add_argument("--qualities", type=float, nargs="+", default=[16, 24, 32, 40, 48, 56])
-    ap.add_argument("--quantizers", nargs="+", default=["rd"], choices=["rd", "rdlsq"],
-                    help="our curves; the first is compared with SPZ/SOG, the others with the first")
     ap.add_argument("--ft_iterations", type=int, default=100, help="fine-tuning iterations per point (the same for every method)")
     ap.add_argument("--sensitivity", default="hutchinson", choices=["fisher", "hutchinson"],
                     help="how the rd steps weigh each coefficient (compression/sensitivity.py)")

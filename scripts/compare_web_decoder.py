@@ -32,7 +32,7 @@ def ply_table(path: str) -> tuple[list[str], np.ndarray]:
 
 def compare(bundle: str) -> None:
     from codec import load_npz
-    from scene.compressed_format import export_ply
+    from scene.ply_io import export_ply
 
     with tempfile.TemporaryDirectory() as tmp:
         js_ply, codes_path, py_ply = (os.path.join(tmp, f) for f in ("js.ply", "codes.bin", "py.ply"))

@@ -6,7 +6,7 @@ from arguments.compression import CompressionParams, resolve_compression_params
 from compression.evaluate import evaluate_attributes, evaluate_quantized
 from compression.finetune import FineTuner, LogAdam
 from compression.setup import compression_setup
-from scene.compressed_format import load_npz, save_npz
+from codec import load_npz, save_npz
 from tests.compression_helpers import one_thread, tiny_scene
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)

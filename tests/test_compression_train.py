@@ -215,37 +215,6 @@ def test_unreachable_target_is_one_clear_error(run, tiny_scene, tmp_path, capsys
     assert code == 2 and "below the smallest file" in err[-1] and "--depth" in err[-1]
 
 
-def test_knob_search_keeps_the_best_fraction_and_depth_on_training_views(run, tiny_scene, tmp_path):
-    out, metrics = run
-    ply = os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply")
-    target = int(1.1 * metrics["0"]["size"]["bundle_bytes"])
-    out2 = str(tmp_path / "search")
-    argv = ["-s", tiny_scene, "-m", out2, "--per_block_quant", "--init_ply", ply, "--iterations", "0",
-            "--target_size", f"{target}B", "--search_prune", "0.0", "0.3", "0.6", "--search_depth", "8", "10",
-            "--no-setup_eval"] + COMMON
-    assert train_script.main(argv) == 0
-    setup = json.load(open(os.path.join(out2, "compression_setup.json")))
-    search = setup["knob_search"]
-    fits = [c for c in search["candidates"] if "train_psnr" in c]
-    assert [(c["percent"], c["depth"]) for c in search["candidates"]] == [
-        (0.0, 8), (0.3, 8), (0.6, 8), (0.0, 10), (0.3, 10), (0.6, 10)] and fits
-    best = max(fits, key=lambda c: c["train_psnr"])
-    assert (search["percent"], search["depth"]) == (best["percent"], best["depth"])
-    assert all(c["bytes"] <= target for c in fits)
-    man = json.load(open(os.path.join(out2, "point_cloud", "iteration_0", "pc_npz", "manifest.json")))
-    assert man["configuration"]["percent"] == search["percent"] and man["depth"] == search["depth"]
-    assert os.path.getsize(os.path.join(out2, "point_cloud", "iteration_0", "pc_npz.bundle")) <= target
-
-
-def test_search_prune_needs_a_byte_target(run, tiny_scene, tmp_path, capsys):
-    out, _ = run
-    ply = os.path.join(out, "point_cloud", "iteration_150", "point_cloud.ply")
-    argv = ["-s", tiny_scene, "-m", str(tmp_path / "s2"), "--per_block_quant", "--init_ply", ply, "--iterations", "0",
-            "--search_depth", "12", "14"] + COMMON
-    code = run_cli(train_script.main, argv, "train.py")
-    assert code == 2 and "--search_depth needs --target_size" in capsys.readouterr().err
-
-
 def test_result_does_not_depend_on_how_often_one_saves(run, tiny_scene, tmp_path):
     """Saving at 0, 5, 10, 15 and 20 or only at 0 and 20 gives the same final model."""
     from codec import load_npz

@@ -9,7 +9,7 @@ import pytest
 
 from codec import load_npz, save_npz
 from codec.report import describe_compressed
-from scene.compressed_format import export_ply
+from scene.ply_io import export_ply
 from scene.ply_io import read_gaussian_ply
 from tests.compression_helpers import synthetic_quantized
 from training.console import USER_ERROR_EXIT, run_cli

@@ -22,7 +22,7 @@ import torch
 
 from codec import load_npz, save_npz
 from codec.frame import is_identity
-from scene.compressed_format import export_ply
+from scene.ply_io import export_ply
 from scripts.compare_web_decoder import ply_table
 from tests.compression_helpers import one_thread, synthetic_quantized
 
