@@ -41,6 +41,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from utils.files import write_text_atomic
+
 LOGGER = logging.getLogger("render")
 SPLITS = ("train", "test")
 
@@ -143,10 +145,7 @@ def _merge_json(path: str, key: str, value: dict[str, Any]) -> None:
         except (OSError, ValueError):
             LOGGER.warning("%s was unreadable; rewriting it", path)
     data[key] = value
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def choose_compressed(model_path: str, args: argparse.Namespace) -> Optional[str]:

@@ -30,6 +30,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from utils.files import write_text_atomic
+
 # 3DGS schedule constants for a 30 000-iteration run; fields left at None are scaled from these
 # by ``iterations / REFERENCE_ITERATIONS`` (see OptimizationParams.resolved).
 REFERENCE_ITERATIONS = 30_000
@@ -251,11 +253,7 @@ def write_config(out_dir: str, configs: dict[str, Any]) -> None:
         "cfg_args.json": json.dumps(config_to_json(configs), indent=2, sort_keys=False) + "\n",
     }
     for name, text in payloads.items():
-        path = os.path.join(out_dir, name)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_text_atomic(os.path.join(out_dir, name), text)
 
 
 def read_config_json(model_path: str) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from utils.files import write_bytes_atomic
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -99,19 +101,8 @@ def npz_bytes(arrays: list[tuple[str, np.ndarray]], method: int, level: Optional
 
 
 def write_file_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (``utils.files.write_bytes_atomic``)."""
+    write_bytes_atomic(path, data)
 
 
 def _remove_stale_temporaries(parent: str, base: str) -> None:

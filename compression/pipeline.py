@@ -46,6 +46,7 @@ from compression.views import ViewSet
 from quant.rate_distortion import kappa_to_quality
 from codec import PC_DIR_NAME, SaveReport, save_npz
 from training.evaluate import evenly_spaced
+from utils.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +137,7 @@ def list_npz_iterations(out_dir: str) -> list[int]:
 
 
 def _write_json(path: str, data: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 @dataclass

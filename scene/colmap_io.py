@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.files import write_bytes_atomic
+
 # COLMAP camera models: id -> (name, number of parameters)
 CAMERA_MODELS: dict[int, tuple[str, int]] = {
     0: ("SIMPLE_PINHOLE", 3),
@@ -398,14 +400,7 @@ def find_model_file(sparse_dir: str | os.PathLike, stem: str) -> Path | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_bytes_atomic(path, data)
 
 
 def write_cameras_binary(path: str | os.PathLike, cameras: dict[int, ColmapCamera]) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 
 from scene import compressed_ply
 from scene.ply_header import PlyElementInfo, binary_data_bytes, read_ply_header
+from utils.files import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +131,7 @@ def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     header += [f"property float {name}" for name in names] + ["end_header"]
     data = ("\n".join(header) + "\n").encode("ascii") + np.ascontiguousarray(table).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_bytes_atomic(path, data)
 
 
 def _inria_degree(vertex: PlyElementInfo | None, elements: list[PlyElementInfo], path) -> int:

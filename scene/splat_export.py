@@ -25,6 +25,7 @@ from scene import dot_splat
 from scene.ply_io import write_gaussian_ply
 from scene.splat_files import format_for_path
 from scene.splat_transform_tool import run_splat_transform, splat_transform_path
+from utils.files import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +100,4 @@ def write_splat(arrays: dict, path: str | os.PathLike, fmt: Optional[str] = None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(path, data)

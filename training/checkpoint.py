@@ -26,6 +26,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
+from utils.files import atomic_target
+
 CHECKPOINT_FORMAT = "3dgs-train-checkpoint"
 CHECKPOINT_VERSION = 1
 PARAM_KEYS = ("means", "quats", "scales", "opacities", "sh0", "shN")
@@ -96,10 +98,8 @@ def save_checkpoint(
         "rng": capture_rng_state(),
         "meta": dict(meta or {}),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from training.resources import memory_mib
 from training.run_dir import ply_path
 from training.sampling import camera_index
 from training.tb_logger import TBLogger
+from utils.files import write_text_atomic
 
 LOGGER = logging.getLogger(__name__)
 
@@ -287,11 +288,7 @@ class Trainer:
             return {}
 
     def _write_metrics_file(self) -> None:
-        path = self._metrics_path()
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self._metrics, fh, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_text_atomic(self._metrics_path(), json.dumps(self._metrics, indent=2, sort_keys=True))
 
     # ----------------------------------------------------------------- driver
     def _events(self, iteration: int, result: TrainResult) -> None:

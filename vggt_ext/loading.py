@@ -34,6 +34,7 @@ import torch
 
 from .models.config import VGGTConfig
 from .models.vggt import VGGT
+from utils.files import atomic_target
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +195,11 @@ def save_vggt(model: VGGT, path: PathLike) -> Path:
         raise ValueError(f"save_vggt: use a .safetensors or .pt path, got {str(p)!r}")
     p.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    tmp = p.with_name(p.name + ".tmp")
-    if p.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    with atomic_target(p, suffix=p.suffix) as tmp:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import save_file
 
-        save_file(state, str(tmp), metadata={"format": "pt", CONFIG_METADATA_KEY: model.config.to_json()})
-    else:
-        torch.save(state, str(tmp))
-    os.replace(tmp, p)
+            save_file(state, tmp, metadata={"format": "pt", CONFIG_METADATA_KEY: model.config.to_json()})
+        else:
+            torch.save(state, tmp)
     return p

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from typing import Any, Dict, Optional
 
@@ -34,6 +33,7 @@ from torch import nn
 
 from .quantization import AdvancedQuantConfig, _quantize_dynamic, _set_submodule, is_dynamic_quantized_linear
 from .quantized_linear import QuantizedWeightModule, quantized_module_from_spec
+from utils.files import atomic_target
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_quantized", "load_quantized", "read_metadata",
            "file_tensor_bytes"]
@@ -79,11 +79,8 @@ def _write_safetensors(tensors: Dict[str, torch.Tensor], path: str, metadata: Di
         offset += n
     hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hbytes += b" " * (-len(hbytes) % 8)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".safetensors", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_target(path, suffix=".safetensors") as tmp:
+        with open(tmp, "wb") as f:
             f.write(len(hbytes).to_bytes(8, "little"))
             f.write(hbytes)
             for name in order:
@@ -92,11 +89,6 @@ def _write_safetensors(tensors: Dict[str, torch.Tensor], path: str, metadata: Di
                     continue
                 t = t.to("cpu").contiguous()
                 f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def file_tensor_bytes(path: str) -> Dict[str, int]:
@@ -121,16 +113,8 @@ def save_quantized(model: nn.Module, path: str) -> Dict[str, Any]:
     if _is_dynamic(model):
         if not path.endswith(".pt"):
             raise ValueError(f"a pytorch_dynamic model is saved with torch.save; give a .pt path, not {path!r}")
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pt", dir=directory)
-        os.close(fd)
-        try:
+        with atomic_target(path, suffix=".pt") as tmp:
             torch.save({"__metadata__": meta, "state_dict": sd}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         size = os.path.getsize(path)
         return {"path": path, "file_bytes": size, "quant_type": meta["quant_type"],
                 "tensor_bytes": None, "overhead_bytes": None, "layers": {}}
