@@ -134,13 +134,13 @@ class FormatVersion:
     """What one format version holds and how it is read."""
 
     members: tuple  # the data files, in the order the manifest lists them
-    codecs: tuple  # the codec names it is written with
+    codecs: tuple  # the codec names a file of this version may hold
     decode_geometry: Callable  # → (bbox, coords, frame or None)
     decode_ac: Callable
 
 
 #: format_version → its members, codecs and decoders: one row per version this code reads; every
-#: version ever written stays here (tests/fixtures/v1, v2 and v3 are frozen files of each). Version 3 is
+#: version ever written stays here (tests/fixtures/v1 … v4 are frozen files of each). Version 3 is
 #: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py); version 4 is 3
 #: plus the coding frame (``geometry.npz`` ``frame``, codec/frame.py).
 VERSIONS = {
