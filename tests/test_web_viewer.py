@@ -224,7 +224,10 @@ def viewer_built():
     if reason:
         pytest.skip(reason)
     built = [os.path.join(WEB, "viewer", "dist", f) for f in ("main.js", "worker.js", "channel-worker.js")]
-    if not all(os.path.isfile(f) for f in built):
+    sources = [os.path.join(d, f) for sub in ("src", "viewer") for d, _, files in os.walk(os.path.join(WEB, sub))
+               if "dist" not in d for f in files if f.endswith(".js")]
+    newest_source = max(os.path.getmtime(f) for f in sources)
+    if not all(os.path.isfile(f) and os.path.getmtime(f) >= newest_source for f in built):  # missing or stale
         subprocess.run(["npm", "run", "build"], cwd=WEB, check=True, capture_output=True, timeout=300)
 
 
