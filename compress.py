@@ -64,6 +64,9 @@ def check_output(path: Optional[str]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from utils.threads import sleep_when_idle
+
+    sleep_when_idle()  # before torch loads OpenMP
     from codec.container import write_file_atomic
     from compression.api import compress_splats, input_bytes
     from scene.splat_files import check_splat_file
@@ -81,13 +84,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = compress_splats(in_path, run=run, views=extract(ns, VirtualViewParams), pipe=extract(ns, PipelineParams),
                           codec=extract(ns, CompressionParams))
     write_file_atomic(out_path, out.data)
-    for line in summary_lines(out.result, in_path, input_bytes(in_path), out_path, len(out.data), out.views, out.stages):
+    for line in summary_lines(out.result, in_path, input_bytes(in_path), out_path, len(out.data), out.views, out.stages,
+                              out.threads):
         print(line)
     return 0
 
 
 def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_bytes: int, views: Any,
-                  stages: dict) -> list[str]:
+                  stages: dict, threads: int = 0) -> list[str]:
     """The closing summary (sizes, coverage, fidelity on held-out views, time per stage)."""
     last = result.evaluations[result.final_iteration]
     first = result.evaluations.get(0)
@@ -111,7 +115,8 @@ def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_b
         f"8-bit {_db(last['PSNR_8bit'])}, worst {_db(last['PSNR_8bit_worst'])}), SSIM {last['SSIM']:.4f}"
         + (f" (input model {result.input_psnr:.2f} dB)" if result.input_psnr is not None and views.kind == "photos" else "")
         + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""))
-    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+                 + (f" ({threads} CPU threads)" if threads else ""))
     return lines
 
 

@@ -130,6 +130,9 @@ def info_lines(info: dict) -> list[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from utils.threads import sleep_when_idle
+
+    sleep_when_idle()  # before torch loads OpenMP
     from training.console import setup_logging
 
     args = make_parser().parse_args(argv)

@@ -38,8 +38,12 @@ import os
 import sys
 from typing import Any, Optional, Sequence
 
+from utils.threads import sleep_when_idle
+
+sleep_when_idle()  # before torch loads OpenMP (utils/threads.py)
+
 import numpy as np
-import torch
+import torch  # noqa: E402
 
 from utils.files import write_text_atomic
 
@@ -209,6 +213,7 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
     from scene.gaussian_model import GaussianModel
     from scene.dataset_readers import load_checked_scene
     from utils.general import resolve_device
+    from utils.threads import use_threads
     from training.rendering import render_gaussians
     from training.run_dir import ply_path, resolve_ply_iteration
 
@@ -222,6 +227,7 @@ def render_model(args: argparse.Namespace) -> dict[str, Any]:
         model_cfg.source_path = os.path.abspath(args.source_path)
     seed = int((cfg.get("run") or {}).get("seed", 0))
     device = resolve_device(args.device or pipe.device)
+    use_threads(pipe.threads)
     backend = resolve_backend(args.backend or pipe.backend, device)
     bg = torch.tensor([1.0, 1.0, 1.0] if model_cfg.white_background else [0.0, 0.0, 0.0], device=device)
     compressed = choose_compressed(model_path, args)

@@ -30,7 +30,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-import torch
+from utils.threads import sleep_when_idle
+
+sleep_when_idle()  # before torch loads OpenMP (utils/threads.py)
+
+import torch  # noqa: E402
 
 from arguments import (
     ModelParams,
@@ -45,6 +49,7 @@ from arguments import (
 from arguments.compression import CompressionParams, shippable_config
 from training.console import ProgressBar
 from utils.general import resolve_device
+from utils.threads import use_threads
 
 LOGGER = logging.getLogger("train")
 CONFIG_GROUPS = (ModelParams, OptimizationParams, PipelineParams, RunParams, CompressionParams)
@@ -148,6 +153,7 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, Optional[dict], torch.device, s
             raise type(exc)(f"--init_ply: {exc}") from None
     check_output_dir(cfg.model.model_path, cfg.model.source_path)
     device = resolve_device(cfg.pipe.device)
+    use_threads(cfg.pipe.threads)
     backend = resolve_backend(cfg.pipe.backend, device)
     checkpoint = load_checkpoint(cfg.run.start_checkpoint) if cfg.run.start_checkpoint else None
     if checkpoint is not None:

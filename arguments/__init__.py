@@ -114,6 +114,7 @@ class OptimizationParams:
 class PipelineParams:
     backend: str = "auto"  # renderer: auto (gsplat on CUDA, else torch), gsplat (CUDA only) or torch (any device)
     device: str = "auto"  # torch device for training: auto (CUDA when available, else CPU), cpu, cuda, cuda:1, ...
+    threads: Optional[int] = None  # CPU threads of torch (default: one per core)
 
 
 @dataclass

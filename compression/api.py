@@ -48,6 +48,7 @@ class Compressed:
     result: Any  # compression.pipeline.CompressionResult (per saved iteration: PSNR, sizes, coverage, ...)
     views: Any  # compression.views.ViewSet the run fitted and scored on
     stages: dict = field(default_factory=dict)  # seconds per stage
+    threads: int = 0  # torch CPU threads the run used
 
 
 def _splat_arrays(splats: Splats, sanitize: bool) -> tuple[dict, str, Optional[int]]:
@@ -106,6 +107,7 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
     from scene.virtual_cameras import LAYOUTS
     from training.console import ProgressBar
     from utils.general import resolve_device, set_seed
+    from utils.threads import use_threads
 
     t_all = time.perf_counter()
     stages: dict[str, float] = {}
@@ -119,6 +121,7 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
         comp.preset = SPLAT_FILE_PRESET
     params, provenance = resolve_compression_params(comp, source_path or "")
     device = resolve_device(pipe.device)
+    threads = use_threads(pipe.threads)
     backend = resolve_backend(pipe.backend, device)
     set_seed(run.seed)
 
@@ -180,7 +183,7 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
             shutil.rmtree(work, ignore_errors=True)
     stages.update(result.stage_seconds)
     stages["total"] = time.perf_counter() - t_all
-    return Compressed(data=data, result=result, views=view_set, stages=stages)
+    return Compressed(data=data, result=result, views=view_set, stages=stages, threads=threads)
 
 
 def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Optional[Union[int, str]] = None,
