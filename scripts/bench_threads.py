@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """How ``compress.py`` degrades when a second one shares the CPU, per OpenMP wait policy.
 
-For each policy of ``--policies`` (``OMP_WAIT_POLICY`` in the environment of the runs): one
+For each policy of ``--policies`` (``OMP_WAIT_POLICY`` in the environment of the runs; ``default``: libgomp's
+own, spin a while and then sleep): one
 ``compress.py IN -o OUT`` alone, then two at once; wall time of each, and the slowdown of a run beside
 another against alone (2× is what two jobs on a fully used CPU cost; far more is threads spinning on
 each other's cores). ``--args`` are passed to compress.py (default: a small schedule, so one run takes
 tens of seconds). The machine must be otherwise quiet.
 
-    python scripts/bench_threads.py ../shared/data/captures/massa.sog [--policies active passive] [--out bench_out/threads]
+    python scripts/bench_threads.py ../shared/data/captures/massa.sog [--policies default active passive] [--out bench_out/threads]
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ SMALL = ["--n_views", "8", "--n_heldout_views", "4", "--view_size", "160", "--it
 
 
 def _start(in_path: str, out_path: str, policy: str, extra: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, OMP_WAIT_POLICY=policy.upper())
+    # "default": libgomp's own (spin a while, then sleep): an empty value, which it ignores, and which keeps
+    # the command line from setting PASSIVE
+    env = dict(os.environ, OMP_WAIT_POLICY="" if policy == "default" else policy.upper())
     return subprocess.Popen([sys.executable, os.path.join(ROOT, "compress.py"), in_path, "-o", out_path, *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -39,7 +42,7 @@ def _wait(proc: subprocess.Popen, t0: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="a splat file")
-    ap.add_argument("--policies", nargs="+", default=["active", "passive"], choices=["active", "passive"])
+    ap.add_argument("--policies", nargs="+", default=["default", "passive"], choices=["default", "active", "passive"])
     ap.add_argument("--args", nargs=argparse.REMAINDER, default=None, help="compress.py options (default: a small schedule)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench_out", "threads"))
     args = ap.parse_args()
