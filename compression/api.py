@@ -79,6 +79,11 @@ def _splat_arrays(splats: Splats, sanitize: bool) -> tuple[dict, str, Optional[i
         raise ValueError(f"splats['shN'] must be [N, K, 3] with K in 0, 3, 8, 15, got {list(arrays['shN'].shape)}")
     if n < 1:
         raise ValueError("the splats are empty")
+    op = arrays["opacities"]
+    arrays["opacities"] = np.where(np.isposinf(op), 20.0, np.where(np.isneginf(op), -20.0, op)).astype(np.float32)
+    bad = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    if bad:  # as the file readers: infinite logit opacities are clamped (8-bit opacity decoders write them)
+        raise ValueError(f"the splats hold NaN or inf in {bad}; drop those Gaussians first")
     return arrays, "splats", None
 
 

@@ -57,6 +57,10 @@ def test_api_errors_are_clear():
         compress({"means": np.zeros((3, 3), np.float32)})
     with pytest.raises(CompressedFormatError):
         decompress(b"not a bundle" * 20)
+    nan = teacher_arrays(10, 0, seed=1)
+    nan["scales"][3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        compress(nan)
 
 
 @pytest.mark.skipif(not os.path.isfile(CAPTURE), reason="no ../shared/data/captures/massa.sog beside the repository")
