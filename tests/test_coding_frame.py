@@ -3,9 +3,6 @@ content's own axes decodes to the content in world axes, a damaged frame is refu
 with the content, and a turned copy of a splat gives the same file up to float rounding."""
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 
 import numpy as np
@@ -19,7 +16,7 @@ from compression.coding_frame import content_frame, into_frame
 from scene.gaussian_model import GaussianModel
 from scene.ply_io import write_gaussian_ply
 from scene.transform import random_rotation, rotate_gaussians
-from tests.compression_helpers import one_thread, synthetic_quantized, teacher_arrays
+from tests.compression_helpers import one_thread, rewrite_npz_member, synthetic_quantized, teacher_arrays
 from utils.rotations import euler_to_quat, quat_to_rotmat, rotmat_to_euler
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -68,18 +65,9 @@ def test_a_frame_that_is_not_a_unit_quaternion_is_refused(tmp_path, frame):
     # a file whose frame was damaged (and its hash rewritten to match) is refused by the reader
     d = str(tmp_path / "ok" / "pc_npz")
     save_npz(model.encode(frame=_quaternion(random_rotation(1))), d)
-    p = os.path.join(d, "geometry.npz")
-    with np.load(p) as z:
+    with np.load(os.path.join(d, "geometry.npz")) as z:
         arrays = {k: z[k] for k in z.files}
-    arrays["frame"] = np.array(frame, dtype=np.float32)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    open(p, "wb").write(data)
-    m = os.path.join(d, "manifest.json")
-    manifest = json.load(open(m))
-    manifest["files"]["geometry.npz"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    open(m, "w").write(json.dumps(manifest))
+    rewrite_npz_member(d, "geometry.npz", dict(arrays, frame=np.array(frame, dtype=np.float32)))
     with pytest.raises(CompressedFormatError, match=r"geometry\.npz: frame .* is not a unit quaternion"):
         load_npz(d)
 
