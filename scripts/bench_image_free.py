@@ -293,13 +293,16 @@ def interpolate_psnr(points: list, nbytes: float):
 
 def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
     """``compress.py IN -o OUT --target_size F × SPZ's bytes`` for each F of ``--targets``, scored on the
-    held-out views, with the fine-tuned ``--quality`` curve's PSNR at the bytes it wrote."""
+    held-out views, then ``compress.py IN -o OUT --quality Q`` at the quality Q the target's file ended at
+    (its manifest's ``rd_quality``), which joins the fine-tuned curve: the curve then has a point at about
+    the bytes of each target, and each target's PSNR is compared with the curve's there."""
 
     spz = next((c for c in res["variants"]["original"]["competitors"] if c["name"] == "SPZ" and c.get("bytes")), None)
     if spz is None:
         log(f"{name}: --targets skipped (no SPZ point)")
         return []
-    curve = res["ours_finetuned"] + [res["variants"]["original"]["default"]]
+    from codec.report import describe_compressed
+
     out = []
     for f in args.targets:
         target = int(f * spz["bytes"])
@@ -312,10 +315,30 @@ def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
             out.append({"fraction": f, "target": target, "skipped": str(exc)})
             continue
         point = dict(decoded_point(bundle, cams), fraction=f, target=target, seconds=time.perf_counter() - t0)
-        point["curve_psnr"] = interpolate_psnr(curve, point["bytes"])
+        cfg = describe_compressed(bundle).configuration
+        point["quality"] = round(float(cfg["rd_quality"]), 2)
+        point["depth"] = cfg.get("depth")
         out.append(point)
-        gap = f"{point['psnr'] - point['curve_psnr']:+.2f} dB against the --quality curve" if point["curve_psnr"] else "outside the curve"
-        log(f"{name}: --target_size {target:,} ({f:g}x SPZ): {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB, {gap}")
+        log(f"{name}: --target_size {target:,} ({f:g}x SPZ): {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB, "
+            f"quality {point['quality']:g}, depth {point['depth']}")
+        q = point["quality"]
+        if not any(abs(p["quality"] - q) < 1e-6 for p in res["ours_finetuned"]):
+            ft_bundle = os.path.join(args.out, name, f"ft_q{q:g}.bundle")
+            t0 = time.perf_counter()
+            compress_file(path, ft_bundle, codec={"quality": q})
+            matched = dict(decoded_point(ft_bundle, cams), quality=q, seconds=time.perf_counter() - t0,
+                           depth=describe_compressed(ft_bundle).configuration.get("depth"))
+            res["ours_finetuned"].append(matched)
+            log(f"{name}: compress.py --quality {q:g}: {matched['bytes']:,} B, PSNR {matched['psnr']:.2f} dB, "
+                f"depth {matched['depth']}")
+    curve = res["ours_finetuned"] + [res["variants"]["original"]["default"]]
+    for point in out:
+        if "skipped" in point:
+            continue
+        point["curve_psnr"] = interpolate_psnr(curve, point["bytes"])
+        gap = (f"{point['psnr'] - point['curve_psnr']:+.2f} dB against the --quality curve" if point["curve_psnr"]
+               is not None else "outside the curve")
+        log(f"{name}: --target_size {point['target']:,}: {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB, {gap}")
     return out
 
 
@@ -365,8 +388,8 @@ def run_input(path: str, args, exe) -> dict:
                      seconds=time.perf_counter() - t0)
         res["ours_finetuned"].append(point)
         log(f"{name}: compress.py --quality {q:g}: {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB")
-    score(res, args.out)
     res["targets"] = target_points(name, path, res, args, views.test_cameras) if args.targets else []
+    score(res, args.out)
 
     for variant in args.variants:
         res["variants"][variant] = run_variant(name, variant, variant_arrays(arrays, variant), path, views, args, exe,
