@@ -280,15 +280,19 @@ def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views,
     return res
 
 
-def interpolate_psnr(points: list, nbytes: float):
+def interpolate_psnr(points: list, nbytes: float, reach: float = 0.02):
     """PSNR of a curve (points with ``bytes`` and ``psnr``) at ``nbytes``: linear in log bytes between the
-    neighbouring points; None outside the curve."""
+    neighbouring points; just outside the curve (the nearest point within ``reach`` of ``nbytes`` in
+    bytes), the line through the two nearest points; None farther out."""
     pts = sorted((p["bytes"], p["psnr"]) for p in points)
     for (b0, p0), (b1, p1) in zip(pts, pts[1:]):
         if b0 <= nbytes <= b1:
             t = 0.0 if b1 == b0 else (math.log(nbytes) - math.log(b0)) / (math.log(b1) - math.log(b0))
             return p0 + t * (p1 - p0)
-    return None
+    if len(pts) < 2 or not min(abs(math.log(nbytes / b)) for b, _ in pts) <= math.log1p(reach):
+        return None
+    (b0, p0), (b1, p1) = pts[:2] if nbytes < pts[0][0] else pts[-2:]
+    return p0 + (math.log(nbytes) - math.log(b0)) / (math.log(b1) - math.log(b0)) * (p1 - p0)
 
 
 def target_points(name: str, path: str, res: dict, args, cams: list) -> list:
