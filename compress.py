@@ -84,6 +84,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = compress_splats(in_path, run=run, views=extract(ns, VirtualViewParams), pipe=extract(ns, PipelineParams),
                           codec=extract(ns, CompressionParams))
     write_file_atomic(out_path, out.data)
+    if hasattr(out, "chunks"):  # a chunked file
+        for line in chunked_summary_lines(out, in_path, input_bytes(in_path), out_path):
+            print(line)
+        return 0
     for line in summary_lines(out.result, in_path, input_bytes(in_path), out_path, len(out.data), out.views, out.stages,
                               out.threads):
         print(line)
@@ -117,6 +121,27 @@ def summary_lines(result: Any, in_path: str, in_bytes: int, out_path: str, out_b
         + (f"; before fine-tuning {first['PSNR']:.2f} dB" if first is not None and result.final_iteration > 0 else ""))
     lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
                  + (f" ({threads} CPU threads)" if threads else ""))
+    return lines
+
+
+def chunked_summary_lines(out: Any, in_path: str, in_bytes: int, out_path: str) -> list[str]:
+    """The closing summary of a chunked file: sizes, then the held-out fidelity of each chunk."""
+    n_out = len(out.data)
+    psnrs = [c.heldout["psnr"] for c in out.chunks]
+    worst = min(out.chunks, key=lambda c: c.heldout["psnr"])
+    lines = [
+        f"{os.path.basename(in_path)}: {in_bytes} B -> {out_path}: {n_out} B "
+        f"({in_bytes / n_out:.1f}x smaller, {8.0 * n_out / max(1, out.n_gaussians):.1f} bits/Gaussian), "
+        f"{len(out.chunks)} chunks",
+        f"Gaussians: {out.n_input} in, {out.n_gaussians} kept",
+        f"fidelity on each chunk's {out.chunks[0].heldout['n_views']} held-out virtual views: PSNR mean over chunks "
+        f"{sum(psnrs) / len(psnrs):.2f} dB, worst chunk {worst.index} {worst.heldout['psnr']:.2f} dB "
+        f"(its worst view {worst.heldout['psnr_worst']:.2f})",
+    ]
+    lines += [f"  chunk {c.index}: {c.n_input} -> {c.n_gaussians} Gaussians, {c.bytes} B, PSNR {c.heldout['psnr']:.2f} dB "
+              f"(worst view {c.heldout['psnr_worst']:.2f}), {c.seconds:.0f} s" for c in out.chunks]
+    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in out.stages.items())
+                 + (f" ({out.threads} CPU threads)" if out.threads else ""))
     return lines
 
 

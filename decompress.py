@@ -129,6 +129,59 @@ def info_lines(info: dict) -> list[str]:
     return lines
 
 
+def chunked_info_lines(info: dict) -> list[str]:
+    """--info of a chunked file as text lines: the whole, then one line per chunk."""
+    h = info.get("heldout") or {}
+    ratio = ""
+    if info.get("input_ply_bytes"):
+        ratio = f", input {_fmt_bytes(info['input_ply_bytes'])} B: ratio {info['input_ply_bytes'] / info['total_bytes']:.1f}x"
+    lines = [
+        f"file          {info['path']}",
+        f"format        {info['format']} version {info['format_version']}: {info['n_chunks']} chunks behind an index "
+        f"of {_fmt_bytes(info['index_bytes'])} B",
+        f"Gaussians     {_fmt_bytes(info['n_gaussians'])}, SH degree {info['sh_degree']}",
+        f"size          {_fmt_bytes(info['total_bytes'])} B, {info['bits_per_gaussian']:.2f} bits/Gaussian{ratio}",
+    ]
+    if isinstance(h.get("psnr_mean_over_chunks"), (int, float)):
+        lines.append(f"held-out      PSNR mean over chunks {h['psnr_mean_over_chunks']:.2f} dB, worst chunk "
+                     f"{h['psnr_worst_chunk']:.2f} dB (each chunk's own virtual views, at compression)")
+    else:
+        lines.append("held-out      PSNR not recorded")
+    lines.append(f"{'chunk':>5s} {'Gaussians':>10s} {'bytes':>12s} {'version':>7s} {'quality':>7s} {'PSNR':>7s}  box")
+    for c in info["chunks"]:
+        psnr = (c.get("heldout") or {}).get("psnr")
+        q = c.get("rd_quality")
+        box = ", ".join(f"{v:.3g}" for v in c["bbox"])
+        lines.append(f"{c['index']:>5d} {_fmt_bytes(c['n_gaussians']):>10s} {_fmt_bytes(c['bytes']):>12s} "
+                     f"{c['format_version']!s:>7s} {('%.2f' % q) if isinstance(q, (int, float)) else '-':>7s} "
+                     f"{('%.2f' % psnr) if isinstance(psnr, (int, float)) else '-':>7s}  [{box}]")
+    return lines
+
+
+def write_chunked(in_path: str, out_path: str, fmt: str, args) -> int:
+    """Decode a chunked file into ``out_path``: a PLY chunk by chunk (one chunk in memory at a time),
+    the other formats from the whole scene."""
+    from codec.chunked import iter_chunks, read_index
+
+    index = read_index(in_path)
+    parts = (r.model.arrays() for r in iter_chunks(in_path, device=args.device, index=index))
+    if fmt == "ply":
+        from scene.ply_io import write_gaussian_ply_parts
+
+        write_gaussian_ply_parts(out_path, index.n_gaussians, index.sh_degree, parts)
+    else:
+        import numpy as np
+
+        from scene.splat_export import write_splat
+
+        arrays = list(parts)
+        write_splat({k: np.concatenate([a[k] for a in arrays]) for k in arrays[0]}, out_path, fmt,
+                    tool_dir=args.tool_dir, spz_version=args.spz_version, sog_gpu=args.sog_gpu)
+    print(f"wrote {out_path} ({fmt}, {index.n_gaussians} Gaussians in {index.n_chunks} chunks, SH degree "
+          f"{index.sh_degree}, {os.path.getsize(out_path)} B)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from utils.threads import sleep_when_idle
 
@@ -152,13 +205,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError(f"-o {args.output!r} is the input; write the splat elsewhere")
         fmt = check_writable(out_path, tool_dir=args.tool_dir)  # before decoding: format, Node.js
 
-    if args.info:
-        from codec.report import describe_compressed, info_dict
+    from codec.chunked import is_chunked
 
-        info = info_dict(describe_compressed(in_path))
-        print(json.dumps(info, indent=2, default=float) if args.json else "\n".join(info_lines(info)))
+    chunked = is_chunked(in_path)
+    if args.info:
+        from codec.report import chunked_info_dict, describe_compressed, info_dict
+
+        if chunked:
+            info = chunked_info_dict(in_path)
+            print(json.dumps(info, indent=2, default=float) if args.json else "\n".join(chunked_info_lines(info)))
+        else:
+            info = info_dict(describe_compressed(in_path))
+            print(json.dumps(info, indent=2, default=float) if args.json else "\n".join(info_lines(info)))
     if out_path is None:
         return 0
+    if chunked:
+        return write_chunked(in_path, out_path, fmt, args)
 
     from codec import load_npz
 

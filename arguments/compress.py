@@ -29,6 +29,7 @@ class CompressRunParams:
     sanitize: bool = False  # drop Gaussians with NaN/inf values instead of refusing the file
     seed: int = 0  # seed of the camera order in fine-tuning and of the sensitivity probes
     quiet: bool = False  # no progress bar
+    chunk_size: int = 200000  # without -s: a scene of more Gaussians is split into spatial chunks of at most this many, each compressed on its own (its own views, structure and steps) and written behind an index into one chunked file that decodes and streams chunk by chunk (0: never split). The default is the largest scene that gets the full view schedule
 
 
 @dataclass

@@ -49,6 +49,7 @@ __all__ = [
     "bundle_bytes",
     "find_compressed",
     "read_model_files",
+    "bundle_members",
     "parse_manifest",
     "verified_files",
     "load_npz_arrays",
@@ -232,11 +233,17 @@ def read_model_files(path: str) -> dict[str, bytes]:
             raw = fh.read()
     except OSError as exc:
         raise CompressedFormatError(f"{path}: cannot read ({exc})") from exc
+    return bundle_members(raw, path)
+
+
+def bundle_members(raw: bytes, label: str) -> dict[str, bytes]:
+    """Raw bytes of every member of a bundle held in memory (``manifest.json`` included); ``label`` names
+    it in errors (a path, or a chunk of a chunked file)."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
         raise CompressedFormatError(
-            f"{path}: not a compressed bundle (not a readable zip archive: {exc}); truncated, corrupted "
+            f"{label}: not a compressed bundle (not a readable zip archive: {exc}); truncated, corrupted "
             f"or a foreign file") from exc
     with zf:
         if zf.comment != BUNDLE_MAGIC:
@@ -244,19 +251,19 @@ def read_model_files(path: str) -> dict[str, bytes]:
             # truncated one can still look like a zip (the stored inner .npz files are zips).
             if raw[:4] == b"PK\x03\x04" and raw[30:30 + len(MANIFEST)] == MANIFEST.encode():
                 raise CompressedFormatError(
-                    f"{path}: truncated or corrupted bundle (its end, holding the magic "
+                    f"{label}: truncated or corrupted bundle (its end, holding the magic "
                     f"{BUNDLE_MAGIC.decode()!r}, is missing or damaged)")
             raise CompressedFormatError(
-                f"{path}: foreign file: the bundle magic {BUNDLE_MAGIC.decode()!r} is missing "
+                f"{label}: foreign file: the bundle magic {BUNDLE_MAGIC.decode()!r} is missing "
                 f"(found comment {zf.comment[:40]!r})")
         out = {}
         for name in zf.namelist():
             try:
                 out[name] = zf.read(name)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-                raise CompressedFormatError(f"{path}: member {name} is corrupted or truncated ({exc})") from exc
+                raise CompressedFormatError(f"{label}: member {name} is corrupted or truncated ({exc})") from exc
     if MANIFEST not in out:
-        raise CompressedFormatError(f"{path}: member {MANIFEST} is missing from the bundle")
+        raise CompressedFormatError(f"{label}: member {MANIFEST} is missing from the bundle")
     return out
 
 

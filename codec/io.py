@@ -47,7 +47,7 @@ from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, De
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATA_FILES", "VERSIONS", "FormatVersion", "TRANSFORM_FILE", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "encode_files", "bundle_size"]
+__all__ = ["DATA_FILES", "VERSIONS", "FormatVersion", "TRANSFORM_FILE", "DEFAULT_LEVEL", "SaveReport", "save_npz", "load_npz", "decode_model_files", "encode_files", "bundle_size"]
 
 DATA_FILES = ("t.npz", "dc.npz", "ac.npz", "geometry.npz")
 #: the channel transform member of format version 3 (``basis`` float32 [C, C], or [0, 0] for the identity)
@@ -299,9 +299,19 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         :class:`CompressedFormatError` (``ValueError``) naming the file and the problem otherwise.
     """
     path = find_compressed(path)
+    from .chunked import is_chunked
+
+    if is_chunked(path):
+        raise CompressedFormatError(f"{path}: a chunked file (format 5, several independent chunks): decode it with "
+                                    f"codec.chunked.load_chunks, compression.api.decompress or decompress.py")
+    return decode_model_files(read_model_files(path), path, device)
+
+
+def decode_model_files(raw: dict[str, bytes], label: str, device: Optional[torch.device | str] = None) -> DecodedModel:
+    """:func:`load_npz` of the files of one model already in memory (``codec.container.bundle_members``);
+    ``label`` names them in errors."""
     device = torch.device(device) if device is not None else torch.device("cpu")
-    raw = read_model_files(path)
-    label = path
+    path = label
     manifest = parse_manifest(raw[MANIFEST], label)
     mwhere = member_label(label, MANIFEST)
     version = manifest["format_version"]

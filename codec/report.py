@@ -38,7 +38,7 @@ from .container import (
 )
 from .io import TRANSFORM_FILE, VERSIONS
 
-__all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes", "info_dict"]
+__all__ = ["CompressedSummary", "describe_compressed", "ac_component_bytes", "info_dict", "chunked_info_dict"]
 
 
 @dataclass
@@ -150,4 +150,39 @@ def info_dict(summary: Any) -> dict:
         "heldout": heldout,
         "coverage": cfg.get("coverage") if isinstance(cfg.get("coverage"), dict) else None,
         "coding_frame": cfg.get("coding_frame"),
+    }
+
+
+def chunked_info_dict(path: str) -> dict:
+    """What a chunked file holds (``decompress.py --info``): the index, and per chunk its bytes, count, box
+    and what its own manifest reports (format version, quality, held-out fidelity); every chunk's SHA-256
+    is checked, nothing is decoded."""
+    from .chunked import CHUNKED_FORMAT, CHUNKED_VERSION, chunk_bytes, read_index
+    from .container import bundle_members
+
+    index = read_index(path)
+    chunks = []
+    for i, entry in enumerate(index.chunks):
+        label = f"{path} chunk {i}"
+        manifest = parse_manifest(bundle_members(chunk_bytes(path, index, i), label)[MANIFEST], label)
+        cfg = manifest.get("configuration") if isinstance(manifest.get("configuration"), dict) else {}
+        chunks.append({"index": i, "bytes": entry.bytes, "n_gaussians": entry.n_gaussians, "bbox": list(entry.bbox),
+                       "format_version": manifest.get("format_version"), "rd_quality": cfg.get("rd_quality"),
+                       "depth": manifest.get("depth"),
+                       "heldout": cfg.get("heldout") if isinstance(cfg.get("heldout"), dict) else None})
+    cfg = index.configuration
+    return {
+        "path": path,
+        "format": CHUNKED_FORMAT,
+        "format_version": CHUNKED_VERSION,
+        "n_chunks": index.n_chunks,
+        "n_gaussians": index.n_gaussians,
+        "sh_degree": index.sh_degree,
+        "total_bytes": index.total_bytes,
+        "index_bytes": index.data_offset,
+        "bits_per_gaussian": 8.0 * index.total_bytes / index.n_gaussians,
+        "input_ply_bytes": cfg.get("input_ply_bytes"),
+        "heldout": cfg.get("heldout") if isinstance(cfg.get("heldout"), dict) else None,
+        "chunks": chunks,
+        "configuration": cfg,
     }

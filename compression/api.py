@@ -39,6 +39,9 @@ SPLAT_KEYS = ("means", "quats", "scales", "opacities", "sh0", "shN")
 
 Splats = Union[str, os.PathLike, dict]
 
+#: the smallest ``--chunk_size`` (a chunk needs enough Gaussians for its views and its statistics)
+MIN_CHUNK_SIZE = 256
+
 
 @dataclass
 class Compressed:
@@ -100,9 +103,10 @@ def input_bytes(path: str) -> int:
 
 def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParams(),
                     views: VirtualViewParams = VirtualViewParams(), pipe: PipelineParams = PipelineParams(),
-                    codec: CompressionParams = CompressionParams()) -> Compressed:
-    """The whole run of ``compress.py`` (module docstring) on ``splats``; ``run.output`` is ignored, and
-    ``run.quiet`` turns the fine-tuning progress bar off."""
+                    codec: CompressionParams = CompressionParams()):
+    """The whole run of ``compress.py`` (module docstring) on ``splats``: a :class:`Compressed`, or without
+    photos for more than ``run.chunk_size`` Gaussians a ``compression.chunking.ChunkedCompressed`` (one
+    chunked file). ``run.output`` is ignored, and ``run.quiet`` turns the fine-tuning progress bar off."""
     from codec.container import BUNDLE_SUFFIX
     from compression.pipeline import pc_dir, run_compression
     from compression.views import photo_views, view_schedule, virtual_views
@@ -119,6 +123,8 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
     comp = dataclasses.replace(codec)
     if views.views not in LAYOUTS:
         raise ValueError(f"--views {views.views!r} is not a layout; choose one of {', '.join(LAYOUTS)}")
+    if run.chunk_size != 0 and run.chunk_size < MIN_CHUNK_SIZE:
+        raise ValueError(f"--chunk_size must be 0 (never split) or at least {MIN_CHUNK_SIZE}, got {run.chunk_size}")
     if run.iterations is not None and run.iterations < 0:
         raise ValueError(f"--iterations must be >= 0, got {run.iterations}")
     source_path = os.path.abspath(run.source_path) if run.source_path else None
@@ -132,6 +138,15 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
 
     t0 = time.perf_counter()
     arrays, in_name, in_bytes = _splat_arrays(splats, run.sanitize)
+    if source_path is None and run.chunk_size and arrays["means"].shape[0] > run.chunk_size:
+        from compression.chunking import compress_in_chunks
+
+        read_s = time.perf_counter() - t0
+        out = compress_in_chunks(arrays, run.chunk_size, run=run, views=views, pipe=pipe, codec=codec,
+                                 input_name=os.path.basename(in_name), input_bytes=in_bytes)
+        out.stages = {"read": read_s, **out.stages}
+        out.stages["total"] = time.perf_counter() - t_all
+        return out
     source = GaussianModel.from_arrays(arrays, device=device)
     stages["read"] = time.perf_counter() - t0
 
@@ -193,7 +208,7 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
 
 def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Optional[Union[int, str]] = None,
              photos: Optional[str] = None, iterations: Optional[int] = None, device: str = "auto", seed: int = 0,
-             **settings: Any) -> bytes:
+             chunk_size: int = CompressRunParams.chunk_size, **settings: Any) -> bytes:
     """Bundle bytes of ``splats`` (a splat file path or a dict of arrays; module docstring).
 
     Args:
@@ -201,6 +216,8 @@ def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Op
         target_size: the largest bundle in bytes (an int) or with a unit ("650KB"); overrides ``quality``.
         photos: a COLMAP or NeRF-synthetic scene folder of these splats (fit and score on its photos).
         iterations: fine-tuning iterations (default: the schedule's).
+        chunk_size: without ``photos``, more Gaussians than this are split into spatial chunks and written
+            as one chunked file (``compression/chunking.py``; 0: never split).
         settings: any field of ``arguments.compression.CompressionParams`` (``depth``, ``coding_frame``, ...)
             or of ``arguments.compress.VirtualViewParams`` (``views``, ``n_views``, ``view_size``, ...), as on
             the command line.
@@ -213,7 +230,7 @@ def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Op
     codec = CompressionParams(quality=quality, target_size=None if target_size is None else str(target_size),
                               **{k: v for k, v in settings.items() if k in codec_fields})
     views = VirtualViewParams(**{k: v for k, v in settings.items() if k in view_fields})
-    run = CompressRunParams(source_path=photos, iterations=iterations, seed=seed, quiet=True)
+    run = CompressRunParams(source_path=photos, iterations=iterations, seed=seed, quiet=True, chunk_size=chunk_size)
     return compress_splats(splats, run=run, views=views, pipe=PipelineParams(device=device), codec=codec).data
 
 
@@ -231,10 +248,15 @@ def decompress(data: Union[bytes, str, os.PathLike]) -> dict[str, np.ndarray]:
     ``opacities`` (logit), ``sh0``, ``shN`` in world coordinates. A damaged or foreign bundle raises
     ``codec.CompressedFormatError`` (a ``ValueError``)."""
     from codec import load_npz
+    from codec.chunked import is_chunked, iter_chunks
 
     with tempfile.TemporaryDirectory(prefix="decompress-") as tmp:
-        decoded = load_npz(_bundle_path(data, tmp))
-        arrays = decoded.arrays()
+        path = _bundle_path(data, tmp)
+        if is_chunked(path):  # a chunked file: the chunks' Gaussians in index order
+            parts = [r.model.arrays() for r in iter_chunks(path)]
+            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        else:
+            arrays = load_npz(path).arrays()
     arrays["opacities"] = arrays["opacities"].reshape(-1)
     return {k: arrays[k] for k in SPLAT_KEYS}
 
@@ -242,7 +264,9 @@ def decompress(data: Union[bytes, str, os.PathLike]) -> dict[str, np.ndarray]:
 def info(data: Union[bytes, str, os.PathLike]) -> dict:
     """What a bundle holds without decoding it: the ``decompress.py --info --json`` fields (format version,
     counts, settings, the held-out fidelity and coverage it reports, bytes per component)."""
-    from codec.report import describe_compressed, info_dict
+    from codec.chunked import is_chunked
+    from codec.report import chunked_info_dict, describe_compressed, info_dict
 
     with tempfile.TemporaryDirectory(prefix="info-") as tmp:
-        return info_dict(describe_compressed(_bundle_path(data, tmp)))
+        path = _bundle_path(data, tmp)
+        return chunked_info_dict(path) if is_chunked(path) else info_dict(describe_compressed(path))

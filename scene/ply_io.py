@@ -37,7 +37,7 @@ import numpy as np
 
 from scene import compressed_ply
 from scene.ply_header import PlyElementInfo, binary_data_bytes, read_ply_header
-from utils.files import write_bytes_atomic
+from utils.files import atomic_target, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -113,25 +113,54 @@ def write_gaussian_ply(path: str | os.PathLike, arrays: dict) -> None:
     same folder and renamed, so a reader never sees a half-written file. Non-finite values are
     written as they are (with a warning): ``read_gaussian_ply`` clamps ±inf opacities and, with
     ``sanitize=True``, drops the other rows."""
-    path = Path(path)
+    n, n_rest_coeffs = _check_arrays(arrays)
+    degree = sh_degree_from_rest(3 * n_rest_coeffs)
+    write_bytes_atomic(Path(path), _ply_header(n, degree) + _ply_rows(arrays, path))
+
+
+def write_gaussian_ply_parts(path: str | os.PathLike, n_total: int, sh_degree: int, parts) -> None:
+    """Write the INRIA 3DGS PLY of ``n_total`` Gaussians given as an iterable of ``read_gaussian_ply``
+    dicts (``parts``, e.g. the chunks of a chunked file, decoded one at a time): the same bytes as
+    :func:`write_gaussian_ply` of their concatenation, with one part in memory at a time; atomic (a
+    failure in any part leaves nothing at ``path``)."""
+    written = 0
+    with atomic_target(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(_ply_header(n_total, sh_degree))
+            for arrays in parts:
+                n, n_rest_coeffs = _check_arrays(arrays)
+                if sh_degree_from_rest(3 * n_rest_coeffs) != sh_degree:
+                    raise ValueError(f"{path}: a part has SH degree {sh_degree_from_rest(3 * n_rest_coeffs)}, "
+                                     f"the file {sh_degree}")
+                fh.write(_ply_rows(arrays, path))
+                written += n
+            if written != n_total:
+                raise ValueError(f"{path}: the parts hold {written} Gaussians, the header says {n_total}")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _ply_header(n: int, degree: int) -> bytes:
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    header += [f"property float {name}" for name in property_names(degree)] + ["end_header"]
+    return ("\n".join(header) + "\n").encode("ascii")
+
+
+def _ply_rows(arrays: dict, path) -> bytes:
+    """The binary rows of ``arrays`` in the INRIA column order."""
     n, n_rest_coeffs = _check_arrays(arrays)
     a = {k: _as_float32(arrays[k]) for k in GAUSSIAN_KEYS}
-    degree = sh_degree_from_rest(3 * n_rest_coeffs)
-    names = property_names(degree)
     # f_rest is channel-major in the file: [N, K-1, 3] -> [N, 3, K-1] -> flat
     rest = a["shN"].transpose(0, 2, 1).reshape(n, -1)
     columns = [a["means"], np.zeros((n, 3), np.float32), a["sh0"].reshape(n, 3), rest,
                a["opacities"].reshape(n, 1), a["scales"], a["quats"]]
     table = np.concatenate(columns, axis=1).astype("<f4", copy=False)
-    assert table.shape[1] == len(names)
+    assert table.shape[1] == len(property_names(sh_degree_from_rest(3 * n_rest_coeffs)))
     bad = int((~np.isfinite(table).all(axis=1)).sum())
     if bad:
         logger.warning("%s: writing %d Gaussians with NaN/Inf values; reading clamps +/-inf "
                        "opacities and needs sanitize=True to drop the other rows", path, bad)
-    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
-    header += [f"property float {name}" for name in names] + ["end_header"]
-    data = ("\n".join(header) + "\n").encode("ascii") + np.ascontiguousarray(table).tobytes()
-    write_bytes_atomic(path, data)
+    return np.ascontiguousarray(table).tobytes()
 
 
 def _inria_degree(vertex: PlyElementInfo | None, elements: list[PlyElementInfo], path) -> int:

@@ -1,0 +1,183 @@
+"""Scenes larger than one chunk: split into spatial chunks, compress each on its own, write one chunked file.
+
+A scene of millions of Gaussians does not fit one octree and one RAHT in bounded memory, and a viewer
+that must receive the whole file before its first frame loses to the streaming formats. Without photos,
+``compress.py`` therefore splits a scene of more than ``--chunk_size`` Gaussians (default: the largest
+scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSIANS``):
+
+1. :func:`spatial_chunks`: a k-d split in the scene's principal axes (so a turned copy splits alike):
+   a cell of more than ``chunk_size`` Gaussians is halved at the median of the axis along which it is
+   widest (1–99 % quantiles), until every cell holds at most ``chunk_size``; the cells, in depth-first
+   order, are the chunks (each between half of ``chunk_size`` and ``chunk_size``, up to rounding).
+2. :func:`compress_in_chunks`: every chunk goes through the whole image-free run of a splat file of its
+   size (``compression.api.compress_splats``: its own virtual views framed on it, its own structure,
+   steps and fine-tuning), one chunk at a time, so the memory is that of one chunk plus the input's
+   arrays. A size target is shared out in proportion to the chunks' Gaussians.
+3. Each chunk's bundle is decoded back (every check of the reader) for the box and count of the index,
+   and the chunks go into one file behind an index (``codec/chunked.py``).
+
+The rest of the scene is not rendered around a chunk (no occluding context): what a chunk's views score
+is the chunk alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["spatial_chunks", "compress_in_chunks", "ChunkedCompressed", "ChunkSummary", "share_target"]
+
+
+def spatial_chunks(means: np.ndarray, chunk_size: int) -> list[np.ndarray]:
+    """Row indices (ascending) of each chunk of ``means`` [N, 3] (module docstring, step 1)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    x = np.asarray(means, dtype=np.float64)
+    n = len(x)
+    if n <= chunk_size:
+        return [np.arange(n)]
+    centred = x - x.mean(axis=0)
+    _, axes = np.linalg.eigh(centred.T @ centred / n)
+    proj = centred @ axes
+    out: list[np.ndarray] = []
+    stack = [np.arange(n)]
+    while stack:
+        rows = stack.pop()
+        if len(rows) <= chunk_size:
+            out.append(np.sort(rows))
+            continue
+        p = proj[rows]
+        lo, hi = np.quantile(p, [0.01, 0.99], axis=0)
+        axis = int(np.argmax(hi - lo))
+        half = len(rows) // 2
+        order = np.argpartition(p[:, axis], half)
+        stack.append(rows[order[half:]])
+        stack.append(rows[order[:half]])
+    return out
+
+
+def share_target(target: int, counts: list[int], overhead: int) -> list[int]:
+    """Bytes of each chunk's target: ``target`` less the index's ``overhead``, in proportion to ``counts``."""
+    budget = target - overhead
+    total = sum(counts)
+    if budget < len(counts):
+        raise ValueError(f"--target_size {target} B leaves nothing for {len(counts)} chunks after their index "
+                         f"(about {overhead} B); give a larger target")
+    return [int(math.floor(budget * c / total)) for c in counts]
+
+
+@dataclass
+class ChunkSummary:
+    """One chunk of a chunked run: its size, what the file reports, and its time."""
+
+    index: int
+    n_input: int
+    n_gaussians: int
+    bytes: int
+    heldout: dict
+    coverage: dict
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ChunkedCompressed:
+    """What :func:`compress_in_chunks` returns: the chunked file's bytes and the per-chunk outcome."""
+
+    data: bytes
+    chunks: list[ChunkSummary]
+    n_input: int
+    stages: dict = field(default_factory=dict)
+    threads: int = 0
+
+    @property
+    def n_gaussians(self) -> int:
+        return sum(c.n_gaussians for c in self.chunks)
+
+
+#: index bytes per chunk (offset, size, count, box, SHA-256 as JSON), for sharing a size target out
+INDEX_BYTES_PER_CHUNK = 300
+
+
+def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, pipe: Any, codec: Any,
+                       input_name: str = "splats", input_bytes: Optional[int] = None,
+                       on_chunk: Optional[Callable[[ChunkSummary, int], None]] = None) -> ChunkedCompressed:
+    """The chunked file of ``arrays`` (the ``compression.api`` splat arrays; module docstring). ``run``,
+    ``views``, ``pipe``, ``codec``: the parameters of ``compress_splats``, used for every chunk (a size
+    target shared out); ``on_chunk(summary, n_chunks)`` after each chunk."""
+    from codec.chunked import chunked_bytes
+    from compression.api import compress_splats
+    from compression.pipeline import target_bytes
+
+    t_all = time.perf_counter()
+    n = int(arrays["means"].shape[0])
+    if run.source_path:
+        raise ValueError("chunks are fitted on their own virtual views; with -s (photos) the scene is one chunk: "
+                         "set --chunk_size 0 or leave -s out")
+    t0 = time.perf_counter()
+    parts = spatial_chunks(arrays["means"], chunk_size)
+    split_s = time.perf_counter() - t0
+    counts = [len(p) for p in parts]
+    logger.info("%d Gaussians in %d spatial chunks of %d-%d (--chunk_size %d), compressed one at a time",
+                n, len(parts), min(counts), max(counts), chunk_size)
+    target = target_bytes(codec, n)
+    targets = share_target(target, counts, 1024 + INDEX_BYTES_PER_CHUNK * len(parts)) if target is not None else None
+
+    bundles, boxes, kept, summaries = [], [], [], []
+    sh_degree = None
+    threads = 0
+    for i, rows in enumerate(parts):
+        t0 = time.perf_counter()
+        sub = {k: np.ascontiguousarray(v[rows]) for k, v in arrays.items()}
+        chunk_codec = codec
+        if targets is not None:
+            chunk_codec = dataclasses.replace(codec, target_size=str(targets[i]), target_bpg=None)
+        out = compress_splats(sub, run=dataclasses.replace(run, quiet=True), views=views, pipe=pipe, codec=chunk_codec)
+        threads = out.threads
+        decoded = _decoded(out.data, i)
+        means = decoded.means.detach().cpu().numpy()
+        sh_degree = decoded.sh_degree if sh_degree is None else sh_degree
+        bundles.append(out.data)
+        boxes.append(np.concatenate([means.min(axis=0), means.max(axis=0)]))
+        kept.append(decoded.n_gaussians)
+        last = out.result.evaluations[out.result.final_iteration]
+        summary = ChunkSummary(index=i, n_input=len(rows), n_gaussians=decoded.n_gaussians, bytes=len(out.data),
+                               heldout={"psnr": last["PSNR"], "psnr_worst": last["PSNR_worst"],
+                                        "psnr_8bit": last["PSNR_8bit"], "n_views": last["n_views"]},
+                               coverage=dict(last.get("coverage") or {}), seconds=time.perf_counter() - t0)
+        summaries.append(summary)
+        del sub, out, decoded, means
+        done = sum(s.n_input for s in summaries)
+        eta = (time.perf_counter() - t_all) / done * (n - done)
+        logger.info("chunk %d/%d: %d Gaussians -> %d kept, %d B, held-out PSNR %.2f dB (worst view %.2f), %.0f s; "
+                    "%d of %d Gaussians done, about %.0f s left", i + 1, len(parts), summary.n_input,
+                    summary.n_gaussians, summary.bytes, summary.heldout["psnr"], summary.heldout["psnr_worst"],
+                    summary.seconds, done, n, eta)
+        if on_chunk is not None:
+            on_chunk(summary, len(parts))
+    psnrs = [s.heldout["psnr"] for s in summaries]
+    config = {"input_file": input_name, "input_ply_bytes": input_bytes, "chunk_size": int(chunk_size),
+              "n_input": n, "target_size": target,
+              "heldout": {"psnr_mean_over_chunks": float(np.mean(psnrs)), "psnr_worst_chunk": float(min(psnrs)),
+                          "per_chunk": [round(float(p), 4) for p in psnrs], "views": "virtual, per chunk"}}
+    data = chunked_bytes(bundles, kept, boxes, sh_degree, config)
+    stages = {"split": split_s, "chunks": sum(s.seconds for s in summaries), "total": time.perf_counter() - t_all}
+    return ChunkedCompressed(data=data, chunks=summaries, n_input=n, stages=stages, threads=threads)
+
+
+def _decoded(data: bytes, i: int):
+    """The decoded model of chunk ``i``'s bundle (every check of the reader)."""
+    from codec.container import bundle_members
+    from codec.io import decode_model_files
+
+    label = f"chunk {i}"
+    return decode_model_files(bundle_members(data, label), label)

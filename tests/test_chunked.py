@@ -1,0 +1,232 @@
+"""Chunked files (format 5): the spatial split, the index, damaged chunks, and the run end to end."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from codec import CompressedFormatError, load_npz
+from codec.chunked import (CHUNKED_MAGIC, chunked_bytes, is_chunked, load_chunks, parse_index, read_index)
+from compression.chunking import share_target, spatial_chunks
+from scene.transform import random_rotation
+from tests.compression_helpers import one_thread, teacher_arrays
+
+_threads = pytest.fixture(scope="module", autouse=True)(one_thread)
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v4", "rd16_klt_frame", "pc_npz.bundle")
+
+
+# ------------------------------------------------------------------------------ the split
+
+
+def test_spatial_chunks_cover_every_row_once_in_bounded_compact_cells():
+    rng = np.random.default_rng(0)
+    means = np.concatenate([rng.normal(size=(3000, 3)) * [4.0, 1.0, 0.3], rng.normal(size=(1000, 3)) + [20, 0, 0]])
+    parts = spatial_chunks(means, 700)
+    rows = np.concatenate(parts)
+    assert len(rows) == len(means) and len(np.unique(rows)) == len(means)
+    assert all(350 <= len(p) <= 700 for p in parts)
+    assert all(np.all(np.diff(p) > 0) for p in parts)  # ascending rows: the input order inside a chunk
+    # compact: every chunk is narrower than the scene along its longest axis
+    scene = np.ptp(means, axis=0).max()
+    assert max(np.ptp(means[p], axis=0).max() for p in parts) < 0.6 * scene
+    assert [len(p) for p in spatial_chunks(means, 10_000)] == [len(means)]  # small scenes: one chunk
+
+
+def test_a_turned_copy_splits_into_the_same_chunks():
+    rng = np.random.default_rng(1)
+    means = rng.normal(size=(2000, 3)) * [3.0, 1.5, 0.5]
+    turned = means @ random_rotation(np.random.default_rng(5)).T
+    a = sorted(tuple(p) for p in spatial_chunks(means, 300))
+    b = sorted(tuple(p) for p in spatial_chunks(turned, 300))
+    assert a == b
+
+
+def test_a_size_target_is_shared_by_count():
+    assert share_target(1000, [100, 300], 200) == [200, 600]
+    with pytest.raises(ValueError, match="leaves nothing"):
+        share_target(100, [1, 1, 1], 99)
+
+
+# ------------------------------------------------------------------------------ the container
+
+
+def _fixture_chunks(tmp_path, n_chunks=2, boxes=None):
+    """A chunked file of ``n_chunks`` copies of the frozen v4 bundle (each decodes on its own)."""
+    data = open(FIXTURE, "rb").read()
+    decoded = load_npz(FIXTURE)
+    means = decoded.means.numpy()
+    box = np.concatenate([means.min(0), means.max(0)])
+    raw = chunked_bytes([data] * n_chunks, [decoded.n_gaussians] * n_chunks, boxes or [box] * n_chunks,
+                        decoded.sh_degree, {"note": "test"})
+    path = tmp_path / "scene.bundle"
+    path.write_bytes(raw)
+    return str(path), raw, decoded
+
+
+def test_chunks_decode_alone_and_equal_the_bundle(tmp_path):
+    path, raw, decoded = _fixture_chunks(tmp_path, 3)
+    assert is_chunked(path) and not is_chunked(FIXTURE)
+    index = read_index(path)
+    assert index.n_chunks == 3 and index.n_gaussians == 3 * decoded.n_gaussians
+    assert index.chunks[0].offset == index.data_offset and index.chunks[-1].offset + index.chunks[-1].bytes == len(raw)
+    assert index.configuration == {"note": "test"}
+    for r in load_chunks(path, which=[2, 0]):
+        assert r.error is None
+        assert np.array_equal(r.model.arrays()["means"], decoded.arrays()["means"])
+        assert np.array_equal(r.model.arrays()["shN"], decoded.arrays()["shN"])
+    # the index alone is enough to find a chunk: its bytes are a plain bundle
+    c = index.chunks[1]
+    assert raw[c.offset:c.offset + c.bytes] == open(FIXTURE, "rb").read()
+    with pytest.raises(CompressedFormatError, match="chunked file"):
+        load_npz(path)
+
+
+def test_a_damaged_chunk_is_named_and_the_others_still_decode(tmp_path):
+    path, raw, _ = _fixture_chunks(tmp_path, 3)
+    index = read_index(path)
+    bad = bytearray(raw)
+    bad[index.chunks[1].offset + index.chunks[1].bytes // 2] ^= 0x40
+    open(path, "wb").write(bytes(bad))
+    with pytest.raises(CompressedFormatError, match="chunk 1: SHA-256 mismatch"):
+        load_chunks(path)
+    results = load_chunks(path, partial=True)
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "chunk 1" in results[1].error
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: raw[:-10], "truncated"),
+    (lambda raw: raw + b"\0", "trailing bytes"),
+    (lambda raw: raw[:30], "ends inside the index"),
+    (lambda raw: raw[:25] + bytes([raw[25] ^ 1]) + raw[26:], "checksum mismatch"),
+    (lambda raw: b"X" + raw[1:], "not a chunked file"),
+])
+def test_a_damaged_index_is_one_clear_error(tmp_path, damage, message):
+    _, raw, _ = _fixture_chunks(tmp_path, 2)
+    with pytest.raises(CompressedFormatError, match=message):
+        parse_index(damage(raw), len(damage(raw)), "f")
+
+
+def _resigned(raw: bytes, edit) -> bytes:
+    """``raw`` with its index edited by ``edit(index dict)``, the offsets moved to the index's new length
+    and the checksum rewritten to match: only what ``edit`` changed is wrong."""
+    (length,) = struct.unpack("<I", raw[16:20])
+    index = json.loads(raw[20:20 + length])
+    rest = raw[20 + length + 32:]
+    edit(index)
+    new_length = length
+    for _ in range(4):
+        shift = new_length - length
+        moved = json.loads(json.dumps(index))
+        for c in moved["chunks"]:
+            c["offset"] += shift
+        body = json.dumps(moved, sort_keys=True, separators=(",", ":")).encode()
+        if len(body) == new_length:
+            break
+        new_length = len(body)
+    head = CHUNKED_MAGIC + struct.pack("<I", len(body)) + body
+    return head + hashlib.sha256(head).digest() + rest
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda ix: ix.update(format_version=6), "newer version"),
+    (lambda ix: ix.update(n_gaussians=ix["n_gaussians"] + 1), "not the sum"),
+    (lambda ix: ix["chunks"][0].update(bbox=[0, 0, 0, float("nan"), 1, 1]), "finite"),
+    (lambda ix: ix["chunks"][1].update(bbox=[1, 0, 0, 0, 1, 1]), "minimum above"),
+    (lambda ix: ix["chunks"][0].update(sha256="00"), "hex"),
+    (lambda ix: ix["chunks"][1].update(bytes=ix["chunks"][1]["bytes"] - 1), "trailing bytes"),
+])
+def test_a_well_signed_but_wrong_index_is_refused(tmp_path, edit, message):
+    _, raw, _ = _fixture_chunks(tmp_path, 2)
+    assert parse_index(_resigned(raw, lambda ix: None), len(raw), "f").n_chunks == 2  # the helper itself is sound
+    bad = _resigned(raw, edit)
+    with pytest.raises(CompressedFormatError, match=message):
+        parse_index(bad, len(bad), "f")
+
+
+def test_a_chunk_that_disagrees_with_its_index_is_refused(tmp_path):
+    decoded = load_npz(FIXTURE)
+    means = decoded.means.numpy()
+    small = np.concatenate([means.min(0), means.min(0) + 1e-3 * np.ptp(means, axis=0)])
+    path, _, _ = _fixture_chunks(tmp_path, 2, boxes=[np.concatenate([means.min(0), means.max(0)]), small])
+    results = load_chunks(path, partial=True)
+    assert results[0].error is None and "outside the index's bbox" in results[1].error
+
+
+# ------------------------------------------------------------------------------ end to end
+
+SMALL = dict(n_views=4, n_heldout_views=2, view_size=32, iterations=0)
+
+
+@pytest.fixture(scope="module")
+def chunked_run():
+    from compression.api import compress
+
+    splats = teacher_arrays(900, 1, seed=4)
+    splats["means"][:, 0] *= 4.0  # a long scene: the split goes along x
+    return splats, compress(splats, quality=50, chunk_size=500, **SMALL)
+
+
+def test_compress_writes_chunks_that_decompress_to_the_scene(chunked_run, tmp_path):
+    from compression.api import decompress, info
+
+    splats, data = chunked_run
+    assert data.startswith(CHUNKED_MAGIC)
+    meta = info(data)
+    assert meta["format_version"] == 5 and meta["n_chunks"] == 2 and meta["total_bytes"] == len(data)
+    assert sum(c["n_gaussians"] for c in meta["chunks"]) == meta["n_gaussians"]
+    assert all(c["format_version"] == 4 and c["heldout"]["n_views"] == 2 for c in meta["chunks"])
+    assert len(meta["configuration"]["heldout"]["per_chunk"]) == 2
+    out = decompress(data)
+    assert out["means"].shape[0] == meta["n_gaussians"] <= 900
+    # every decoded Gaussian lies in its chunk's box, and the boxes follow the split along x
+    lo = [c["bbox"][0] for c in meta["chunks"]]
+    assert lo == sorted(lo) or lo == sorted(lo, reverse=True)
+
+
+def test_decompress_cli_streams_a_ply_and_describes_the_chunks(chunked_run, tmp_path, capsys):
+    import decompress as cli
+    from compression.api import decompress
+    from scene.ply_io import read_gaussian_ply
+
+    _, data = chunked_run
+    src = tmp_path / "scene.bundle"
+    src.write_bytes(data)
+    assert cli.main([str(src), "-o", str(tmp_path / "out.ply"), "--info"]) == 0
+    text = capsys.readouterr().out
+    assert "raht-gs-chunks version 5: 2 chunks" in text and "held-out      PSNR mean over chunks" in text
+    ply = read_gaussian_ply(str(tmp_path / "out.ply"))
+    whole = decompress(data)
+    assert np.array_equal(ply["means"], whole["means"]) and np.array_equal(ply["shN"], whole["shN"])
+
+
+def test_compress_cli_reports_each_chunk(tmp_path, capsys):
+    import compress as cli
+    from scene.ply_io import write_gaussian_ply
+
+    splats = teacher_arrays(600, 0, seed=6)
+    write_gaussian_ply(tmp_path / "in.ply", splats)
+    out = tmp_path / "out.bundle"
+    assert cli.main([str(tmp_path / "in.ply"), "-o", str(out), "--chunk_size", "300", "--n_views", "4",
+                     "--n_heldout_views", "2", "--view_size", "32", "--iterations", "0", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "2 chunks" in text and "chunk 0:" in text and "chunk 1:" in text and "worst chunk" in text
+    assert read_index(str(out)).n_chunks == 2
+    with pytest.raises(ValueError, match="chunk_size must be 0"):
+        cli.main([str(tmp_path / "in.ply"), "-o", str(out), "--chunk_size", "5"])
+
+
+def test_a_size_target_holds_for_the_whole_chunked_file():
+    from compression.api import compress, info
+
+    splats = teacher_arrays(900, 1, seed=8)
+    splats["means"][:, 0] *= 4.0
+    data = compress(splats, target_size=40_000, chunk_size=500, **SMALL)
+    assert data.startswith(CHUNKED_MAGIC) and len(data) <= 40_000
+    assert len(data) >= 0.9 * 40_000  # the chunks share the target (each lands within 3 % under its share)
+    assert info(data)["configuration"]["target_size"] == 40_000
