@@ -17,6 +17,10 @@ version 3, the channel basis; [0, 0] for none) as ``expected_<name>.npz``:
 - version 4 (seed 14): ``rd16_klt_frame`` (rd, 16-bit, KLT, a coding frame: a seeded random rotation) and
   ``vanilla8`` (no transform, the identity frame); the expected file also holds the world rotations
   (``quats``) and SH bands (``shN``) of ``DecodedModel.arrays()``.
+
+``--chunked`` writes the chunked file's fixture instead (``tests/fixtures/v5/chunks.bundle``, format 5):
+the two version-4 fixture bundles as its two chunks, with ``expected_chunks.npz`` holding the
+concatenated ``arrays()`` of the chunks (what ``compression.api.decompress`` returns).
 """
 import argparse
 import os
@@ -46,9 +50,13 @@ def main():
     from utils.rotations import euler_to_quat, rotmat_to_euler
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join("tests", "fixtures", f"v{FORMAT_VERSION}"))
+    ap.add_argument("--out", default=None, help="default tests/fixtures/v<version>")
+    ap.add_argument("--chunked", action="store_true", help="the chunked file's fixture (format 5) from the v4 bundles")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.chunked:
+        return write_chunked(args.out or os.path.join("tests", "fixtures", "v5"))
+    args.out = args.out or os.path.join("tests", "fixtures", f"v{FORMAT_VERSION}")
     seed, models = MODELS[FORMAT_VERSION]
     for name, quantizer, bits, klt, with_frame in models:
         model = synthetic_quantized(n=60, sh_degree=1, n_block=7, bits=bits, quantizer=quantizer, seed=seed)
@@ -76,6 +84,26 @@ def main():
             expected.update(frame=dec.payload.frame, quats=world["quats"], shN=world["shN"])
         np.savez(os.path.join(args.out, f"expected_{name}.npz"), **expected)
         print(f"wrote {d}.bundle ({dec.n_gaussians} Gaussians, {quantizer}, {bits}-bit, transform {'klt' if klt else 'none'})")
+
+
+def write_chunked(out: str) -> None:
+    from codec import load_npz
+    from codec.chunked import CHUNKED_VERSION, chunked_bytes, load_chunks
+
+    target = os.path.join(out, "chunks.bundle")
+    if os.path.exists(target):
+        raise SystemExit(f"{target} exists: frozen fixtures are never rewritten")
+    paths = [os.path.join("tests", "fixtures", "v4", name, "pc_npz.bundle") for name in ("rd16_klt_frame", "vanilla8")]
+    decoded = [load_npz(p) for p in paths]
+    boxes = [np.concatenate([d.means.numpy().min(0), d.means.numpy().max(0)]) for d in decoded]
+    data = chunked_bytes([open(p, "rb").read() for p in paths], [d.n_gaussians for d in decoded], boxes,
+                         decoded[0].sh_degree, {"fixture": f"v{CHUNKED_VERSION}"})
+    os.makedirs(out, exist_ok=True)
+    with open(target, "wb") as fh:
+        fh.write(data)
+    parts = [r.model.arrays() for r in load_chunks(target)]
+    np.savez(os.path.join(out, "expected_chunks.npz"), **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    print(f"wrote {target} ({len(data)} B, {len(parts)} chunks)")
 
 
 if __name__ == "__main__":

@@ -208,3 +208,19 @@ def test_stale_temporary_folders_are_removed_by_the_next_save(tmp_path):
     assert "pc_npz.tmp-abcd1234" not in names and "pc_npz.old-x_y9Z0k1" not in names
     assert all(p.exists() for p in keep)
     assert {"pc_npz", "pc_npz.bundle"} <= set(names)
+
+
+def test_committed_v5_chunked_fixture_still_loads():
+    """The frozen chunked file (format 5: the two v4 fixtures as chunks) decodes bit for bit."""
+    from codec.chunked import read_index
+    from compression.api import decompress
+
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v5")
+    path = os.path.join(folder, "chunks.bundle")
+    index = read_index(path)
+    assert index.n_chunks == 2 and index.configuration == {"fixture": "v5"}
+    out = decompress(path)
+    expected = np.load(os.path.join(folder, "expected_chunks.npz"))
+    for k in ("means", "quats", "scales", "sh0", "shN"):
+        assert np.array_equal(out[k], expected[k]), k
+    assert np.array_equal(out["opacities"], expected["opacities"].reshape(-1))

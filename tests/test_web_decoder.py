@@ -177,3 +177,77 @@ def test_js_decoder_refuses_the_frame_python_refuses(tmp_path, frame):
         load_npz(str(bad))
     res, ply, _ = _node_decode(str(bad), tmp_path, "bad")
     assert res.returncode == 2 and "not a unit quaternion" in res.stderr and not os.path.exists(ply)
+
+
+def _chunked_file(tmp_path, n_chunks: int = 3) -> str:
+    """A chunked file of ``n_chunks`` synthetic bundles (SH 1, one with a coding frame)."""
+    from codec.chunked import chunked_bytes
+
+    bundles, counts, boxes = [], [], []
+    for i in range(n_chunks):
+        model = synthetic_quantized(n=70 + 10 * i, sh_degree=1, n_block=3, bits=16, quantizer="rd", seed=20 + i)
+        frame = np.array([0.8, 0.0, 0.6, 0.0], np.float32) if i == 1 else None
+        pc = str(tmp_path / f"c{i}" / "pc_npz")
+        save_npz(model.encode(codec="range", frame=frame), pc)
+        bundles.append(open(pc + ".bundle", "rb").read())
+        dec = load_npz(pc + ".bundle")
+        means = dec.means.numpy()
+        counts.append(dec.n_gaussians)
+        boxes.append(np.concatenate([means.min(0), means.max(0)]))
+    path = tmp_path / "scene.bundle"
+    path.write_bytes(chunked_bytes(bundles, counts, boxes, 1, {"note": "test"}))
+    return str(path)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_js_decoder_reads_a_chunked_file_as_python_does(tmp_path, frozen):
+    import decompress as cli
+
+    path = os.path.join(ROOT, "tests", "fixtures", "v5", "chunks.bundle") if frozen else _chunked_file(tmp_path)
+    res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), path, "-o", str(tmp_path / "js.ply")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and ("2 chunks" if frozen else "3 chunks") in res.stdout, res.stderr
+    assert cli.main([path, "-o", str(tmp_path / "py.ply")]) == 0
+    names_js, js = ply_table(str(tmp_path / "js.ply"))
+    names_py, py = ply_table(str(tmp_path / "py.ply"))
+    assert names_js == names_py and js.shape == py.shape
+    assert np.allclose(js, py, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("chunk", "chunk 1: SHA-256 mismatch"),
+    ("index", "checksum mismatch"),
+    ("truncated", "truncated"),
+    ("bbox", "minimum above"),
+    ("count", "not the sum"),
+    ("version", "newer version"),
+])
+def test_js_decoder_refuses_the_chunked_files_python_refuses(tmp_path, damage, message):
+    from codec import CompressedFormatError
+    from codec.chunked import load_chunks, read_index
+    from tests.test_chunked import _resigned
+
+    path = _chunked_file(tmp_path)
+    raw = open(path, "rb").read()
+    index = read_index(path)
+    if damage == "chunk":
+        bad = bytearray(raw)
+        bad[index.chunks[1].offset + 100] ^= 0x08
+        bad = bytes(bad)
+    elif damage == "index":
+        bad = raw[:30] + bytes([raw[30] ^ 0x20]) + raw[31:]
+    elif damage == "truncated":
+        bad = raw[:-1]
+    elif damage == "bbox":
+        bad = _resigned(raw, lambda ix: ix["chunks"][2].update(bbox=[1, 0, 0, 0, 1, 1]))
+    elif damage == "count":
+        bad = _resigned(raw, lambda ix: ix.update(n_gaussians=ix["n_gaussians"] - 1))
+    else:
+        bad = _resigned(raw, lambda ix: ix.update(format_version=6))
+    bad_path = tmp_path / "bad.bundle"
+    bad_path.write_bytes(bad)
+    with pytest.raises(CompressedFormatError, match=message):
+        load_chunks(str(bad_path))
+    res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), str(bad_path), "-o", str(tmp_path / "bad.ply")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and message in res.stderr and not os.path.exists(tmp_path / "bad.ply"), res.stderr

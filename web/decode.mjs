@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Decode a compressed bundle with the JavaScript decoder and write an INRIA 3DGS PLY:
+// Decode a compressed bundle (or a chunked file: every chunk, in order) with the JavaScript decoder and
+// write an INRIA 3DGS PLY:
 //
 //     node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--helpers K] [--quiet]
 //
@@ -13,6 +14,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 import { defaultHelperCount, nodeHelpers } from "./node/helpers.mjs";
+import { decodeChunkedFile, isChunked } from "./src/chunked.js";
 import { decodeBundle } from "./src/decode.js";
 import { FormatError } from "./src/errors.js";
 import { plyBytes } from "./src/ply.js";
@@ -63,13 +65,27 @@ async function main() {
   }
   const pool = nodeHelpers(args.helpers);
   const t0 = performance.now();
-  let decoded;
+  let decoded, chunked = null;
   try {
-    decoded = await decodeBundle(bytes, { label: args.input, helpers: pool.helpers });
+    if (isChunked(bytes)) {
+      if (args.codes) throw new Error("--codes takes a single bundle, not a chunked file");
+      chunked = await decodeChunkedFile(bytes, { label: args.input, helpers: pool.helpers });
+    } else {
+      decoded = await decodeBundle(bytes, { label: args.input, helpers: pool.helpers });
+    }
   } finally {
     await pool.close();
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (chunked) {
+    writeAtomic(args.output, plyBytes(...chunked.chunks));
+    if (!args.quiet) {
+      const n = chunked.index.n;
+      console.log(`${args.input}: format v5, ${chunked.chunks.length} chunks, ${n} Gaussians, SH degree ${chunked.index.shDegree}, `
+        + `${bytes.length} B (${((8 * bytes.length) / n).toFixed(2)} bits/Gaussian); decoded in ${seconds.toFixed(3)} s -> ${args.output}`);
+    }
+    return;
+  }
   writeAtomic(args.output, plyBytes(decoded));
   if (args.codes) {
     const { codes, coords } = decoded;

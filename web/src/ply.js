@@ -4,17 +4,26 @@
 
 import { quaternions } from "./decode.js";
 
-/** The PLY bytes of a decodeBundle result. */
-export function plyBytes(decoded) {
-  const { n, nChannels: c, columns, means, shDegree } = decoded;
+function propertyNames(shDegree) {
   const nRest = 3 * ((shDegree + 1) ** 2 - 1);
   const names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"];
   for (let j = 0; j < nRest; j++) names.push(`f_rest_${j}`);
   names.push("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3");
+  return names;
+}
+
+/** The PLY header of n Gaussians of SH degree shDegree. */
+export function plyHeader(n, shDegree) {
   const header = ["ply", "format binary_little_endian 1.0", `element vertex ${n}`,
-    ...names.map((p) => `property float ${p}`), "end_header"].join("\n") + "\n";
-  const head = new TextEncoder().encode(header);
-  const width = names.length;
+    ...propertyNames(shDegree).map((p) => `property float ${p}`), "end_header"].join("\n") + "\n";
+  return new TextEncoder().encode(header);
+}
+
+/** The PLY rows (no header) of a decodeBundle result. */
+export function plyRows(decoded) {
+  const { n, nChannels: c, columns, means, shDegree } = decoded;
+  const nRest = 3 * ((shDegree + 1) ** 2 - 1);
+  const width = propertyNames(shDegree).length;
   const body = new Float32Array(n * width);
   const quats = quaternions(columns, n, decoded.frame);
   // property index ← attribute column
@@ -27,8 +36,17 @@ export function plyBytes(decoded) {
     for (const [p, ch] of sources) body[o + p] = columns[ch][i];
     for (let k = 0; k < 4; k++) body[o + 13 + nRest + k] = quats[4 * i + k];
   }
-  const out = new Uint8Array(head.length + body.byteLength);
+  return new Uint8Array(body.buffer);
+}
+
+/** The PLY bytes of decodeBundle results (one, or the chunks of a chunked file, in order). */
+export function plyBytes(...decoded) {
+  const n = decoded.reduce((s, d) => s + d.n, 0);
+  const head = plyHeader(n, decoded[0].shDegree);
+  const rows = decoded.map(plyRows);
+  const out = new Uint8Array(head.length + rows.reduce((s, r) => s + r.length, 0));
   out.set(head, 0);
-  out.set(new Uint8Array(body.buffer), head.length);
+  let at = head.length;
+  for (const r of rows) { out.set(r, at); at += r.length; }
   return out;
 }
