@@ -113,10 +113,17 @@ def python_render(bundle: str, cam: dict, width: int = WIDTH, height: int = HEIG
     ``sh_degree`` (default: the bundle's) and ``fov_horizontal`` (fov read as horizontal) are for the
     negative controls: the mistakes the comparison must catch."""
     from codec import load_npz
+    from codec.chunked import is_chunked, load_chunks
     from gaussian_renderer import render
 
-    dec = load_npz(bundle)
-    g = dec.gaussians()
+    if is_chunked(bundle):  # every chunk, as the viewer shows them all
+        decoded = [r.model for r in load_chunks(bundle)]
+        parts = [d.gaussians() for d in decoded]
+        g = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        dec = decoded[0]
+    else:
+        dec = load_npz(bundle)
+        g = dec.gaussians()
     camera = lookat_camera(cam["position"], cam["target"], cam["up"], cam["fov"], width, height)
     if fov_horizontal:
         f = width / (2.0 * math.tan(math.radians(cam["fov"]) / 2.0))
@@ -129,13 +136,15 @@ def python_render(bundle: str, cam: dict, width: int = WIDTH, height: int = HEIG
 
 
 def browser_render(bundle: str, cam: dict, out_png: str, width: int = WIDTH, height: int = HEIGHT,
-                   spark: dict | None = None) -> tuple[np.ndarray, dict]:
-    """[H, W, 3] float in [0, 1] of the viewer's first frame in headless Chromium, and the page's stats.
+                   spark: dict | None = None, complete: bool = False) -> tuple[np.ndarray, dict]:
+    """[H, W, 3] float in [0, 1] of the viewer's first frame in headless Chromium (``complete``: the frame
+    once every chunk of a chunked file is shown), and the page's stats.
     ``spark``: SparkRenderer options overriding the viewer's (the viewer's ``?spark=``)."""
     from PIL import Image
 
     cmd = [NODE, SCREENSHOT, "--bundle", bundle, "--out", out_png, "--camera", json.dumps(cam),
-           "--size", f"{width}x{height}", "--chromium", CHROMIUM] + (["--spark", json.dumps(spark)] if spark else [])
+           "--size", f"{width}x{height}", "--chromium", CHROMIUM] + (["--spark", json.dumps(spark)] if spark else []) \
+        + (["--complete"] if complete else [])
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"screenshot.mjs failed ({res.returncode}):\n{res.stderr[-4000:]}"
     stats = json.loads(res.stdout.strip().splitlines()[-1])
@@ -165,7 +174,7 @@ def compare(bundle: str, cam: dict, out_dir: str, name: str, width: int = WIDTH,
     down), fov read as horizontal, SH ignored (degree 0), Spark's default antialiased blur (opacity
     compensation), and a black frame."""
     shot = os.path.join(out_dir, f"{name}_browser.png")
-    web, stats = browser_render(bundle, cam, shot, width, height)
+    web, stats = browser_render(bundle, cam, shot, width, height, complete=True)
     py = python_render(bundle, cam, width, height)
     result = {"name": name, "psnr_db": psnr(web, py), "camera": cam, "size": [width, height], "stats": stats,
               "psnr_vs_black_db": psnr(web, np.zeros_like(web))}
@@ -253,6 +262,27 @@ def test_viewer_matches_python_render_synthetic(viewer_built, tmp_path):
     for mistake, db in r["controls_db"].items():
         if db is not None:
             assert db < PSNR_MIN_DB, f"{mistake}: {db:.2f} dB would pass the {PSNR_MIN_DB} dB threshold"
+
+
+def test_viewer_streams_a_chunked_file(viewer_built, tmp_path):
+    """A chunked file fetched by Range requests (the test server answers them), its chunks decoded in the
+    worker pool and drawn as they arrive: once all are shown, the frame is the Python render of every chunk."""
+    from codec import load_npz
+    from codec.chunked import chunked_bytes
+
+    bundles = [synthetic_bundle(str(tmp_path / f"chunk{i}" / "pc_npz"), n=5000, seed=3 + i) for i in range(2)]
+    decoded = [load_npz(b) for b in bundles]
+    boxes = [np.concatenate([d.means.numpy().min(0), d.means.numpy().max(0)]) for d in decoded]
+    path = tmp_path / "chunked.bundle"
+    path.write_bytes(chunked_bytes([open(b, "rb").read() for b in bundles], [d.n_gaussians for d in decoded], boxes, 1))
+    means = np.concatenate([d.means.numpy() for d in decoded])
+    cam = camera_for(means, up=(0.0, 1.0, 0.0), direction=(0.4, 0.3, 1.0), fill=0.9)
+    r = compare(str(path), cam, _out_dir(tmp_path), "chunked", controls=False)
+    print(json.dumps(r))
+    assert r["stats"]["chunks"] == r["stats"]["chunksShown"] == 2 and r["stats"]["chunkErrors"] == 0
+    assert r["stats"]["n"] == len(means) and r["stats"]["formatVersion"] == 5 and r["stats"]["rangeRequests"] is True
+    assert r["psnr_vs_black_db"] < 20.0
+    assert r["psnr_db"] >= PSNR_MIN_DB, r
 
 
 @pytest.mark.parametrize("bundle", [b for b in os.environ.get("SPLATPRESS_WEB_BUNDLES", "").split(",") if b]

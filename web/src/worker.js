@@ -1,13 +1,17 @@
-// Web Worker of the viewer page: decode a .bundle off the main thread.
+// Web Worker of the viewer page: decode a .bundle (or one chunk of a chunked file) off the main thread.
 //
 //   page → worker: {bytes: ArrayBuffer, label}            (the buffer is transferred)
+//                  {bytes, label, chunk: {i, entry, shDegree}}  one chunk of a chunked file: checked against
+//                                                         its index entry first (web/src/chunked.js)
 //   worker → page: {type: "progress", stage, fraction}
 //                  {type: "done", splats, seconds, stages, helpers, label, version}
 //                      (splatArrays(), its buffers transferred; stages: seconds per decoder stage)
 //                  {type: "error", message}
 //
-// The same decoder as `node web/decode.mjs` (web/src/decode.js), with helper workers of its own.
+// The same decoder as `node web/decode.mjs` (web/src/decode.js), with helper workers of its own (none when
+// the page starts it as worker.js?helpers=0: the pool that decodes the chunks of a chunked file in parallel).
 
+import { decodeChunk } from "./chunked.js";
 import { decodeBundle, splatArrays } from "./decode.js";
 
 /**
@@ -16,7 +20,9 @@ import { decodeBundle, splatArrays } from "./decode.js";
  * workers cannot start here, there are none and this worker decodes everything.
  */
 function startHelpers() {
-  const count = Math.max(0, Math.min(3, (self.navigator && self.navigator.hardwareConcurrency || 1) - 1));
+  const asked = new URLSearchParams(self.location.search).get("helpers");
+  const count = asked !== null ? Math.max(0, Math.min(3, Number(asked) || 0))
+    : Math.max(0, Math.min(3, (self.navigator && self.navigator.hardwareConcurrency || 1) - 1));
   const helpers = [];
   for (let i = 0; i < count; i++) {
     let helper;
@@ -37,7 +43,7 @@ function startHelpers() {
 const helpers = startHelpers();
 
 self.onmessage = async (event) => {
-  const { bytes, label } = event.data;
+  const { bytes, label, chunk } = event.data;
   try {
     const t0 = performance.now();
     let last = 0;
@@ -55,7 +61,10 @@ self.onmessage = async (event) => {
         self.postMessage({ type: "progress", stage: name, fraction });
       }
     };
-    const decoded = await decodeBundle(new Uint8Array(bytes), { label, progress, helpers });
+    const decoded = chunk
+      ? await decodeChunk(new Uint8Array(bytes), { shDegree: chunk.shDegree, chunks: { [chunk.i]: chunk.entry } }, chunk.i,
+        { label, progress, helpers })
+      : await decodeBundle(new Uint8Array(bytes), { label, progress, helpers });
     progress("arrays", 0);
     const splats = splatArrays(decoded);
     progress("sent", 1);

@@ -1,6 +1,12 @@
 // splatpress viewer: open a .bundle (drag and drop, file picker or ?url=), decode it in a Web Worker
 // (web/src/worker.js → web/src/decode.js) and render it with Spark (@sparkjsdev/spark, three.js).
 //
+// A chunked file (format 5, web/src/chunked.js) streams: from a ?url= that answers HTTP Range requests
+// the page fetches the index first, then each chunk (nearest to the camera first), decodes the chunks in a
+// pool of workers in parallel and shows each one as soon as it is decoded; a server without Range
+// support (or a local file) gives the whole file, whose chunks are shown the same way as they decode. A
+// damaged chunk is reported and the others are still shown.
+//
 // URL parameters
 //   url=PATH          bundle to open at start (relative to the page or absolute)
 //   camera=JSON       {"position":[x,y,z],"target":[x,y,z],"up":[x,y,z],"fov":degrees} (fov vertical);
@@ -12,12 +18,15 @@
 //
 // For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
 // and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
-// the numbers shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// the numbers shown (for a chunked file also chunks, chunksShown, firstChunkSeconds, allChunksSeconds:
+// seconds from the start of loading); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { ExtSplats, SparkRenderer, SplatMesh, utils } from "@sparkjsdev/spark";
+
+import { HEADER_BYTES, chunkRange, indexRange, isChunked, parseChunkIndex } from "../src/chunked.js";
 
 const SH_C0 = 0.28209479177387814;
 const CLIP_XY = 1.4;
@@ -25,6 +34,7 @@ const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
 window.__splatpressReady = false;
+window.__splatpressComplete = false;
 window.__splatpressError = null;
 window.__splatpressStats = null;
 
@@ -76,7 +86,7 @@ const spark = new SparkRenderer({
 });
 scene.add(spark);
 let controls = null;
-let mesh = null;
+let meshes = [];  // one SplatMesh per decoded bundle or chunk
 let homeView = null;
 
 function resize() {
@@ -121,6 +131,11 @@ function defaultView(positions, n) {
     v.sort((x, y) => x - y);
     lo.push(v[Math.floor(0.01 * (v.length - 1))]); hi.push(v[Math.ceil(0.99 * (v.length - 1))]);
   }
+  return viewOfBox(lo, hi);
+}
+
+/** The default view of a box (lo, hi): seen whole, from −z with y down (or the ?up= axis). */
+function viewOfBox(lo, hi) {
   const target = lo.map((l, a) => 0.5 * (l + hi[a]));
   const radius = 0.5 * Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]) || 1;
   const up = params.get("up") ? parseVec(params.get("up"), "up") : [0, -1, 0];
@@ -201,11 +216,11 @@ function frameHash() {
 renderer.setAnimationLoop(() => {
   // nothing to draw before the first file: no frames, so the decoder has the CPU to itself (matters where
   // WebGL runs on the CPU, as in headless browsers)
-  if (!mesh) return;
+  if (!meshes.length) return;
   if (controls) controls.update();
   renderer.render(scene, camera);
   frames++;
-  if (mesh && !window.__splatpressReady && performance.now() - loadedAt > 300) {
+  if (!window.__splatpressReady && performance.now() - loadedAt > 300) {
     const { hash, lit } = frameHash();
     stable = lit > 0 && hash === lastHash ? stable + 1 : 0;
     lastHash = hash;
@@ -246,34 +261,61 @@ function decodeInWorker(bytes, label) {
   });
 }
 
-async function openBytes(bytes, label) {
+function clearMeshes() {
+  for (const m of meshes) { scene.remove(m); m.dispose(); }
+  meshes = [];
+}
+
+async function addMesh(splats) {
+  const ext = buildExtSplats(splats);
+  const m = new SplatMesh({ extSplats: ext });
+  await m.initialized;
+  scene.add(m);
+  meshes.push(m);
+  invalidate();
+}
+
+function showStats(rows) {
+  $("stats").innerHTML = rows.map(([k, v]) => `<tr><th>${k}</th><td>${String(v).replace(/</g, "&lt;")}</td></tr>`).join("");
+}
+
+function resetState() {
   window.__splatpressReady = false;
+  window.__splatpressComplete = false;
   window.__splatpressError = null;
+  window.__splatpressStats = null;
+  clearMeshes();
+}
+
+async function openBytes(bytes, label) {
+  if (isChunked(bytes)) {
+    const total = bytes.byteLength;
+    return openChunked((start, end) => Promise.resolve(bytes.slice(start, Math.min(end, total))), total, label, performance.now(),
+      false);
+  }
+  resetState();
   const size = bytes.byteLength;
   setStatus(`decoding ${label}…`);
   $("progress").hidden = false;
   try {
     const { splats, seconds, version } = await decodeInWorker(bytes, label);
     const t0 = performance.now();
-    const ext = buildExtSplats(splats);
-    if (mesh) { scene.remove(mesh); mesh.dispose(); }
-    mesh = new SplatMesh({ extSplats: ext });
-    await mesh.initialized;
-    scene.add(mesh);
+    await addMesh(splats);
     const uploadSeconds = (performance.now() - t0) / 1000;
     const stats = {
       label, fileBytes: size, n: splats.n, shDegree: splats.shDegree, formatVersion: version,
       bitsPerGaussian: (8 * size) / splats.n, decodeSeconds: seconds, uploadSeconds,
     };
     window.__splatpressStats = stats;
-    $("stats").innerHTML = [
+    showStats([
       ["file", label], ["Gaussians", stats.n.toLocaleString("en")], ["file size", `${fmtBytes(size)} (${size.toLocaleString("en")} B)`],
       ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)], ["SH degree", stats.shDegree], ["format", `v${version}`],
       ["decode", `${seconds.toFixed(3)} s (worker)`], ["to GPU arrays", `${uploadSeconds.toFixed(3)} s`],
-    ].map(([k, v]) => `<tr><th>${k}</th><td>${String(v).replace(/</g, "&lt;")}</td></tr>`).join("");
+    ]);
     homeView = params.get("camera") ? parseCamera(params.get("camera")) : defaultView(splats.positions, splats.n);
     applyView(homeView);
     loadedAt = performance.now();
+    window.__splatpressComplete = true;
     setStatus(`${label}: rendering…`);
   } catch (err) {
     window.__splatpressError = err.message;
@@ -284,12 +326,134 @@ async function openBytes(bytes, label) {
   }
 }
 
+// ---- chunked files: index first, then the chunks nearest the camera, decoded in parallel ------------------
+
+let chunkPool = [];
+function chunkWorkers() {
+  const count = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+  while (chunkPool.length < count) chunkPool.push(new Worker(new URL("./worker.js?helpers=0", import.meta.url), { type: "module" }));
+  return chunkPool;
+}
+
+function decodeChunkIn(w, bytes, label, chunk) {
+  return new Promise((resolve, reject) => {
+    w.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "done") resolve(m);
+      else if (m.type === "error") reject(new Error(m.message));
+    };
+    w.onerror = (e) => reject(new Error(e.message || "worker failed"));
+    w.postMessage({ bytes: bytes.buffer, label, chunk }, [bytes.buffer]);
+  });
+}
+
+/**
+ * Show a chunked file: fetchRange(start, end) gives bytes [start, end) of it (Range requests, or slices of a
+ * file in memory: ranged false); total is its size. Chunks are fetched and decoded nearest to the camera first, up to one
+ * per worker at a time, and each is drawn as soon as it is decoded.
+ */
+async function openChunked(fetchRange, total, label, t0, ranged) {
+  resetState();
+  const generation = ++loadGeneration;
+  $("progress").hidden = false;
+  setStatus(`${label}: reading the chunk index…`);
+  try {
+    const first = await fetchRange(0, Math.min(total, 65536));
+    const [, indexEnd] = indexRange(first.subarray(0, HEADER_BYTES), label);
+    const head = indexEnd <= first.length ? first : await fetchRange(0, indexEnd);
+    const index = await parseChunkIndex(head, total, label);
+    const lo = [0, 1, 2].map((a) => Math.min(...index.chunks.map((c) => c.bbox[a])));
+    const hi = [0, 1, 2].map((a) => Math.max(...index.chunks.map((c) => c.bbox[a + 3])));
+    homeView = params.get("camera") ? parseCamera(params.get("camera")) : viewOfBox(lo, hi);
+    applyView(homeView);
+    const eye = homeView.position;
+    const order = index.chunks.map((c, i) => i).sort((a, b) => {
+      const d = (i) => { const c = index.chunks[i].bbox; return Math.hypot(...[0, 1, 2].map((k) => 0.5 * (c[k] + c[k + 3]) - eye[k])); };
+      return d(a) - d(b);
+    });
+    const stats = {
+      label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
+      chunkErrors: 0, firstChunkSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
+      rangeRequests: ranged,
+    };
+    window.__splatpressStats = stats;
+    const update = () => showStats([
+      ["file", label], ["Gaussians", `${stats.n.toLocaleString("en")} of ${index.n.toLocaleString("en")}`],
+      ["chunks", `${stats.chunksShown} of ${stats.chunks} shown` + (stats.chunkErrors ? `, ${stats.chunkErrors} damaged` : "")],
+      ["file size", `${fmtBytes(total)} (${total.toLocaleString("en")} B)`], ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)],
+      ["SH degree", stats.shDegree], ["format", "v5 (chunked)"],
+      ["first chunk", stats.firstChunkSeconds === null ? "…" : `${stats.firstChunkSeconds.toFixed(3)} s`],
+      ["all chunks", stats.allChunksSeconds === null ? "…" : `${stats.allChunksSeconds.toFixed(3)} s`],
+    ]);
+    update();
+    let next = 0;
+    const errors = [];
+    const run = async (w) => {
+      while (next < order.length && generation === loadGeneration) {
+        const i = order[next++];
+        const [s, e] = chunkRange(index, i);
+        try {
+          const bytes = await fetchRange(s, e);
+          const m = await decodeChunkIn(w, bytes, label, { i, entry: index.chunks[i], shDegree: index.shDegree });
+          if (generation !== loadGeneration) return;
+          await addMesh(m.splats);
+          stats.n += m.splats.n;
+          stats.chunksShown++;
+          if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = (performance.now() - t0) / 1000; loadedAt = performance.now(); }
+        } catch (err) {
+          stats.chunkErrors++;
+          errors.push(err.message);
+          window.__splatpressError = errors.join("; ");
+          console.error(err);
+        }
+        $("progress").value = (stats.chunksShown + stats.chunkErrors) / stats.chunks;
+        setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; error: ${errors[errors.length - 1]}` : ""));
+        update();
+      }
+    };
+    await Promise.all(chunkWorkers().map(run));
+    if (generation !== loadGeneration) return;
+    stats.allChunksSeconds = (performance.now() - t0) / 1000;
+    update();
+    window.__splatpressComplete = true;
+    setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
+  } catch (err) {
+    window.__splatpressError = err.message;
+    setStatus(`error: ${err.message}`);
+    console.error(err);
+  } finally {
+    $("progress").hidden = true;
+  }
+}
+
+let loadGeneration = 0;
+
 async function openUrl(url) {
   setStatus(`fetching ${url}…`);
+  const label = url.split("/").pop() || url;
+  const t0 = performance.now();
   try {
-    const res = await fetch(url);
+    // ask for the head only: a server that answers with 206 streams a chunked file chunk by chunk
+    const res = await fetch(url, { headers: { Range: "bytes=0-65535" } });
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-    await openBytes(new Uint8Array(await res.arrayBuffer()), url.split("/").pop() || url);
+    const range = res.status === 206 ? /\/(\d+)$/.exec(res.headers.get("Content-Range") || "") : null;
+    if (range) {
+      const head = new Uint8Array(await res.arrayBuffer());
+      const total = Number(range[1]);
+      if (isChunked(head)) {
+        const fetchRange = async (start, end) => {
+          if (end <= head.length) return head.slice(start, end);
+          const r = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` } });
+          if (r.status !== 206) throw new Error(`${url}: HTTP ${r.status} to a Range request for bytes ${start}-${end - 1}`);
+          return new Uint8Array(await r.arrayBuffer());
+        };
+        return await openChunked(fetchRange, total, label, t0, true);
+      }
+      const whole = await fetch(url);  // a plain bundle decodes whole
+      if (!whole.ok) throw new Error(`${url}: HTTP ${whole.status}`);
+      return await openBytes(new Uint8Array(await whole.arrayBuffer()), label);
+    }
+    await openBytes(new Uint8Array(await res.arrayBuffer()), label);
   } catch (err) {
     window.__splatpressError = err.message;
     setStatus(`error: ${err.message}`);

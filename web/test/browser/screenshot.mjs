@@ -4,14 +4,15 @@
 //   node web/test/browser/screenshot.mjs --bundle IN.bundle --out SHOT.png
 //        [--camera '{"position":[..],"target":[..],"up":[..],"fov":deg}'] [--size 640x480]
 //        [--chromium /usr/bin/chromium] [--timeout 180] [--spark JSON]
-//        [--picker] [--page PAGE.png]
+//        [--picker] [--page PAGE.png] [--complete]
 //
 // Serves web/ on 127.0.0.1 (a random port; the bundle at /__bundle__/NAME), loads
 // viewer/index.html?url=…&camera=…&size=…&bare, waits for window.__splatpressReady (first frame drawn
 // and stable), writes the canvas pixels (PNG) to --out and prints one JSON line: the page's stats,
 // the wall time to ready and the WebGL renderer string. Needs `npm run build` first (viewer/dist/).
 // --picker opens the bundle through the page's file picker instead of ?url=; --page also saves a screenshot
-// of the whole page (panel with the numbers included). Exit 2 on any failure, with the page's console on stderr.
+// of the whole page (panel with the numbers included); --complete waits until every chunk of a chunked file
+// is shown (window.__splatpressComplete) and the frame is stable again. Exit 2 on any failure, with the page's console on stderr.
 
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,7 +22,7 @@ import puppeteer from "puppeteer-core";
 import { WEB, serve } from "./serve.mjs";
 
 function parseArgs(argv) {
-  const a = { picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
+  const a = { complete: false, picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => { if (i + 1 >= argv.length) throw new Error(`${k} needs a value`); return argv[++i]; };
@@ -33,6 +34,7 @@ function parseArgs(argv) {
     else if (k === "--timeout") a.timeout = Number(v());
     else if (k === "--spark") a.spark = v();
     else if (k === "--picker") a.picker = true;
+    else if (k === "--complete") a.complete = true;
     else if (k === "--page") a.page = v();
     else throw new Error(`unknown argument ${k}`);
   }
@@ -66,9 +68,14 @@ async function main() {
     if (args.picker) await (await page.$("#file")).uploadFile(resolve(args.bundle));
     await page.waitForFunction("window.__splatpressReady === true || window.__splatpressError !== null",
       { timeout: args.timeout * 1000, polling: 200 });
+    const seconds = (Date.now() - t0) / 1000;
+    if (args.complete) {
+      await page.waitForFunction("window.__splatpressComplete === true || window.__splatpressError !== null",
+        { timeout: args.timeout * 1000, polling: 200 });
+      await new Promise((ok) => setTimeout(ok, 1500));  // the last chunks drawn and sorted
+    }
     const error = await page.evaluate("window.__splatpressError");
     if (error) throw new Error(`page: ${error}`);
-    const seconds = (Date.now() - t0) / 1000;
     const dataUrl = await page.evaluate("window.__splatpressCapture()");
     writeFileSync(args.out, Buffer.from(dataUrl.split(",")[1], "base64"));
     const stats = await page.evaluate("window.__splatpressStats");
