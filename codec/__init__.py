@@ -40,9 +40,12 @@ Version history:
 | 3 | ``--codec range`` until format 4 | as 2, on the channels X·B of a stored orthonormal basis B (``transform.npz``; KLT of f_dc and f_rest) | as 2 |
 | 4 | ``--codec range`` (default) | as 3 | as 2, in the coding frame stored in ``geometry.npz`` (``frame``): the content's own axes, so a turned copy codes alike |
 
-All four versions are read. The version a file gets is its writer's (``codec.io.WRITTEN_VERSION``, by codec
+| 5 | ``compress.py`` without photos on more than ``--chunk_size`` Gaussians | chunks, each a complete version-4 bundle | per chunk (``codec/chunked.py``: an index with each chunk's byte range, box, count and SHA-256, checksummed) |
+
+All four bundle versions are read, and the chunked files of version 5 (``codec.chunked.load_chunks``;
+``load_npz`` reads one bundle). The version a file gets is its writer's (``codec.io.WRITTEN_VERSION``, by codec
 name); the reader dispatches on ``format_version`` through one table (``codec.io.VERSIONS``), and a frozen
-file of each version (``tests/fixtures/v1``, ``v2``, ``v3``, ``v4``, made by ``scripts/make_format_fixture.py``; v1's by commit 12573d9)
+file of each version (``tests/fixtures/v1``, ``v2``, ``v3``, ``v4``, ``v5``, made by ``scripts/make_format_fixture.py``; v1's by commit 12573d9)
 must keep decoding bit-exactly.
 """
 from .channel_layout import ChannelLayout, layout_for_sh_degree, pack_attributes, unpack_attributes

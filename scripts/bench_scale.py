@@ -1,0 +1,151 @@
+"""Scale benchmark: compress.py on tiled copies of a real capture, from one chunk to millions of Gaussians.
+
+For each ``--copies`` k, fern's PLY (or ``--input``) is tiled k times along x (``scripts/make_tiled_ply.py``'s
+rule: copies 1.1 × the 5–95 % x extent apart), and the real command line runs on it in a fresh process,
+alone on the machine:
+
+    /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle [--chunk_size C]
+
+Reported per size: Gaussians in and kept, wall seconds and seconds per million input Gaussians, the peak
+resident memory of the process (``/usr/bin/time``'s maximum RSS), bytes and bits per Gaussian, chunks, the
+held-out PSNR of every chunk (each chunk's own layout-independent views, from the file's index), and,
+with ``--node``, the time and peak memory of ``node web/decode.mjs OUT.bundle -o OUT.ply`` (the JavaScript
+decoder, with its default helper threads). Each tile is the same capture, so the PSNR of a chunk (one tile
+when k is a power of two: the split halves at the median along x) compares with the single copy's.
+
+    python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size 200000] [--node] [--out bench_out/scale]
+
+Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+FERN_PLY = os.path.join(ROOT, "..", "shared", "data", "fern_3dgs", "point_cloud.ply")
+
+
+def log(msg: str) -> None:
+    print(f"[bench_scale] {msg}", flush=True)
+
+
+def tile(src: dict, copies: int) -> dict:
+    """``copies`` copies of ``src`` side by side along x (make_tiled_ply.py's rule)."""
+    lo, hi = np.percentile(src["means"][:, 0], [5, 95])
+    step = 1.1 * float(hi - lo)
+    tiles = []
+    for i in range(copies):
+        t = {k: v.copy() for k, v in src.items()}
+        t["means"][:, 0] += i * step
+        tiles.append(t)
+    return {k: np.concatenate([t[k] for t in tiles]) for k in src}
+
+
+def timed(cmd: list[str], cwd: str = ROOT) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in bytes, stdout) of ``cmd`` under /usr/bin/time -v; raises on failure."""
+    t0 = time.perf_counter()
+    res = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
+    return seconds, int(m.group(1)) * 1024 if m else -1, res.stdout
+
+
+def describe(bundle: str) -> dict:
+    """Bytes, Gaussians, chunks and the held-out PSNR per chunk of a compress.py output."""
+    from codec.chunked import is_chunked
+    from codec.report import chunked_info_dict, describe_compressed, info_dict
+
+    if is_chunked(bundle):
+        info = chunked_info_dict(bundle)
+        psnr = [c["heldout"]["psnr"] for c in info["chunks"]]
+        worst = [c["heldout"]["psnr_worst"] for c in info["chunks"]]
+        return {"bytes": info["total_bytes"], "n_gaussians": info["n_gaussians"], "chunks": info["n_chunks"],
+                "psnr_per_chunk": psnr, "psnr_worst_view_per_chunk": worst, "index_bytes": info["index_bytes"]}
+    info = info_dict(describe_compressed(bundle))
+    return {"bytes": info["total_bytes"], "n_gaussians": info["n_gaussians"], "chunks": 1,
+            "psnr_per_chunk": [info["heldout"]["psnr"]], "psnr_worst_view_per_chunk": [info["heldout"]["psnr_worst"]],
+            "index_bytes": 0}
+
+
+def run_size(src: dict, copies: int, args, work: str) -> dict:
+    from scene.ply_io import write_gaussian_ply
+
+    ply = os.path.join(work, f"tiled_{copies}.ply")
+    write_gaussian_ply(ply, tile(src, copies))
+    n_in = copies * len(src["means"])
+    bundle = os.path.join(args.out, f"x{copies}.bundle")
+    cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet"]
+    log(f"x{copies}: {n_in:,} Gaussians: {' '.join(cmd[1:])}")
+    seconds, rss, _ = timed(cmd)
+    point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
+             "peak_rss": rss, **describe(bundle)}
+    point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
+    if args.node:
+        out_ply = os.path.join(work, f"x{copies}_js.ply")
+        point["node_seconds"], point["node_peak_rss"], _ = timed(["node", "web/decode.mjs", bundle, "-o", out_ply, "--quiet"])
+    os.remove(ply)
+    log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB, "
+        f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
+    return point
+
+
+def report(points: list, args) -> str:
+    lines = [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in points)} "
+             f"--chunk_size {args.chunk_size}{' --node' if args.node else ''}` on {os.path.basename(args.input)} "
+             f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
+             "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS | held-out PSNR per chunk: mean, min–max | "
+             + ("Node decode s / peak RSS |" if args.node else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if args.node else "")]
+    for p in points:
+        psnr = p["psnr_per_chunk"]
+        lines.append(f"| {p['copies']} | {p['n_input']:,} / {p['n_gaussians']:,} | {p['chunks']} | {p['bytes']:,} "
+                     f"({p['bits_per_gaussian']:.1f}) | {p['seconds']:.0f} ({p['seconds_per_million']:.0f}) | "
+                     f"{p['peak_rss'] / 2**30:.2f} GiB | {np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | "
+                     + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if args.node else ""))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from scene.splat_files import read_splat
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", default=FERN_PLY, help="the capture to tile (default fern's 3DGS PLY)")
+    ap.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8])
+    ap.add_argument("--chunk_size", type=int, default=200000, help="compress.py --chunk_size")
+    ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
+    ap.add_argument("--out", default=os.path.join("bench_out", "scale"))
+    args = ap.parse_args(argv)
+    if not os.path.isfile(args.input):
+        log(f"skipped: {args.input} is absent (fern's 3DGS PLY lives in ../shared/data/fern_3dgs/)")
+        return 0
+    os.makedirs(args.out, exist_ok=True)
+    src = read_splat(args.input)
+    points = []
+    with tempfile.TemporaryDirectory(prefix="bench_scale-") as work:
+        for copies in args.copies:
+            points.append(run_size(src, copies, args, work))
+            with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
+                json.dump(points, fh, indent=1)
+    text = report(points, args)
+    with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
+        fh.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
