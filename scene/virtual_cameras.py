@@ -21,7 +21,7 @@ did not choose. This module derives both from the Gaussians.
    | layout | views |
    |---|---|
    | ``auto`` (default) | ``sphere``, plus ``forward_extra_share`` × n extra views in the front's cone when the shape has a front (a weight on that side, never an exclusion), plus ``inside_extra_share`` × n views from the centre looking out when the content surrounds it |
-   | ``sphere`` | Fibonacci directions over the whole sphere at two distances: ``far_share`` of the views from where the whole core is in view, the rest ``near_factor`` times as far (the content fills the frame, as when a viewer zooms in) but never inside it: at least ``near_clearance`` × r beyond the ``near_quantile`` of the opaque Gaussians along the view's axis |
+   | ``sphere`` | Fibonacci directions over the whole sphere at two distances: ``far_share`` of the views from where the whole core is in view, the rest ``near_factor`` times as far (the content fills the frame, as when a viewer zooms in) but never inside it: at least ``near_clearance`` × r beyond the ``near_quantile`` of the opaque Gaussians along the view's axis; each view rolled about its axis by golden-angle steps (``fitting_roll``), so that what lies beyond the core reaches the wide side of the frame in some views, as in a viewer's window at any roll (without the rolls every view had e₁ along the short side, and content beyond the core along e₁ was cropped from all of them) |
    | ``forward`` | only the cone of ``forward_cone_deg`` around the thin axis on the side away from the tail (loses the back: only by request) |
    | ``orbit`` | only rings of ``orbit_elevations_deg`` around the longest axis (loses the poles: only by request) |
 
@@ -80,6 +80,7 @@ class FrameParams:
     max_coverage_rounds: int = 3
     core_sigma: float = 2.0
     core_min_opacity: float = 0.1
+    fitting_roll: bool = True
 
 
 @dataclass
@@ -373,15 +374,22 @@ def place_cameras(frame: SceneFrame, n: int, width: int, height: int, fov_x_deg:
         return _cams_at(frame, view_directions(frame, n, params, phase, "orbit"), far, k, frame.axes[:, 0])
     n_far = max(1, int(round(params.far_share * n))) if n > 1 else n
     n_near = n - n_far
-    cams = _cams_at(frame, view_directions(frame, n_far, params, phase, "sphere"), far, k, frame.axes[:, 0])
+    cams = _cams_at(frame, view_directions(frame, n_far, params, phase, "sphere"), far, k, frame.axes[:, 0],
+                    golden_rolls(n_far) if params.fitting_roll else None)
     if n_near:  # the near set turned by half the golden angle about e1: other directions than the far set
         turn = math.pi * (3.0 - math.sqrt(5.0)) / 2.0
         c, s = math.cos(turn), math.sin(turn)
         rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
         dirs = -frame.to_world(_fibonacci_sphere(n_near, phase) @ rot.T)
         cams += _cams_at(frame, dirs, near_distances(frame, dirs, params.near_factor * far, means, opacities, params), k,
-                         frame.axes[:, 0])
+                         frame.axes[:, 0], golden_rolls(n_near, n_far) if params.fitting_roll else None)
     return cams
+
+
+def golden_rolls(n: int, start: int = 0) -> np.ndarray:
+    """[n] roll angles of views ``start`` … ``start + n − 1``: steps of the golden angle, so that the rolls of
+    any run of views spread evenly over the half turn that tells a landscape frame's orientations apart."""
+    return np.mod((np.arange(n) + start) * math.pi * (3.0 - math.sqrt(5.0)), 2.0 * math.pi)
 
 
 def _inside_cameras(frame: SceneFrame, n: int, k: np.ndarray, phase: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -437,7 +445,7 @@ def fitting_cameras(frame: SceneFrame, n: int, width: int, height: int, means: n
             dist *= 2.0
             extra = max(1, n // 2)
             cams += _cams_at(frame, view_directions(frame, extra, params, 0.25 + 0.25 * r, "sphere"), dist, k,
-                             frame.axes[:, 0])
+                             frame.axes[:, 0], golden_rolls(extra, len(cams)) if params.fitting_roll else None)
             info["n_coverage"] += extra
             coverage, _ = frustum_coverage(means, opacities, cams, width, height)
     info["coverage"] = coverage

@@ -205,3 +205,31 @@ def test_near_views_stand_outside_the_content():
     assert all(outside(evaluation_cameras(frame, 16, 64, 48, means=x, opacities=w)))
     assert all(outside(fitting_cameras(frame, 32, 64, 48, x, w)[0]))
     assert not all(outside(evaluation_cameras(frame, 16, 64, 48)))  # the bare near distance: inside the arms' reach
+
+
+def test_fitting_views_are_rolled_so_both_sides_of_the_frame_lie_along_the_long_axis():
+    """Without rolls every sphere view had e1 along the frame's short side, and what lies beyond the core
+    along e1 was cropped from all of them; the golden-angle rolls put e1 along the wide side too."""
+    import math
+
+    from scene.virtual_cameras import FrameParams, fitting_cameras, scene_frame
+
+    rng = np.random.default_rng(3)
+    means = rng.normal(size=(4000, 3)) * [3.0, 1.0, 0.6]
+    op = np.ones(len(means))
+    frame = scene_frame(means, op)
+    e1 = frame.axes[:, 0]
+
+    def image_angles(params):
+        cams, _ = fitting_cameras(frame, 32, 320, 240, means, op, params=params)
+        out = []
+        for w2c, _k in cams:
+            x, y = float(w2c[0, :3] @ e1), float(w2c[1, :3] @ e1)
+            if math.hypot(x, y) > 0.5:  # e1 well inside the image plane
+                out.append(math.degrees(math.atan2(abs(y), abs(x))))  # 0: along the wide side, 90: the short side
+        return np.array(out)
+
+    rolled = image_angles(FrameParams())
+    assert (rolled < 20).sum() >= 3 and (rolled > 70).sum() >= 3
+    unrolled = image_angles(FrameParams(fitting_roll=False))
+    assert (unrolled < 20).sum() == 0  # the blind spot the rolls close
