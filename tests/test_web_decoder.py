@@ -251,3 +251,47 @@ def test_js_decoder_refuses_the_chunked_files_python_refuses(tmp_path, damage, m
     res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), str(bad_path), "-o", str(tmp_path / "bad.ply")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and message in res.stderr and not os.path.exists(tmp_path / "bad.ply"), res.stderr
+
+
+def _t_edit(value):
+    def edit(arrays):
+        arrays["t"][2] = value  # the first step of the first channel
+    return edit
+
+
+@pytest.mark.parametrize("member, edit, message", [
+    ("dc.npz", lambda a: a["dc"].__setitem__(0, np.nan), "dc contains NaN or inf"),
+    ("dc.npz", lambda a: a["dc"].__setitem__(2, np.inf), "dc contains NaN or inf"),
+    ("geometry.npz", lambda a: a["bbox"].__setitem__(1, np.nan), "bbox_min contains NaN or inf"),
+    ("geometry.npz", lambda a: a["bbox"].__setitem__(3, a["bbox"][0] - 1.0), "exceeds max"),
+    ("transform.npz", lambda a: a["basis"].__setitem__((0, 0), np.nan), "channel_basis must be finite"),
+    ("transform.npz", lambda a: a["basis"].__setitem__((4, 4), 0.5), "not orthonormal"),
+    ("t.npz", _t_edit(0.0), "every quantizer scale must be > 0"),
+    ("t.npz", _t_edit(-0.25), "every quantizer scale must be > 0"),
+])
+def test_js_decoder_refuses_the_values_python_refuses(tmp_path, member, edit, message):
+    """A bundle whose values are wrong but whose hashes match (tests.compression_helpers.rewrite_npz_member):
+    both decoders give one clear error with the same words, and neither writes a PLY."""
+    import io
+
+    from codec import CompressedFormatError
+    from codec.container import bundle_bytes, read_model_files
+    from compression.channel_basis import fit_channel_basis
+    from tests.compression_helpers import rewrite_npz_member
+
+    model = synthetic_quantized(n=60, sh_degree=1, n_block=2, bits=16, quantizer="rd", seed=9)
+    model.channel_basis = fit_channel_basis(model.attributes().detach(), model.layout)
+    model.calibrate()
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range"), pc)
+    files = read_model_files(pc)
+    with np.load(io.BytesIO(files[member])) as z:
+        arrays = {k: z[k].copy() for k in z.files}
+    edit(arrays)
+    rewrite_npz_member(pc, member, arrays)
+    bad = tmp_path / "bad.bundle"
+    bad.write_bytes(bundle_bytes(read_model_files(pc)))
+    with pytest.raises(CompressedFormatError, match=message):
+        load_npz(str(bad))
+    res, ply, _ = _node_decode(str(bad), tmp_path, "bad")
+    assert res.returncode == 2 and message in res.stderr and not os.path.exists(ply), res.stderr

@@ -112,6 +112,7 @@ export async function decodeBundle(bytes, options = {}) {
     }
     basis = b.data.length ? b.data : null;
   }
+  checkValues({ scale, zeroPoint, dc, bbox, basis, bits, c }, label);
 
   progress("plan", 0);
   const plan = buildPlan(coords, depth);
@@ -138,6 +139,13 @@ export async function decodeBundle(bytes, options = {}) {
     throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
   }
 
+  const qmax = 2 ** bits - 1;
+  for (const col of codeColumns) {
+    for (let i = 0; i < col.length; i++) {
+      if (col[i] > qmax) throw new FormatError(`${label}: AC codes must lie in [0, ${qmax}] for ${bits}-bit codes`);
+    }
+  }
+
   progress("transform", 0);
   if (basis) {
     const blocks = nonIdentityBlocks(basis, c);
@@ -156,6 +164,38 @@ export async function decodeBundle(bytes, options = {}) {
       return codes;
     },
   };
+}
+
+/**
+ * The value checks of codec/payload.py CompressedPayload.validate, in its order and with its messages:
+ * finite steps, zero points, DC and box; steps > 0; zero points in [0, 2^bits − 1]; box min ≤ max; a
+ * finite, orthonormal channel basis (|B·Bᵀ − I| ≤ 1e-4, in float64). (The frame: frame.js checkFrame.)
+ */
+export function checkValues({ scale, zeroPoint, dc, bbox, basis, bits, c }, label) {
+  const bad = (msg) => { throw new FormatError(`${label}: ${msg}`); };
+  const finite = (arr) => arr.every((v) => Number.isFinite(v));
+  for (const [name, arr] of [["scale", scale], ["zero_point", zeroPoint], ["dc", dc], ["bbox_min", bbox.subarray(0, 3)],
+    ["bbox_max", bbox.subarray(3, 6)]]) {
+    if (!finite(arr)) bad(`${name} contains NaN or inf`);
+  }
+  if (!scale.every((v) => v > 0)) bad("every quantizer scale must be > 0");
+  const qmax = 2 ** bits - 1;
+  if (!zeroPoint.every((v) => v >= 0 && v <= qmax)) bad(`zero points must lie in [0, ${qmax}] for ${bits}-bit codes`);
+  if (!(bbox[0] <= bbox[3] && bbox[1] <= bbox[4] && bbox[2] <= bbox[5])) {
+    bad(`bbox min [${Array.from(bbox.subarray(0, 3)).join(", ")}] exceeds max [${Array.from(bbox.subarray(3, 6)).join(", ")}]`);
+  }
+  if (basis) {
+    if (!finite(basis)) bad(`channel_basis must be finite float32 [${c}, ${c}]`);
+    let worst = 0;
+    for (let a = 0; a < c; a++) {
+      for (let k = 0; k < c; k++) {
+        let sum = 0;
+        for (let j = 0; j < c; j++) sum += basis[a * c + j] * basis[k * c + j];
+        worst = Math.max(worst, Math.abs(sum - (a === k ? 1 : 0)));
+      }
+    }
+    if (worst > 1e-4) bad("channel_basis is not orthonormal");
+  }
 }
 
 /**
