@@ -295,3 +295,29 @@ def test_js_decoder_refuses_the_values_python_refuses(tmp_path, member, edit, me
         load_npz(str(bad))
     res, ply, _ = _node_decode(str(bad), tmp_path, "bad")
     assert res.returncode == 2 and message in res.stderr and not os.path.exists(ply), res.stderr
+
+
+def test_js_decoder_checks_the_manifest_crc(tmp_path):
+    """The manifest is the one member no SHA-256 covers: a CRC-32 that disagrees with it (here the recorded
+    one changed, in the local header and the central directory) is refused by both decoders."""
+    import struct
+
+    from codec import CompressedFormatError
+
+    model = synthetic_quantized(n=50, sh_degree=0, n_block=2, bits=16, quantizer="rd", seed=10)
+    pc = str(tmp_path / "m" / "pc_npz")
+    save_npz(model.encode(codec="range"), pc)
+    raw = bytearray(open(pc + ".bundle", "rb").read())
+    assert raw[30:30 + len("manifest.json")] == b"manifest.json"  # the first member
+    (crc,) = struct.unpack("<I", raw[14:18])
+    raw[14:18] = struct.pack("<I", crc ^ 1)
+    eocd = raw.rfind(b"PK\x05\x06")
+    (first,) = struct.unpack("<I", raw[eocd + 16:eocd + 20])  # the central directory's first entry: the manifest's
+    assert raw[first + 46:first + 46 + len("manifest.json")] == b"manifest.json"
+    raw[first + 16:first + 20] = struct.pack("<I", crc ^ 1)
+    bad = tmp_path / "bad.bundle"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(CompressedFormatError, match="corrupted or truncated"):
+        load_npz(str(bad))
+    res, ply, _ = _node_decode(str(bad), tmp_path, "bad")
+    assert res.returncode == 2 and "manifest.json is corrupted or truncated" in res.stderr and not os.path.exists(ply), res.stderr

@@ -7,6 +7,7 @@
 
 import { unzipSync } from "fflate";
 
+import { crc32 } from "./ac.js";
 import { FormatError } from "./errors.js";
 import { parseNpy } from "./npy.js";
 
@@ -59,7 +60,34 @@ export function readBundle(bytes, label) {
   }
   const files = unzip(bytes, label);
   if (!(MANIFEST in files)) throw new FormatError(`${label}: member ${MANIFEST} is missing from the bundle`);
+  // the data members are covered by the manifest's SHA-256; the manifest itself by the zip's CRC-32 (as
+  // Python's zipfile checks it)
+  const stored = centralCrc32(bytes, MANIFEST);
+  if (stored === null || (crc32(files[MANIFEST]) >>> 0) !== stored) {
+    throw new FormatError(`${label}: member ${MANIFEST} is corrupted or truncated (CRC-32 mismatch with the zip directory)`);
+  }
   return files;
+}
+
+/** The CRC-32 the zip's central directory records for member `name` (null when it has no such entry). */
+function centralCrc32(bytes, name) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const min = Math.max(0, bytes.length - 22 - 65535);
+  for (let i = bytes.length - 22; i >= min; i--) {
+    if (view.getUint32(i, true) !== 0x06054b50) continue;
+    const count = view.getUint16(i + 10, true);
+    let p = view.getUint32(i + 16, true);
+    const want = new TextEncoder().encode(name);
+    for (let k = 0; k < count && p + 46 <= bytes.length; k++) {
+      if (view.getUint32(p, true) !== 0x02014b50) return null;
+      const nameLen = view.getUint16(p + 28, true), extra = view.getUint16(p + 30, true), comment = view.getUint16(p + 32, true);
+      const entry = bytes.subarray(p + 46, p + 46 + nameLen);
+      if (entry.length === want.length && entry.every((b, j) => b === want[j])) return view.getUint32(p + 16, true);
+      p += 46 + nameLen + extra + comment;
+    }
+    return null;
+  }
+  return null;
 }
 
 /** The manifest, after checking the format name and that its version is one this decoder reads. */
