@@ -239,6 +239,11 @@ def read_model_files(path: str) -> dict[str, bytes]:
 def bundle_members(raw: bytes, label: str) -> dict[str, bytes]:
     """Raw bytes of every member of a bundle held in memory (``manifest.json`` included); ``label`` names
     it in errors (a path, or a chunk of a chunked file)."""
+    from .chunked import is_chunked_bytes
+
+    if is_chunked_bytes(raw):
+        raise CompressedFormatError(f"{label}: a chunked file (format 5, several independent chunks), not one bundle: "
+                                    f"decode it with codec.chunked.load_chunks, compression.api.decompress or decompress.py")
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:

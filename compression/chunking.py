@@ -170,6 +170,9 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
               "heldout": {"psnr_mean_over_chunks": float(np.mean(psnrs)), "psnr_worst_chunk": float(min(psnrs)),
                           "per_chunk": [round(float(p), 4) for p in psnrs], "views": "virtual, per chunk"}}
     data = chunked_bytes(bundles, kept, boxes, sh_degree, config)
+    if target is not None and len(data) > target:  # the index took more than its share (an unusually long name)
+        logger.warning("the chunked file is %d B, %d B over the target: its index took more than the %d B set aside",
+                       len(data), len(data) - target, 1024 + INDEX_BYTES_PER_CHUNK * len(parts))
     stages = {"split": split_s, "chunks": sum(s.seconds for s in summaries), "total": time.perf_counter() - t_all}
     return ChunkedCompressed(data=data, chunks=summaries, n_input=n, stages=stages, threads=threads)
 
