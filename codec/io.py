@@ -299,11 +299,6 @@ def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedM
         :class:`CompressedFormatError` (``ValueError``) naming the file and the problem otherwise.
     """
     path = find_compressed(path)
-    from .chunked import is_chunked
-
-    if is_chunked(path):
-        raise CompressedFormatError(f"{path}: a chunked file (format 5, several independent chunks): decode it with "
-                                    f"codec.chunked.load_chunks, compression.api.decompress or decompress.py")
     return decode_model_files(read_model_files(path), path, device)
 
 
