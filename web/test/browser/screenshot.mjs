@@ -4,7 +4,7 @@
 //   node web/test/browser/screenshot.mjs --bundle IN.bundle --out SHOT.png
 //        [--camera '{"position":[..],"target":[..],"up":[..],"fov":deg}'] [--size 640x480]
 //        [--chromium /usr/bin/chromium] [--timeout 180] [--spark JSON]
-//        [--picker] [--page PAGE.png] [--complete]
+//        [--picker] [--page PAGE.png] [--complete] [--throttle_mbps 50]
 //
 // Serves web/ on 127.0.0.1 (a random port; the bundle at /__bundle__/NAME), loads
 // viewer/index.html?url=…&camera=…&size=…&bare, waits for window.__splatpressReady (first frame drawn
@@ -12,7 +12,8 @@
 // the wall time to ready and the WebGL renderer string. Needs `npm run build` first (viewer/dist/).
 // --picker opens the bundle through the page's file picker instead of ?url=; --page also saves a screenshot
 // of the whole page (panel with the numbers included); --complete waits until every chunk of a chunked file
-// is shown (window.__splatpressComplete) and the frame is stable again. Exit 2 on any failure, with the page's console on stderr.
+// is shown (window.__splatpressComplete) and the frame is stable again; --throttle_mbps limits the page's
+// download rate (Chromium's network emulation, 20 ms latency), as a link of that speed would. Exit 2 on any failure, with the page's console on stderr.
 
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -22,7 +23,7 @@ import puppeteer from "puppeteer-core";
 import { WEB, serve } from "./serve.mjs";
 
 function parseArgs(argv) {
-  const a = { complete: false, picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
+  const a = { throttle: null, complete: false, picker: false, page: null, spark: null, bundle: null, out: null, camera: null, size: "640x480", chromium: process.env.CHROMIUM || "/usr/bin/chromium", timeout: 180 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => { if (i + 1 >= argv.length) throw new Error(`${k} needs a value`); return argv[++i]; };
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     else if (k === "--spark") a.spark = v();
     else if (k === "--picker") a.picker = true;
     else if (k === "--complete") a.complete = true;
+    else if (k === "--throttle_mbps") a.throttle = Number(v());
     else if (k === "--page") a.page = v();
     else throw new Error(`unknown argument ${k}`);
   }
@@ -60,6 +62,9 @@ async function main() {
     page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
     await page.setViewport({ width: w + 40, height: h + 40, deviceScaleFactor: 1 });
+    if (args.throttle) {
+      await page.emulateNetworkConditions({ download: (args.throttle * 1e6) / 8, upload: (args.throttle * 1e6) / 8, latency: 20 });
+    }
     const q = new URLSearchParams(args.picker ? { size: `${w}x${h}` } : { url: `/__bundle__/${name}`, size: `${w}x${h}`, bare: "1" });
     if (args.camera) q.set("camera", args.camera);
     if (args.spark) q.set("spark", args.spark);
