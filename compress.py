@@ -5,7 +5,9 @@
 
 IN: INRIA 3DGS ``.ply`` (SH 0–3), SuperSplat ``.compressed.ply``, ``.spz``, ``.sog`` (or its
 ``meta.json``), ``.splat`` (``scene/splat_files.py``). OUT: the single-file bundle of format
-``raht-gs-npz`` (``decompress.py`` turns it back into a PLY, SPZ, SOG, ...).
+``raht-gs-npz`` (``decompress.py`` turns it back into a PLY, SPZ, SOG, ...); without ``-s``, a scene of more
+than ``--chunk_size`` Gaussians becomes a chunked file (format 5: independent spatial chunks behind an index,
+``compression/chunking.py``), compressed one chunk at a time, with a summary line per chunk.
 
 Two front ends of one pipeline (``compression.pipeline.run_compression``):
 

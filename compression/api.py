@@ -1,7 +1,8 @@
 """The codec from Python: compress Gaussians (or a splat file) into bundle bytes, and back.
 
     from compression.api import compress, decompress, info
-    data = compress("scene.sog", quality=58)          # bytes of a .bundle (or compress(splats_dict))
+    data = compress("scene.sog", quality=58)          # bytes of a .bundle (or compress(splats_dict)); above
+                                                      # chunk_size Gaussians a chunked file (codec/chunked.py)
     splats = decompress(data)                         # {"means", "scales", "quats", "opacities", "sh0", "shN"}
     print(info(data)["heldout"])                      # the fidelity the file reports, the sizes, the settings
 
