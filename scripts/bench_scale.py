@@ -95,8 +95,13 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
              "peak_rss": rss, **describe(bundle)}
     point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
     if args.node:
-        out_ply = os.path.join(work, f"x{copies}_js.ply")
-        point["node_seconds"], point["node_peak_rss"], _ = timed(["node", "web/decode.mjs", bundle, "-o", out_ply, "--quiet"])
+        if not os.path.isdir(os.path.join(ROOT, "web", "node_modules", "fflate")):
+            log("--node skipped: web/node_modules is missing (cd web && npm ci)")
+        else:
+            out_ply = os.path.join(work, f"x{copies}_js.ply")
+            point["node_seconds"], point["node_peak_rss"], _ = timed(["node", "web/decode.mjs", bundle, "-o", out_ply,
+                                                                      "--quiet"])
+            os.remove(out_ply)
     os.remove(ply)
     log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB, "
         f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
@@ -115,7 +120,8 @@ def report(points: list, args) -> str:
         lines.append(f"| {p['copies']} | {p['n_input']:,} / {p['n_gaussians']:,} | {p['chunks']} | {p['bytes']:,} "
                      f"({p['bits_per_gaussian']:.1f}) | {p['seconds']:.0f} ({p['seconds_per_million']:.0f}) | "
                      f"{p['peak_rss'] / 2**30:.2f} GiB | {np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | "
-                     + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if args.node else ""))
+                     + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if "node_seconds" in p
+                        else ("— |" if args.node else "")))
     return "\n".join(lines) + "\n"
 
 
