@@ -261,6 +261,13 @@ function decodeInWorker(bytes, label) {
   });
 }
 
+/** A load or decode error: on the page's status line and in window.__splatpressError. */
+function reportError(err) {
+  window.__splatpressError = err.message;
+  setStatus(`error: ${err.message}`);
+  console.error(err);
+}
+
 function clearMeshes() {
   for (const m of meshes) { scene.remove(m); m.dispose(); }
   meshes = [];
@@ -318,9 +325,7 @@ async function openBytes(bytes, label) {
     window.__splatpressComplete = true;
     setStatus(`${label}: rendering…`);
   } catch (err) {
-    window.__splatpressError = err.message;
-    setStatus(`error: ${err.message}`);
-    console.error(err);
+    reportError(err);
   } finally {
     $("progress").hidden = true;
   }
@@ -418,9 +423,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     window.__splatpressComplete = true;
     setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
   } catch (err) {
-    window.__splatpressError = err.message;
-    setStatus(`error: ${err.message}`);
-    console.error(err);
+    reportError(err);
   } finally {
     $("progress").hidden = true;
   }
@@ -455,8 +458,7 @@ async function openUrl(url) {
     }
     await openBytes(new Uint8Array(await res.arrayBuffer()), label);
   } catch (err) {
-    window.__splatpressError = err.message;
-    setStatus(`error: ${err.message}`);
+    reportError(err);
   }
 }
 
