@@ -16,7 +16,7 @@ import torch
 from utils.rotations import euler_to_quat, quat_to_rotmat, rotmat_to_euler
 from utils.sh import sh_rotation
 
-__all__ = ["rotate_gaussians", "scale_gaussians_axis", "axis_rotation", "random_rotation"]
+__all__ = ["rotate_gaussians", "scale_gaussians_axis", "axis_rotation", "random_rotation", "tiled_copies"]
 
 
 def axis_rotation(axis: int, degrees: float) -> np.ndarray:
@@ -79,3 +79,16 @@ def scale_gaussians_axis(arrays: dict, axis: int, factor: float) -> dict:
     out["scales"] = (0.5 * torch.log(evals.clamp(min=1e-30))).numpy().astype(np.float32)
     out["quats"] = _quats_of(evecs).numpy().astype(np.float32)
     return out
+
+
+def tiled_copies(arrays: dict, copies: int) -> dict:
+    """``copies`` copies of splat ``arrays`` side by side along x, 1.1 × the 5–95 % x extent apart: a scene
+    of a given size made of one real capture (each copy the same content, so per-copy results compare)."""
+    lo, hi = np.percentile(np.asarray(arrays["means"])[:, 0], [5, 95])
+    step = 1.1 * float(hi - lo)
+    tiles = []
+    for i in range(copies):
+        t = {k: np.array(v, copy=True) for k, v in arrays.items()}
+        t["means"][:, 0] += i * step
+        tiles.append(t)
+    return {k: np.concatenate([t[k] for t in tiles]) for k in arrays}

@@ -1,7 +1,7 @@
 """Scale benchmark: compress.py on tiled copies of a real capture, from one chunk to millions of Gaussians.
 
-For each ``--copies`` k, fern's PLY (or ``--input``) is tiled k times along x (``scripts/make_tiled_ply.py``'s
-rule: copies 1.1 × the 5–95 % x extent apart), and the real command line runs on it in a fresh process,
+For each ``--copies`` k, fern's PLY (or ``--input``) is tiled k times along x (``scene.transform.tiled_copies``,
+as ``scripts/make_tiled_ply.py``: copies 1.1 × the 5–95 % x extent apart), and the real command line runs on it in a fresh process,
 alone on the machine:
 
     /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle [--chunk_size C]
@@ -41,18 +41,6 @@ def log(msg: str) -> None:
     print(f"[bench_scale] {msg}", flush=True)
 
 
-def tile(src: dict, copies: int) -> dict:
-    """``copies`` copies of ``src`` side by side along x (make_tiled_ply.py's rule)."""
-    lo, hi = np.percentile(src["means"][:, 0], [5, 95])
-    step = 1.1 * float(hi - lo)
-    tiles = []
-    for i in range(copies):
-        t = {k: v.copy() for k, v in src.items()}
-        t["means"][:, 0] += i * step
-        tiles.append(t)
-    return {k: np.concatenate([t[k] for t in tiles]) for k in src}
-
-
 def timed(cmd: list[str], cwd: str = ROOT) -> tuple[float, int, str]:
     """(wall seconds, peak RSS in bytes, stdout) of ``cmd`` under /usr/bin/time -v; raises on failure."""
     t0 = time.perf_counter()
@@ -83,9 +71,10 @@ def describe(bundle: str) -> dict:
 
 def run_size(src: dict, copies: int, args, work: str) -> dict:
     from scene.ply_io import write_gaussian_ply
+    from scene.transform import tiled_copies
 
     ply = os.path.join(work, f"tiled_{copies}.ply")
-    write_gaussian_ply(ply, tile(src, copies))
+    write_gaussian_ply(ply, tiled_copies(src, copies))
     n_in = copies * len(src["means"])
     bundle = os.path.join(args.out, f"x{copies}.bundle")
     cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet"]

@@ -13,27 +13,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
 
 
 def main(argv=None) -> int:
     from scene.ply_io import write_gaussian_ply
     from scene.splat_files import read_splat
+    from scene.transform import tiled_copies
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--copies", type=int, default=4)
     args = ap.parse_args(argv)
-    a = read_splat(args.input)
-    lo, hi = np.percentile(a["means"][:, 0], [5, 95])
-    step = 1.1 * float(hi - lo)
-    tiles = []
-    for i in range(args.copies):
-        t = {k: v.copy() for k, v in a.items()}
-        t["means"][:, 0] += i * step
-        tiles.append(t)
-    out = {k: np.concatenate([t[k] for t in tiles]) for k in a}
+    out = tiled_copies(read_splat(args.input), args.copies)
     write_gaussian_ply(args.output, out)
     print(f"{args.output}: {len(out['means'])} Gaussians")
     return 0

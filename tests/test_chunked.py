@@ -230,3 +230,16 @@ def test_a_size_target_holds_for_the_whole_chunked_file():
     assert data.startswith(CHUNKED_MAGIC) and len(data) <= 40_000
     assert len(data) >= 0.9 * 40_000  # the chunks share the target (each lands within 3 % under its share)
     assert info(data)["configuration"]["target_size"] == 40_000
+
+
+def test_tiled_copies_split_into_one_copy_per_chunk():
+    """The scale benchmark's proxy: k copies along x; the split halves along x, so with k a power of two and a
+    chunk size of one copy each chunk is one copy, give or take the copies' stray tails."""
+    from scene.transform import tiled_copies
+
+    one = teacher_arrays(400, 0, seed=11)
+    four = tiled_copies(one, 4)
+    assert four["means"].shape == (1600, 3) and np.array_equal(four["means"][:400], one["means"])
+    parts = spatial_chunks(four["means"], 400)
+    assert [len(p) for p in parts] == [400] * 4
+    assert sorted(int(np.median(p)) // 400 for p in parts) == [0, 1, 2, 3]
