@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
@@ -204,8 +205,6 @@ def parse_index(head: bytes, total_bytes: int, label: str) -> ChunkedIndex:
 
 def read_index(path: str) -> ChunkedIndex:
     """The checked index of the chunked file at ``path`` (reads only the head of the file)."""
-    import os
-
     total = os.path.getsize(path)
     with open(path, "rb") as fh:
         head = fh.read(_HEADER)

@@ -372,10 +372,8 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     homeView = params.get("camera") ? parseCamera(params.get("camera")) : viewOfBox(lo, hi);
     applyView(homeView);
     const eye = homeView.position;
-    const order = index.chunks.map((c, i) => i).sort((a, b) => {
-      const d = (i) => { const c = index.chunks[i].bbox; return Math.hypot(...[0, 1, 2].map((k) => 0.5 * (c[k] + c[k + 3]) - eye[k])); };
-      return d(a) - d(b);
-    });
+    const distance = index.chunks.map(({ bbox: b }) => Math.hypot(...[0, 1, 2].map((k) => 0.5 * (b[k] + b[k + 3]) - eye[k])));
+    const order = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
       chunkErrors: 0, firstChunkSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
