@@ -1,5 +1,8 @@
 """quant/rate_distortion.py, RdQuanBank, compression/sensitivity.py and compression/rate_control.py."""
 import math
+import os
+
+import numpy as np
 
 import pytest
 import torch
@@ -7,7 +10,7 @@ import torch
 from arguments.compression import CompressionParams, resolve_compression_params
 from codec import bundle_size, load_npz, save_npz
 from compression.evaluate import evaluate_quantized
-from compression.rate_control import TargetUnreachable, fit_to_target
+from compression.rate_control import AIM, TargetUnreachable, fit_to_target
 from compression.setup import compression_setup
 from quant import dequantize_blocks
 from quant.banks import RdQuanBank
@@ -108,7 +111,7 @@ def test_higher_quality_never_smaller_file_or_lower_train_psnr(rd_setup):
     assert psnrs == sorted(psnrs), psnrs
 
 
-def test_target_size_lands_within_three_percent_below(rd_setup):
+def test_target_size_lands_within_three_percent_below_aiming_at_half_a_percent(rd_setup):
     model, _ = rd_setup
     model.bank.set_kappa(quality_to_kappa(40))
     model.calibrate()
@@ -116,29 +119,62 @@ def test_target_size_lands_within_three_percent_below(rd_setup):
     for target in (int(full * 0.6), int(full * 0.85), int(full * 1.2)):
         res = fit_to_target(model, target, _payload)
         assert 0.97 * target <= res.bytes <= target, (target, res.bytes, res.probes)
+        assert res.bytes >= (1 - AIM) * target, (target, res.bytes, res.probes)  # it reaches its aim here
         assert bundle_size(_payload(model), plan=model.plan) == res.bytes  # the model is left at the chosen state
     with pytest.raises(TargetUnreachable, match="below the smallest file"):
         fit_to_target(model, 2000, _payload)
 
 
-def test_sensitivity_allocation_beats_uniform_steps_at_equal_size(rd_setup):
-    model, train = rd_setup
-    measured = model.bank.sensitivity.clone()
-    for quality in (20, 30):
-        model.bank.set_sensitivity(measured)
-        model.bank.set_kappa(quality_to_kappa(quality))
+CAPTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "captures")
+
+
+def _curve(model, views, sensitivity, qualities):
+    """(bytes, PSNR on ``views``) of ``model`` at each quality with the given block sensitivities."""
+    model.bank.set_sensitivity(sensitivity)
+    points = []
+    for q in qualities:
+        model.bank.set_kappa(quality_to_kappa(q))
         model.calibrate()
-        target = bundle_size(_payload(model), plan=model.plan)
-        results = {}
-        for name, s in (("rd", measured), ("uniform", torch.ones_like(measured))):
-            model.bank.set_sensitivity(s)
-            res = fit_to_target(model, target, _payload)
-            results[name] = (res.bytes, _train_psnr(model, train))
-        model.bank.set_sensitivity(measured)
-        assert results["rd"][0] <= target and results["uniform"][0] <= target
-        assert results["rd"][1] > results["uniform"][1] + 0.1, (quality, results)
+        points.append((bundle_size(_payload(model), plan=model.plan), _train_psnr(model, views)))
+    return points
 
 
+def _psnr_at(points, size):
+    """PSNR of a (bytes, PSNR) curve at ``size`` bytes, linear in log bytes between neighbouring points."""
+    points = sorted(points)
+    for (b0, p0), (b1, p1) in zip(points, points[1:]):
+        if b0 <= size <= b1:
+            return p0 + (p1 - p0) * (math.log(size) - math.log(b0)) / (math.log(b1) - math.log(b0))
+    raise AssertionError(f"{size} B is outside the curve {points}")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(CAPTURES, "massa.sog")), reason=f"{CAPTURES}/massa.sog is absent")
+def test_sensitivity_allocation_beats_uniform_steps_at_equal_size():
+    """On a real capture (a massa subsample, virtual views as compress.py makes them), the measured
+    sensitivities give more PSNR on the views they were measured on, at equal bytes, than the same
+    quantizers with one step for every block. Both are read off their (bytes, PSNR) curves, so how
+    close the rate control lands plays no part. (The synthetic scenes of these tests, whose Gaussians
+    are alike, give the allocation little to work with; on 12 views of 64 px of 4000 Gaussians it does
+    not carry over to the held-out views, which is what scripts/bench_rd.py measures at full size.)"""
+    from compression.views import view_schedule, virtual_views
+    from scene.gaussian_model import GaussianModel
+    from scene.splat_files import read_splat
+
+    arrays = read_splat(os.path.join(CAPTURES, "massa.sog"))
+    idx = np.sort(np.random.default_rng(0).choice(len(arrays["means"]), size=4000, replace=False))
+    source = GaussianModel.from_arrays({k: np.asarray(v)[idx] for k, v in arrays.items()})
+    views = virtual_views(source, view_schedule(4000, n_views=12, n_heldout=4, long_side=64, iterations=0),
+                          background=BG, backend="torch")
+    p = _params(depth=12)
+    model = compression_setup(source, views.train_cameras, views.test_cameras, depth=p.depth, percent=0.0,
+                              beta=p.beta, merge=p.merge, n_block=p.n_block, bits=p.bits, quantizer="rd",
+                              quality=p.quality, sensitivity="hutchinson", background=BG, backend="torch",
+                              evaluate=False).model
+    measured = model.bank.sensitivity.clone()
+    rd = _curve(model, views.train_cameras, measured, (24, 32, 40, 48))
+    uniform = _curve(model, views.train_cameras, torch.ones_like(measured), range(0, 65, 8))
+    gains = [psnr - _psnr_at(uniform, size) for size, psnr in rd]
+    assert min(gains) > 0.5, (gains, rd, uniform)
 def test_rate_control_refuses_other_quantizers():
     model = synthetic_quantized(n=100, sh_degree=0, n_block=2)
     with pytest.raises(ValueError, match="needs --quantizer rd"):
