@@ -82,10 +82,11 @@ def scale_gaussians_axis(arrays: dict, axis: int, factor: float) -> dict:
 
 
 def tiled_copies(arrays: dict, copies: int) -> dict:
-    """``copies`` copies of splat ``arrays`` side by side along x, 1.1 × the 5–95 % x extent apart: a scene
-    of a given size made of one real capture (each copy the same content, so per-copy results compare)."""
-    lo, hi = np.percentile(np.asarray(arrays["means"])[:, 0], [5, 95])
-    step = 1.1 * float(hi - lo)
+    """``copies`` copies of splat ``arrays`` side by side along x, 1.1 × the whole x extent apart: a scene
+    of a given size made of one real capture. The copies do not overlap (not even their stray tails), so a
+    split between them leaves each copy whole and per-copy results compare with the capture's own."""
+    x = np.asarray(arrays["means"])[:, 0]
+    step = 1.1 * float(x.max() - x.min()) if len(x) else 0.0
     tiles = []
     for i in range(copies):
         t = {k: np.array(v, copy=True) for k, v in arrays.items()}

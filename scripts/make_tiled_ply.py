@@ -1,4 +1,4 @@
-"""Tile a splat file into a larger one (copies side by side along x): a real-capture proxy of a given
+"""Tile a splat file into a larger one (copies side by side along x, never overlapping): a real-capture proxy of a given
 size for timing runs, e.g. fern's 128k Gaussians × 4 = 514k for the 500k budget of compress.py.
 
     python scripts/make_tiled_ply.py IN -o OUT.ply --copies 4

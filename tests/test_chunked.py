@@ -233,13 +233,29 @@ def test_a_size_target_holds_for_the_whole_chunked_file():
 
 
 def test_tiled_copies_split_into_one_copy_per_chunk():
-    """The scale benchmark's proxy: k copies along x; the split halves along x, so with k a power of two and a
-    chunk size of one copy each chunk is one copy, give or take the copies' stray tails."""
+    """The scale benchmark's proxy: k copies along x that do not overlap; the split halves along x, so with k
+    a power of two and a chunk size of one copy each chunk is exactly one copy."""
     from scene.transform import tiled_copies
 
     one = teacher_arrays(400, 0, seed=11)
     four = tiled_copies(one, 4)
     assert four["means"].shape == (1600, 3) and np.array_equal(four["means"][:400], one["means"])
     parts = spatial_chunks(four["means"], 400)
-    assert [len(p) for p in parts] == [400] * 4
-    assert sorted(int(np.median(p)) // 400 for p in parts) == [0, 1, 2, 3]
+    assert sorted(p.tolist() for p in parts) == [list(range(400 * i, 400 * (i + 1))) for i in range(4)]
+
+
+def test_a_chunk_that_is_a_copy_codes_like_the_copy_alone():
+    """Fidelity does not fall with the scene's size where the content is the same: each chunk of two
+    non-overlapping copies is coded as the copy alone would be (its own views, schedule and quality), up
+    to the float rounding of the shifted positions."""
+    from compression.api import compress, info
+    from scene.transform import tiled_copies
+
+    one = teacher_arrays(600, 1, seed=12)
+    alone = info(compress(one, **SMALL))
+    two = info(compress(tiled_copies(one, 2), chunk_size=600, **SMALL))
+    assert two["n_chunks"] == 2
+    for chunk in two["chunks"]:
+        assert chunk["n_gaussians"] == alone["n_gaussians"] and chunk["depth"] == alone["depth"]
+        assert abs(chunk["bytes"] - alone["total_bytes"]) <= 0.005 * alone["total_bytes"], (chunk, alone)
+        assert abs(chunk["heldout"]["psnr"] - alone["heldout"]["psnr"]) <= 0.05, (chunk["heldout"], alone["heldout"])
