@@ -30,6 +30,7 @@ class CompressRunParams:
     seed: int = 0  # seed of the camera order in fine-tuning and of the sensitivity probes
     quiet: bool = False  # no progress bar
     chunk_size: int = 200000  # without -s: a scene of more Gaussians is split into spatial chunks of at most this many, each compressed on its own (its own views, structure and steps) and written behind an index into one chunked file that decodes and streams chunk by chunk (0: never split). The default is the largest scene that gets the full view schedule
+    workers: int = 1  # with chunks: compress this many at once, each in its own process with the CPU threads shared out (at least one each); each worker holds one chunk's memory
 
 
 @dataclass

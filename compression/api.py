@@ -126,6 +126,8 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
         raise ValueError(f"--views {views.views!r} is not a layout; choose one of {', '.join(LAYOUTS)}")
     if run.chunk_size != 0 and run.chunk_size < MIN_CHUNK_SIZE:
         raise ValueError(f"--chunk_size must be 0 (never split) or at least {MIN_CHUNK_SIZE}, got {run.chunk_size}")
+    if not isinstance(run.workers, int) or run.workers < 1:
+        raise ValueError(f"--workers must be an integer >= 1, got {run.workers!r}")
     if run.iterations is not None and run.iterations < 0:
         raise ValueError(f"--iterations must be >= 0, got {run.iterations}")
     source_path = os.path.abspath(run.source_path) if run.source_path else None
@@ -209,7 +211,8 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
 
 def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Optional[Union[int, str]] = None,
              photos: Optional[str] = None, iterations: Optional[int] = None, device: str = "auto", seed: int = 0,
-             chunk_size: int = CompressRunParams.chunk_size, **settings: Any) -> bytes:
+             chunk_size: int = CompressRunParams.chunk_size, workers: int = CompressRunParams.workers,
+             **settings: Any) -> bytes:
     """Bundle bytes of ``splats`` (a splat file path or a dict of arrays; module docstring).
 
     Args:
@@ -219,6 +222,7 @@ def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Op
         iterations: fine-tuning iterations (default: the schedule's).
         chunk_size: without ``photos``, more Gaussians than this are split into spatial chunks and written
             as one chunked file (``compression/chunking.py``; 0: never split).
+        workers: chunks compressed at once, each in its own process (the CPU threads shared out).
         settings: any field of ``arguments.compression.CompressionParams`` (``depth``, ``coding_frame``, ...)
             or of ``arguments.compress.VirtualViewParams`` (``views``, ``n_views``, ``view_size``, ...), as on
             the command line.
@@ -231,7 +235,8 @@ def compress(splats: Splats, *, quality: Optional[float] = None, target_size: Op
     codec = CompressionParams(quality=quality, target_size=None if target_size is None else str(target_size),
                               **{k: v for k, v in settings.items() if k in codec_fields})
     views = VirtualViewParams(**{k: v for k, v in settings.items() if k in view_fields})
-    run = CompressRunParams(source_path=photos, iterations=iterations, seed=seed, quiet=True, chunk_size=chunk_size)
+    run = CompressRunParams(source_path=photos, iterations=iterations, seed=seed, quiet=True, chunk_size=chunk_size,
+                            workers=workers)
     return compress_splats(splats, run=run, views=views, pipe=PipelineParams(device=device), codec=codec).data
 
 

@@ -12,7 +12,7 @@ scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSI
 2. :func:`compress_in_chunks`: every chunk goes through the whole image-free run of a splat file of its
    size (``compression.api.compress_splats``: its own virtual views framed on it, its own structure,
    steps and fine-tuning), one chunk at a time, so the memory is that of one chunk plus the input's
-   arrays. A size target is shared out in proportion to the chunks' Gaussians.
+   arrays (``--workers K``: K chunks at once, each in its own process, K times the chunk's memory). A size target is shared out in proportion to the chunks' Gaussians.
 3. Each chunk's bundle is decoded back (every check of the reader) for the box and count of the index,
    and the chunks go into one file behind an index (``codec/chunked.py``).
 
@@ -98,6 +98,7 @@ class ChunkedCompressed:
     n_input: int
     stages: dict = field(default_factory=dict)
     threads: int = 0
+    workers: int = 1
 
     @property
     def n_gaussians(self) -> int:
@@ -113,68 +114,134 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
                        on_chunk: Optional[Callable[[ChunkSummary, int], None]] = None) -> ChunkedCompressed:
     """The chunked file of ``arrays`` (the ``compression.api`` splat arrays; module docstring). ``run``,
     ``views``, ``pipe``, ``codec``: the parameters of ``compress_splats``, used for every chunk (a size
-    target shared out); ``on_chunk(summary, n_chunks)`` after each chunk."""
+    target shared out); ``on_chunk(summary, n_chunks)`` after each chunk, in the order they finish.
+    ``run.workers`` > 1: that many chunks at once, each in its own process with the run's CPU threads
+    shared out (at least one each), and at most that many chunks' arrays copied out of ``arrays``."""
     from codec.chunked import chunked_bytes
-    from compression.api import compress_splats
     from compression.pipeline import target_bytes
+    from utils.threads import use_threads
 
     t_all = time.perf_counter()
     n = int(arrays["means"].shape[0])
     if run.source_path:
         raise ValueError("chunks are fitted on their own virtual views; with -s (photos) the scene is one chunk: "
                          "set --chunk_size 0 or leave -s out")
+    workers = int(getattr(run, "workers", 1) or 1)
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     t0 = time.perf_counter()
     parts = spatial_chunks(arrays["means"], chunk_size)
     split_s = time.perf_counter() - t0
     counts = [len(p) for p in parts]
-    logger.info("%d Gaussians in %d spatial chunks of %d-%d (--chunk_size %d), compressed one at a time",
-                n, len(parts), min(counts), max(counts), chunk_size)
+    workers = min(workers, len(parts))
+    threads = use_threads(pipe.threads)
+    if workers > 1:
+        pipe = dataclasses.replace(pipe, threads=max(1, threads // workers))
+    logger.info("%d Gaussians in %d spatial chunks of %d-%d (--chunk_size %d), compressed %s", n, len(parts),
+                min(counts), max(counts), chunk_size, "one at a time" if workers == 1 else
+                f"{workers} at a time ({pipe.threads} CPU threads each)")
     target = target_bytes(codec, n)
     targets = share_target(target, counts, 1024 + INDEX_BYTES_PER_CHUNK * len(parts)) if target is not None else None
+    run = dataclasses.replace(run, quiet=True, workers=1)
 
-    bundles, boxes, kept, summaries = [], [], [], []
-    sh_degree = None
-    threads = 0
-    for i, rows in enumerate(parts):
-        t0 = time.perf_counter()
-        sub = {k: np.ascontiguousarray(v[rows]) for k, v in arrays.items()}
+    def job(i: int) -> tuple:
         chunk_codec = codec
         if targets is not None:
             chunk_codec = dataclasses.replace(codec, target_size=str(targets[i]), target_bpg=None)
-        out = compress_splats(sub, run=dataclasses.replace(run, quiet=True), views=views, pipe=pipe, codec=chunk_codec)
-        threads = out.threads
-        decoded = _decoded(out.data, i)
-        means = decoded.means.detach().cpu().numpy()
-        sh_degree = decoded.sh_degree if sh_degree is None else sh_degree
-        bundles.append(out.data)
-        boxes.append(np.concatenate([means.min(axis=0), means.max(axis=0)]))
-        kept.append(decoded.n_gaussians)
-        last = out.result.evaluations[out.result.final_iteration]
-        summary = ChunkSummary(index=i, n_input=len(rows), n_gaussians=decoded.n_gaussians, bytes=len(out.data),
-                               heldout={"psnr": last["PSNR"], "psnr_worst": last["PSNR_worst"],
-                                        "psnr_8bit": last["PSNR_8bit"], "n_views": last["n_views"]},
-                               coverage=dict(last.get("coverage") or {}), seconds=time.perf_counter() - t0)
+        sub = {k: np.ascontiguousarray(v[parts[i]]) for k, v in arrays.items()}
+        return (i, sub, run, views, pipe, chunk_codec)
+
+    results: dict[int, _ChunkResult] = {}
+    summaries: list[ChunkSummary] = []
+
+    def finished(res: _ChunkResult) -> None:
+        results[res.summary.index] = res
+        summary = res.summary
         summaries.append(summary)
-        del sub, out, decoded, means
         done = sum(s.n_input for s in summaries)
         eta = (time.perf_counter() - t_all) / done * (n - done)
         logger.info("chunk %d/%d: %d Gaussians -> %d kept, %d B, held-out PSNR %.2f dB (worst view %.2f), %.0f s; "
-                    "%d of %d Gaussians done, about %.0f s left", i + 1, len(parts), summary.n_input,
+                    "%d of %d Gaussians done, about %.0f s left", summary.index + 1, len(parts), summary.n_input,
                     summary.n_gaussians, summary.bytes, summary.heldout["psnr"], summary.heldout["psnr_worst"],
                     summary.seconds, done, n, eta)
         if on_chunk is not None:
             on_chunk(summary, len(parts))
+
+    if workers == 1:
+        for i in range(len(parts)):
+            finished(_compress_chunk(*job(i)))
+    else:
+        _in_processes(job, len(parts), workers, finished)
+    summaries.sort(key=lambda s: s.index)
+    ordered = [results[i] for i in range(len(parts))]
     psnrs = [s.heldout["psnr"] for s in summaries]
     config = {"input_file": input_name, "input_ply_bytes": input_bytes, "chunk_size": int(chunk_size),
               "n_input": n, "target_size": target,
               "heldout": {"psnr_mean_over_chunks": float(np.mean(psnrs)), "psnr_worst_chunk": float(min(psnrs)),
                           "per_chunk": [round(float(p), 4) for p in psnrs], "views": "virtual, per chunk"}}
-    data = chunked_bytes(bundles, kept, boxes, sh_degree, config)
+    data = chunked_bytes([r.data for r in ordered], [r.summary.n_gaussians for r in ordered],
+                         [r.box for r in ordered], ordered[0].sh_degree, config)
     if target is not None and len(data) > target:  # the index took more than its share (an unusually long name)
         logger.warning("the chunked file is %d B, %d B over the target: its index took more than the %d B set aside",
                        len(data), len(data) - target, 1024 + INDEX_BYTES_PER_CHUNK * len(parts))
-    stages = {"split": split_s, "chunks": sum(s.seconds for s in summaries), "total": time.perf_counter() - t_all}
-    return ChunkedCompressed(data=data, chunks=summaries, n_input=n, stages=stages, threads=threads)
+    stages = {"split": split_s, "chunks": time.perf_counter() - t_all - split_s, "total": time.perf_counter() - t_all}
+    return ChunkedCompressed(data=data, chunks=summaries, n_input=n, stages=stages, threads=threads,
+                             workers=workers)
+
+
+@dataclass
+class _ChunkResult:
+    """One compressed chunk as it comes back (from this process or a worker): its bundle and what the index
+    needs of it."""
+
+    data: bytes
+    box: np.ndarray
+    sh_degree: int
+    summary: ChunkSummary
+
+
+def _compress_chunk(i: int, sub: dict, run: Any, views: Any, pipe: Any, codec: Any) -> _ChunkResult:
+    """Chunk ``i`` (its splat arrays ``sub``) through the whole image-free run, decoded back for its box."""
+    from compression.api import compress_splats
+
+    t0 = time.perf_counter()
+    out = compress_splats(sub, run=run, views=views, pipe=pipe, codec=codec)
+    decoded = _decoded(out.data, i)
+    means = decoded.means.detach().cpu().numpy()
+    last = out.result.evaluations[out.result.final_iteration]
+    summary = ChunkSummary(index=i, n_input=int(sub["means"].shape[0]), n_gaussians=decoded.n_gaussians,
+                           bytes=len(out.data),
+                           heldout={"psnr": last["PSNR"], "psnr_worst": last["PSNR_worst"],
+                                    "psnr_8bit": last["PSNR_8bit"], "n_views": last["n_views"]},
+                           coverage=dict(last.get("coverage") or {}), seconds=time.perf_counter() - t0)
+    return _ChunkResult(out.data, np.concatenate([means.min(axis=0), means.max(axis=0)]), decoded.sh_degree, summary)
+
+
+def _in_processes(job: Callable[[int], tuple], n_jobs: int, workers: int,
+                  finished: Callable[[_ChunkResult], None]) -> None:
+    """Run ``_compress_chunk(*job(i))`` for i < n_jobs in ``workers`` fresh processes, at most ``workers`` at
+    a time (so at most that many chunks' arrays are copied at once); ``finished`` as each one returns. The
+    first failure cancels the rest and is raised."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    # spawn: a fresh interpreter per worker (no forked torch thread pools); the environment, hence the
+    # OpenMP wait policy the command line set, is inherited
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: set = set()
+        next_job = 0
+        try:
+            while next_job < n_jobs or pending:
+                while next_job < n_jobs and len(pending) < workers:
+                    pending.add(pool.submit(_compress_chunk, *job(next_job)))
+                    next_job += 1
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    finished(future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def _decoded(data: bytes, i: int):

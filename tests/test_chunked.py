@@ -213,12 +213,25 @@ def test_compress_cli_reports_each_chunk(tmp_path, capsys):
     write_gaussian_ply(tmp_path / "in.ply", splats)
     out = tmp_path / "out.bundle"
     assert cli.main([str(tmp_path / "in.ply"), "-o", str(out), "--chunk_size", "300", "--n_views", "4",
-                     "--n_heldout_views", "2", "--view_size", "32", "--iterations", "0", "--quiet"]) == 0
+                     "--n_heldout_views", "2", "--view_size", "32", "--iterations", "0", "--quiet",
+                     "--workers", "2"]) == 0
     text = capsys.readouterr().out
     assert "2 chunks" in text and "chunk 0:" in text and "chunk 1:" in text and "worst chunk" in text
+    assert "2 chunks at a time" in text
     assert read_index(str(out)).n_chunks == 2
     with pytest.raises(ValueError, match="chunk_size must be 0"):
         cli.main([str(tmp_path / "in.ply"), "-o", str(out), "--chunk_size", "5"])
+
+
+def test_workers_write_the_same_file(chunked_run):
+    """--workers 2: the chunks go to two processes (one CPU thread each here, as the sequential run has),
+    and the file is the same, byte for byte."""
+    from compression.api import compress
+
+    splats, data = chunked_run
+    assert compress(splats, quality=50, chunk_size=500, workers=2, **SMALL) == data
+    with pytest.raises(ValueError, match="--workers must be an integer >= 1"):
+        compress(splats, chunk_size=500, workers=0, **SMALL)
 
 
 def test_a_size_target_holds_for_the_whole_chunked_file():
