@@ -78,7 +78,8 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     write_gaussian_ply(ply, tiled_copies(src, copies))
     n_in = copies * len(src["means"])
     bundle = os.path.join(args.out, f"x{copies}.bundle")
-    cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet"]
+    cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet",
+           "--workers", str(args.workers)]
     log(f"x{copies}: {n_in:,} Gaussians: {' '.join(cmd[1:])}")
     seconds, rss, _ = timed(cmd)
     point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
@@ -100,7 +101,8 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
 
 def report(points: list, args) -> str:
     lines = [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in points)} "
-             f"--chunk_size {args.chunk_size}{' --node' if args.node else ''}` on {os.path.basename(args.input)} "
+             f"--chunk_size {args.chunk_size}{f' --workers {args.workers}' if args.workers > 1 else ''}"
+             f"{' --node' if args.node else ''}` on {os.path.basename(args.input)} "
              f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
              "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS | held-out PSNR per chunk: mean, min–max | "
              + ("Node decode s / peak RSS |" if args.node else ""),
@@ -122,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--input", default=FERN_PLY, help="the capture to tile (default fern's 3DGS PLY)")
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--chunk_size", type=int, default=200000, help="compress.py --chunk_size")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="compress.py --workers (peak RSS is then that of the largest process, not of all together)")
     ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
     ap.add_argument("--out", default=os.path.join("bench_out", "scale"))
     args = ap.parse_args(argv)
