@@ -39,7 +39,6 @@ Version history:
 | 2 | ``--codec range`` until format 3 | range-coded per channel: geometric or adaptive model, contexts block × RAHT weight class | range-coded octree, context = parent's child count |
 | 3 | ``--codec range`` until format 4 | as 2, on the channels X·B of a stored orthonormal basis B (``transform.npz``; KLT of f_dc and f_rest) | as 2 |
 | 4 | ``--codec range`` (default) | as 3 | as 2, in the coding frame stored in ``geometry.npz`` (``frame``): the content's own axes, so a turned copy codes alike |
-
 | 5 | ``compress.py`` without photos on more than ``--chunk_size`` Gaussians | chunks, each a complete version-4 bundle | per chunk (``codec/chunked.py``: an index with each chunk's byte range, box, count and SHA-256, checksummed) |
 
 All four bundle versions are read, and the chunked files of version 5 (``codec.chunked.load_chunks``;
