@@ -12,7 +12,8 @@ scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSI
 2. :func:`compress_in_chunks`: every chunk goes through the whole image-free run of a splat file of its
    size (``compression.api.compress_splats``: its own virtual views framed on it, its own structure,
    steps and fine-tuning), one chunk at a time, so the memory is that of one chunk plus the input's
-   arrays (``--workers K``: K chunks at once, each in its own process, K times the chunk's memory). A size target is shared out in proportion to the chunks' Gaussians.
+   arrays (``--workers K``: K chunks at once, each in its own process, K times the chunk's memory). A
+   size target is shared out in proportion to the chunks' Gaussians.
 3. Each chunk's bundle is decoded back (every check of the reader) for the box and count of the index,
    and the chunks go into one file behind an index (``codec/chunked.py``).
 
