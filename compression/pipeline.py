@@ -68,11 +68,11 @@ def target_bytes(params: Any, n_gaussians: int) -> Optional[int]:
 
 #: JSON-longest values of the held-out scores (PSNR is capped at 999.9999 dB: identical renders are inf)
 HELDOUT_PLACEHOLDER_PSNR = 999.9999
+HELDOUT_PLACEHOLDER_SSIM = -0.99999
 #: a size-targeted save whose scores take it over the target is fitted again to a budget this much
 #: further below, at most SIZE_ATTEMPTS times in all
 SIZE_SLACK = 16
 SIZE_ATTEMPTS = 3
-HELDOUT_PLACEHOLDER_SSIM = -0.99999
 
 
 def _capped(value: float, digits: int) -> Optional[float]:
