@@ -142,11 +142,9 @@ def chunked_summary_lines(out: Any, in_path: str, in_bytes: int, out_path: str) 
     ]
     lines += [f"  chunk {c.index}: {c.n_input} -> {c.n_gaussians} Gaussians, {c.bytes} B, PSNR {c.heldout['psnr']:.2f} dB "
               f"(worst view {c.heldout['psnr_worst']:.2f}), {c.seconds:.0f} s" for c in out.chunks]
-    workers = getattr(out, "workers", 1)
+    cpu = f"{out.threads} CPU threads" + (f", {out.workers} chunks at a time" if out.workers > 1 else "")
     lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in out.stages.items())
-                 + (f" ({out.threads} CPU threads" if out.threads else "")
-                 + (f", {workers} chunks at a time" if out.threads and workers > 1 else "")
-                 + (")" if out.threads else ""))
+                 + (f" ({cpu})" if out.threads else ""))
     return lines
 
 

@@ -127,15 +127,12 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
     if run.source_path:
         raise ValueError("chunks are fitted on their own virtual views; with -s (photos) the scene is one chunk: "
                          "set --chunk_size 0 or leave -s out")
-    workers = int(getattr(run, "workers", 1) or 1)
-    if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
     t0 = time.perf_counter()
     parts = spatial_chunks(arrays["means"], chunk_size)
     split_s = time.perf_counter() - t0
     counts = [len(p) for p in parts]
-    workers = min(workers, len(parts))
-    threads = use_threads(pipe.threads)
+    workers = min(run.workers, len(parts))  # compress_splats checked it
+    threads = use_threads(None)  # the count compress_splats set
     if workers > 1:
         pipe = dataclasses.replace(pipe, threads=max(1, threads // workers))
     logger.info("%d Gaussians in %d spatial chunks of %d-%d (--chunk_size %d), compressed %s", n, len(parts),
@@ -153,13 +150,11 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
         return (i, sub, run, views, pipe, chunk_codec)
 
     results: dict[int, _ChunkResult] = {}
-    summaries: list[ChunkSummary] = []
 
     def finished(res: _ChunkResult) -> None:
-        results[res.summary.index] = res
         summary = res.summary
-        summaries.append(summary)
-        done = sum(s.n_input for s in summaries)
+        results[summary.index] = res
+        done = sum(r.summary.n_input for r in results.values())
         eta = (time.perf_counter() - t_all) / done * (n - done)
         logger.info("chunk %d/%d: %d Gaussians -> %d kept, %d B, held-out PSNR %.2f dB (worst view %.2f), %.0f s; "
                     "%d of %d Gaussians done, about %.0f s left", summary.index + 1, len(parts), summary.n_input,
@@ -173,8 +168,8 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
             finished(_compress_chunk(*job(i)))
     else:
         _in_processes(job, len(parts), workers, finished)
-    summaries.sort(key=lambda s: s.index)
     ordered = [results[i] for i in range(len(parts))]
+    summaries = [r.summary for r in ordered]
     psnrs = [s.heldout["psnr"] for s in summaries]
     config = {"input_file": input_name, "input_ply_bytes": input_bytes, "chunk_size": int(chunk_size),
               "n_input": n, "target_size": target,

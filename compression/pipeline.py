@@ -330,12 +330,12 @@ def run_compression(
             if rate is None:
                 break
             # the manifest is deflated: the scores can take a few bytes more than the placeholder did
-            final = bundle_size(payload, plan=model.plan)
-            if final <= target:
+            over = bundle_size(payload, plan=model.plan) - target
+            if over <= 0:
                 break
+            budget -= over + SIZE_SLACK
             logger.info("rate control: the scores took the file %d B over the target; fitting again to %d B",
-                        final - target, budget - (final - target) - SIZE_SLACK)
-            budget -= final - target + SIZE_SLACK
+                        over, budget)
         else:
             raise RuntimeError(f"the file stays over the {target} B target after {SIZE_ATTEMPTS} fits; "
                                f"raise --target_size by a few bytes")

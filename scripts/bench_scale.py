@@ -1,9 +1,9 @@
 """Scale benchmark: compress.py on tiled copies of a real capture, from one chunk to millions of Gaussians.
 
 For each ``--copies`` k, fern's PLY (or ``--input``) is tiled k times along x (``scene.transform.tiled_copies``,
-as ``scripts/make_tiled_ply.py``: copies 1.1 × the whole x extent apart, so they never overlap and a power of two
-of copies with a chunk size of one copy gives one copy per chunk), and the real command line runs on it in a fresh process,
-alone on the machine:
+as ``scripts/make_tiled_ply.py``: copies 1.1 × the whole x extent apart, so they never overlap and a power of
+two of copies with a chunk size of one copy gives one copy per chunk), and the real command line runs on it
+in a fresh process, alone on the machine:
 
     /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle [--chunk_size C]
 

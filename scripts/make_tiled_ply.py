@@ -1,5 +1,5 @@
-"""Tile a splat file into a larger one (copies side by side along x, never overlapping): a real-capture proxy of a given
-size for timing runs, e.g. fern's 128k Gaussians × 4 = 514k for the 500k budget of compress.py.
+"""Tile a splat file into a larger one (copies side by side along x, never overlapping): a real-capture
+proxy of a given size for timing runs, e.g. fern's 128k Gaussians × 4 = 514k for the 500k budget of compress.py.
 
     python scripts/make_tiled_ply.py IN -o OUT.ply --copies 4
 """
@@ -12,7 +12,6 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
 
 
 def main(argv=None) -> int:

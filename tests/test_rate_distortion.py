@@ -15,6 +15,7 @@ from compression.setup import compression_setup
 from quant import dequantize_blocks
 from quant.banks import RdQuanBank
 from quant.rate_distortion import kappa_to_quality, quality_to_kappa, rd_steps
+from scripts.bench_image_free import interpolate_psnr
 from tests.compression_helpers import one_thread, synthetic_quantized, tiny_scene
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
@@ -129,23 +130,14 @@ CAPTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
 
 
 def _curve(model, views, sensitivity, qualities):
-    """(bytes, PSNR on ``views``) of ``model`` at each quality with the given block sensitivities."""
+    """``{"bytes", "psnr"}`` (PSNR on ``views``) of ``model`` at each quality with the given block sensitivities."""
     model.bank.set_sensitivity(sensitivity)
     points = []
     for q in qualities:
         model.bank.set_kappa(quality_to_kappa(q))
         model.calibrate()
-        points.append((bundle_size(_payload(model), plan=model.plan), _train_psnr(model, views)))
+        points.append({"bytes": bundle_size(_payload(model), plan=model.plan), "psnr": _train_psnr(model, views)})
     return points
-
-
-def _psnr_at(points, size):
-    """PSNR of a (bytes, PSNR) curve at ``size`` bytes, linear in log bytes between neighbouring points."""
-    points = sorted(points)
-    for (b0, p0), (b1, p1) in zip(points, points[1:]):
-        if b0 <= size <= b1:
-            return p0 + (p1 - p0) * (math.log(size) - math.log(b0)) / (math.log(b1) - math.log(b0))
-    raise AssertionError(f"{size} B is outside the curve {points}")
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(CAPTURES, "massa.sog")), reason=f"{CAPTURES}/massa.sog is absent")
@@ -173,8 +165,12 @@ def test_sensitivity_allocation_beats_uniform_steps_at_equal_size():
     measured = model.bank.sensitivity.clone()
     rd = _curve(model, views.train_cameras, measured, (24, 32, 40, 48))
     uniform = _curve(model, views.train_cameras, torch.ones_like(measured), range(0, 65, 8))
-    gains = [psnr - _psnr_at(uniform, size) for size, psnr in rd]
+    at_equal_bytes = [interpolate_psnr(uniform, p["bytes"], reach=0.0) for p in rd]
+    assert None not in at_equal_bytes, (rd, uniform)  # every rd point lies inside the uniform curve
+    gains = [p["psnr"] - u for p, u in zip(rd, at_equal_bytes)]
     assert min(gains) > 0.5, (gains, rd, uniform)
+
+
 def test_rate_control_refuses_other_quantizers():
     model = synthetic_quantized(n=100, sh_degree=0, n_block=2)
     with pytest.raises(ValueError, match="needs --quantizer rd"):
