@@ -60,7 +60,7 @@ __all__ = [
 
 FORMAT_NAME = "raht-gs-npz"
 #: newest version written and read here (see the version table in codec/__init__.py)
-FORMAT_VERSION = 4
+FORMAT_VERSION = 6
 BUNDLE_MAGIC = b"RAHT-GS-NPZ-BUNDLE/1"
 PC_DIR_NAME = "pc_npz"
 BUNDLE_SUFFIX = ".bundle"

@@ -14,6 +14,23 @@ that encoder and decoder compute identically:
   adapts quickly at the start and the cost of rebuilding it stays logarithmic. The decoder
   updates the same integer counts from what it decodes, so nothing about the model is stored.
 
+How model weights become the coder's integer probabilities depends on the format version
+(``tables``):
+
+- ``"float"`` (versions 2–5): the weights go to ``constriction.stream.model.Categorical(p,
+  perfect=False)`` as float64, and constriction's own leaky quantization makes the table (a
+  decoder elsewhere must copy its float summation order: web/src/entropy.js documents it).
+- ``"integer"`` (version 6 on): this module makes the table itself, in integer arithmetic only
+  (:func:`integer_table`): weights w_i ≥ 0 (integers; the geometric table's are
+  ⌊θ^|r| · 2^24⌋, exact), n symbols, S = Σ w_i (all ones when S = 0), F = 2^24 − n,
+  q_i = 1 + ⌊w_i · F / S⌋, and the 2^24 − Σ q_i left over is added to the first symbol of largest
+  weight. Every q_i ≥ 1 and Σ q_i = 2^24. The coder is then given the weights q_i − 1, whose
+  sum is 2^24 − n exactly: constriction's scale factor is exactly 1, so the probabilities it codes
+  with are exactly q (integers below 2^53 are exact in float64). Every weight must be below 2^28,
+  so that w_i · F and S stay below 2^52 and a decoder in float64 (JavaScript) computes the floor
+  exactly: a correctly rounded quotient never falls below the true one's floor, and one product
+  check corrects the case where it rounds up to the next integer.
+
 Functions here know nothing about Gaussians; ``codec/ac_coding.py`` and ``codec/geometry.py``
 choose the contexts.
 """
@@ -29,6 +46,12 @@ __all__ = [
     "K_MAX",
     "RangeWriter",
     "RangeReader",
+    "FLOAT_TABLES",
+    "INTEGER_TABLES",
+    "TABLES",
+    "PRECISION",
+    "integer_table",
+    "geometric_weights",
     "geometric_k",
     "geometric_theta",
     "geometric_table",
@@ -36,6 +59,15 @@ __all__ = [
     "adaptive_decode",
     "adaptive_code_bits",
 ]
+
+#: bits of probability precision of the coder (constriction's default range coder preset)
+PRECISION = 24
+_ONE = 1 << PRECISION
+#: how weights become the coder's probabilities (module doc): versions 2–5, and version 6 on
+FLOAT_TABLES, INTEGER_TABLES = "float", "integer"
+TABLES = (FLOAT_TABLES, INTEGER_TABLES)
+#: integer weights must stay below this (w · (2^24 − n) < 2^52: exact in float64)
+_MAX_WEIGHT = 1 << 28
 
 #: range of the geometric parameter k (E|r| = 2^(k/8) from 2^-20 to 2^20)
 K_MIN, K_MAX = -160, 160
@@ -74,29 +106,66 @@ def geometric_table(k: int, r_min: int, r_max: int) -> np.ndarray:
     return powers[np.abs(np.arange(r_min, r_max + 1))]
 
 
+def geometric_weights(k: int, r_min: int, r_max: int) -> np.ndarray:
+    """Integer weights ⌊θ^|r| · 2^24⌋ of r = r_min..r_max (int64): :func:`geometric_table` scaled by a
+    power of two and floored, both exact."""
+    return np.floor(geometric_table(k, r_min, r_max) * float(_ONE)).astype(np.int64)
+
+
+def integer_table(weights) -> np.ndarray:
+    """The integer probabilities q (int64, each ≥ 1, Σ q = 2^24) of nonnegative integer ``weights``
+    (the rule of the module doc). ``ValueError`` for fewer than 2 or 2^24 or more symbols, or a weight
+    outside [0, 2^28)."""
+    w = np.asarray(weights)
+    if w.ndim != 1 or not np.issubdtype(w.dtype, np.integer):
+        raise ValueError(f"weights must be a 1-D integer array, got {w.dtype} {list(w.shape)}")
+    w = w.astype(np.int64)
+    n = w.size
+    if not 2 <= n < _ONE:
+        raise ValueError(f"a categorical table needs 2 to {_ONE - 1} symbols, not {n}")
+    if int(w.min()) < 0 or int(w.max()) >= _MAX_WEIGHT:
+        raise ValueError(f"weights must lie in [0, 2^28), got [{int(w.min())}, {int(w.max())}]")
+    total = int(w.sum())
+    if total == 0:
+        w, total = np.ones(n, dtype=np.int64), n
+    q = 1 + (w * (_ONE - n)) // total
+    q[int(np.argmax(w))] += _ONE - int(q.sum())
+    return q
+
+
 class _Coder:
     """Models shared by the writer and the reader: fixed categorical tables, cached by a key."""
 
-    def __init__(self):
+    def __init__(self, tables: str = FLOAT_TABLES):
+        if tables not in TABLES:
+            raise ValueError(f"tables must be one of {TABLES}, got {tables!r}")
+        self.tables = tables
         self._models: dict = {}
 
-    @staticmethod
-    def model(probabilities: np.ndarray):
-        """A categorical model over [0, len(probabilities)) (weights need not sum to one)."""
-        return _constriction().stream.model.Categorical(np.ascontiguousarray(probabilities, dtype=np.float64), perfect=False)
+    def model(self, weights: np.ndarray):
+        """A categorical model over [0, len(weights)) (weights need not sum to one; integers for
+        integer tables)."""
+        if self.tables == INTEGER_TABLES:
+            weights = integer_table(weights) - 1  # exact in float64: the coder's scale factor is 1
+        return _constriction().stream.model.Categorical(np.ascontiguousarray(weights, dtype=np.float64), perfect=False)
 
-    def cached_model(self, key, make_probabilities: Callable[[], np.ndarray]):
-        """The model for ``key``, built from ``make_probabilities()`` the first time only."""
+    def cached_model(self, key, make_weights: Callable[[], np.ndarray]):
+        """The model for ``key``, built from ``make_weights()`` the first time only."""
         if key not in self._models:
-            self._models[key] = self.model(make_probabilities())
+            self._models[key] = self.model(make_weights())
         return self._models[key]
+
+    def geometric_model(self, k: int, r_min: int, r_max: int):
+        """The two-sided geometric model of parameter k over r_min..r_max (cached)."""
+        make = geometric_weights if self.tables == INTEGER_TABLES else geometric_table
+        return self.cached_model(("geometric", k, r_min, r_max), lambda: make(k, r_min, r_max))
 
 
 class RangeWriter(_Coder):
     """A range encoder; :meth:`encode` appends i.i.d. symbols of one model."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, tables: str = FLOAT_TABLES):
+        super().__init__(tables)
         self._enc = _constriction().stream.queue.RangeEncoder()
 
     def encode(self, symbols: np.ndarray, model) -> None:
@@ -111,8 +180,8 @@ class RangeWriter(_Coder):
 class RangeReader(_Coder):
     """The matching decoder over uint32 ``words``."""
 
-    def __init__(self, words: np.ndarray):
-        super().__init__()
+    def __init__(self, words: np.ndarray, tables: str = FLOAT_TABLES):
+        super().__init__(tables)
         self._dec = _constriction().stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
 
     def decode(self, count: int, model) -> np.ndarray:
@@ -137,7 +206,7 @@ def adaptive_encode(writer: RangeWriter, symbols: np.ndarray, counts: np.ndarray
     ≥ 1 each) is the model state and is updated in place, exactly as :func:`adaptive_decode` does."""
     for lo, hi in _chunks(symbols.size, first_chunk):
         chunk = symbols[lo:hi]
-        writer.encode(chunk, writer.model(counts.astype(np.float64)))
+        writer.encode(chunk, writer.model(counts))
         counts += np.bincount(chunk, minlength=counts.size)
 
 
@@ -155,7 +224,7 @@ def adaptive_decode(reader: RangeReader, count: int, counts: np.ndarray, first_c
     """Inverse of :func:`adaptive_encode` (same ``counts`` state in, same state out)."""
     out = np.empty(count, dtype=np.int64)
     for lo, hi in _chunks(count, first_chunk):
-        chunk = reader.decode(hi - lo, reader.model(counts.astype(np.float64)))
+        chunk = reader.decode(hi - lo, reader.model(counts))
         out[lo:hi] = chunk
         counts += np.bincount(chunk, minlength=counts.size)
     return out

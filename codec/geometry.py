@@ -25,7 +25,7 @@ import torch
 
 from raht import morton_decode, morton_encode
 
-from .entropy import RangeReader, RangeWriter, adaptive_decode, adaptive_encode
+from .entropy import INTEGER_TABLES, RangeReader, RangeWriter, adaptive_decode, adaptive_encode
 
 __all__ = ["encode_geometry", "decode_geometry", "occupancy_levels", "encode_level_bytes", "decode_level_bytes",
            "expand_children", "N_CONTEXTS"]
@@ -92,9 +92,10 @@ def expand_children(nodes: np.ndarray, byte: np.ndarray) -> tuple[np.ndarray, np
     return _expand(nodes, byte)
 
 
-def encode_geometry(coords, depth: int) -> np.ndarray:
-    """uint32 words of the context-coded octree of ``coords`` [M, 3] (unique, any order)."""
-    writer = RangeWriter()
+def encode_geometry(coords, depth: int, tables: str = INTEGER_TABLES) -> np.ndarray:
+    """uint32 words of the context-coded octree of ``coords`` [M, 3] (unique, any order), with the
+    probability tables ``tables`` of the format version (``codec.entropy``)."""
+    writer = RangeWriter(tables)
     counts = np.ones((N_CONTEXTS, 255), dtype=np.int64)
     context = np.zeros(1, dtype=np.int64)
     for nodes, byte in occupancy_levels(coords, depth):
@@ -104,10 +105,10 @@ def encode_geometry(coords, depth: int) -> np.ndarray:
     return writer.words()
 
 
-def decode_geometry(words: np.ndarray, depth: int, n_voxels: int) -> torch.Tensor:
-    """[n_voxels, 3] int64 voxel coordinates in Morton order. ``ValueError`` when the stream does
-    not decode to exactly ``n_voxels`` voxels."""
-    reader = RangeReader(words)
+def decode_geometry(words: np.ndarray, depth: int, n_voxels: int, tables: str = INTEGER_TABLES) -> torch.Tensor:
+    """[n_voxels, 3] int64 voxel coordinates in Morton order (``tables`` as the encoder's). ``ValueError``
+    when the stream does not decode to exactly ``n_voxels`` voxels."""
+    reader = RangeReader(words, tables)
     counts = np.ones((N_CONTEXTS, 255), dtype=np.int64)
     nodes = np.zeros(1, dtype=np.int64)
     context = np.zeros(1, dtype=np.int64)

@@ -1,10 +1,11 @@
-"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1, 2, 3 or 4.
+"""``save_npz`` / ``load_npz``: a :class:`CompressedPayload` ↔ the files of format version 1, 2, 3, 4 or 6.
 
 All versions share ``manifest.json``, ``t.npz`` and ``dc.npz`` (layout in ``codec/__init__.py``);
 ``ac.npz`` and ``geometry.npz`` differ (``codec/format_v1.py``, ``codec/format_v2.py``). The payload's
-``codec`` picks the version written: ``range`` (default) → 4 (v2 plus ``transform.npz`` and the coding
-frame in ``geometry.npz``), ``deflate`` → 1; versions 2 and 3, and version-1 files of the other zip methods
-(store, bzip2, lzma), are read only.
+``codec`` picks the version written: ``range`` (default) → 6 (v2 plus ``transform.npz`` and the coding
+frame in ``geometry.npz``, with integer probability tables), ``deflate`` → 1; versions 2, 3 and 4, and
+version-1 files of the other zip methods (store, bzip2, lzma), are read only. (Version 5 is the chunked
+file around bundles: ``codec/chunked.py``.)
 The reader dispatches on the manifest's ``format_version``; every byte is checked against the
 manifest's SHA-256 before it reaches a decoder.
 """
@@ -40,8 +41,9 @@ from .container import (
     write_model_files,
 )
 from .format_v1 import decode_ac_v1, decode_geometry_v1, encode_ac_v1, encode_geometry_v1
-from .format_v2 import (ENTROPY_DESCRIPTION, decode_ac_v2, decode_geometry_v2, decode_geometry_v4, encode_ac_v2,
-                        encode_geometry_v2)
+from .entropy import FLOAT_TABLES, INTEGER_TABLES
+from .format_v2 import (decode_ac_v2, decode_geometry_v2, decode_geometry_v4, encode_ac_v2, encode_geometry_v2,
+                        entropy_description)
 from .frame import IDENTITY_FRAME
 from .payload import ENTROPY_CODEC, MAX_DEPTH, ZIP_CODECS, CompressedPayload, DecodedModel, code_dtype, decode_payload, quant_table
 
@@ -107,7 +109,7 @@ class SaveReport:
 
 
 #: the format version each writer produces, by codec name (the only place that decides what is written)
-WRITTEN_VERSION = {ENTROPY_CODEC: 4, "deflate": 1}
+WRITTEN_VERSION = {ENTROPY_CODEC: 6, "deflate": 1}
 
 
 def _version_of(codec: str) -> int:
@@ -121,12 +123,17 @@ def _without_frame(decode_geometry: Callable) -> Callable:
     return lambda raw, where, depth, n: (*decode_geometry(raw, where, depth, n), None)
 
 
+def _with_tables(decode: Callable, tables: str) -> Callable:
+    """A decoder of a version whose models use the probability tables ``tables`` (codec/entropy.py)."""
+    return lambda *args, **kwargs: decode(*args, tables=tables, **kwargs)
+
+
 def _decode_ac_v1(raw, where, layout, *, n, bits, **_):
     return decode_ac_v1(raw, where, layout, n, bits)
 
 
-def _decode_ac_v2(raw, where, layout, *, zero_point, ac_weight, n_block, bits, **_):
-    return decode_ac_v2(raw, where, layout, zero_point, ac_weight(), n_block, bits)
+def _decode_ac_v2(raw, where, layout, *, zero_point, ac_weight, n_block, bits, tables, **_):
+    return decode_ac_v2(raw, where, layout, zero_point, ac_weight(), n_block, bits, tables)
 
 
 @dataclass(frozen=True)
@@ -137,17 +144,26 @@ class FormatVersion:
     codecs: tuple  # the codec names a file of this version may hold
     decode_geometry: Callable  # → (bbox, coords, frame or None)
     decode_ac: Callable
+    tables: Optional[str] = None  # the entropy models' probability tables (codec/entropy.py); None: no range coder
 
 
 #: format_version → its members, codecs and decoders: one row per version this code reads; every
-#: version ever written stays here (tests/fixtures/v1 … v4 are frozen files of each). Version 3 is
+#: version ever written stays here (tests/fixtures/v1 … v6 are frozen files of each). Version 3 is
 #: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py); version 4 is 3
-#: plus the coding frame (``geometry.npz`` ``frame``, codec/frame.py).
+#: plus the coding frame (``geometry.npz`` ``frame``, codec/frame.py); version 6 is 4 with integer
+#: probability tables (codec/entropy.py) and the geometric AC model only. Version 5 is not a bundle
+#: but the chunked file (codec/chunked.py), whose chunks are bundles.
 VERSIONS = {
     1: FormatVersion(DATA_FILES, tuple(ZIP_CODECS), _without_frame(decode_geometry_v1), _decode_ac_v1),
-    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), _without_frame(decode_geometry_v2), _decode_ac_v2),
-    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _without_frame(decode_geometry_v2), _decode_ac_v2),
-    4: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), decode_geometry_v4, _decode_ac_v2),
+    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), _without_frame(_with_tables(decode_geometry_v2, FLOAT_TABLES)),
+                     _with_tables(_decode_ac_v2, FLOAT_TABLES), FLOAT_TABLES),
+    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,),
+                     _without_frame(_with_tables(decode_geometry_v2, FLOAT_TABLES)), _with_tables(_decode_ac_v2, FLOAT_TABLES),
+                     FLOAT_TABLES),
+    4: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _with_tables(decode_geometry_v4, FLOAT_TABLES),
+                     _with_tables(_decode_ac_v2, FLOAT_TABLES), FLOAT_TABLES),
+    6: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _with_tables(decode_geometry_v4, INTEGER_TABLES),
+                     _with_tables(_decode_ac_v2, INTEGER_TABLES), INTEGER_TABLES),
 }
 
 
@@ -189,10 +205,11 @@ def encode_files(payload: CompressedPayload, level: Optional[int] = DEFAULT_LEVE
         if "ac_weight" not in cache:
             plan = plan if plan is not None else build_plan(torch.from_numpy(payload.coords), payload.depth)
             cache["ac_weight"] = plan.ac_weight.cpu().numpy()
+        tables = VERSIONS[version].tables
         if "geometry" not in cache:
-            cache["geometry"] = encode_geometry_v2(payload, bbox, frame)
-        files["ac.npz"], ac_components, models = encode_ac_v2(payload, cache["ac_weight"])
-        extra = {"entropy": dict(ENTROPY_DESCRIPTION, ac_channel_models=models)}
+            cache["geometry"] = encode_geometry_v2(payload, bbox, frame, tables)
+        files["ac.npz"], ac_components, models = encode_ac_v2(payload, cache["ac_weight"], tables)
+        extra = {"entropy": dict(entropy_description(tables), ac_channel_models=models)}
     else:
         if "geometry" not in cache:
             cache["geometry"] = encode_geometry_v1(payload, bbox, level)
@@ -288,7 +305,7 @@ def _require_int(manifest: dict, key: str, where: str, lo: int, hi: int) -> int:
 
 
 def load_npz(path: str, device: Optional[torch.device | str] = None) -> DecodedModel:
-    """Read, validate and decode a compressed model (format version 1, 2, 3 or 4).
+    """Read, validate and decode a compressed model (format version 1, 2, 3, 4 or 6).
 
     Args:
         path: a ``pc_npz`` directory, a ``pc_npz.bundle`` file or an ``iteration_<k>`` folder.

@@ -333,7 +333,7 @@ def run_compression(
             over = bundle_size(payload, plan=model.plan) - target
             if over <= 0:
                 break
-            budget -= over + SIZE_SLACK
+            budget = min(budget, rate.bytes) - over - SIZE_SLACK  # below the file that went over, by its excess
             logger.info("rate control: the scores took the file %d B over the target; fitting again to %d B",
                         over, budget)
         else:

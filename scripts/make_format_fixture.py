@@ -17,6 +17,7 @@ version 3, the channel basis; [0, 0] for none) as ``expected_<name>.npz``:
 - version 4 (seed 14): ``rd16_klt_frame`` (rd, 16-bit, KLT, a coding frame: a seeded random rotation) and
   ``vanilla8`` (no transform, the identity frame); the expected file also holds the world rotations
   (``quats``) and SH bands (``shN``) of ``DecodedModel.arrays()``.
+- version 6 (seed 16): as version 4, written with integer probability tables.
 
 ``--chunked`` writes the chunked file's fixture instead (``tests/fixtures/v5/chunks.bundle``, format 5):
 the two version-4 fixture bundles as its two chunks, with ``expected_chunks.npz`` holding the
@@ -39,6 +40,7 @@ MODELS = {
     2: (12, [("rd16", "rd", 16, False, False), ("vanilla8", "vanilla", 8, False, False)]),
     3: (13, [("rd16_klt", "rd", 16, True, False), ("vanilla8", "vanilla", 8, False, False)]),
     4: (14, [("rd16_klt_frame", "rd", 16, True, True), ("vanilla8", "vanilla", 8, False, False)]),
+    6: (16, [("rd16_klt_frame", "rd", 16, True, True), ("vanilla8", "vanilla", 8, False, False)]),
 }
 
 

@@ -41,7 +41,7 @@ def test_compress_arrays_round_trip(tmp_path):
     assert isinstance(data, bytes) and data[:2] == b"PK"
     out = _check_round_trip(splats, data)
     meta = info(data)
-    assert meta["format_version"] == 4 and meta["n_gaussians"] == out["means"].shape[0]
+    assert meta["format_version"] == 6 and meta["n_gaussians"] == out["means"].shape[0]
     assert meta["heldout"]["n_views"] == 4 and meta["total_bytes"] == len(data)
     # a file path gives the same bytes as the arrays it holds
     ply = tmp_path / "in.ply"

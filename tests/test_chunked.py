@@ -180,7 +180,7 @@ def test_compress_writes_chunks_that_decompress_to_the_scene(chunked_run, tmp_pa
     meta = info(data)
     assert meta["format_version"] == 5 and meta["n_chunks"] == 2 and meta["total_bytes"] == len(data)
     assert sum(c["n_gaussians"] for c in meta["chunks"]) == meta["n_gaussians"]
-    assert all(c["format_version"] == 4 and c["heldout"]["n_views"] == 2 for c in meta["chunks"])
+    assert all(c["format_version"] == 6 and c["heldout"]["n_views"] == 2 for c in meta["chunks"])
     assert len(meta["configuration"]["heldout"]["per_chunk"]) == 2
     out = decompress(data)
     assert out["means"].shape[0] == meta["n_gaussians"] <= 900

@@ -12,7 +12,8 @@ from codec.ac_coding import (
     encode_ac,
     weight_classes,
 )
-from codec.entropy import RangeReader, RangeWriter, adaptive_decode, adaptive_encode, geometric_table, geometric_theta
+from codec.entropy import (FLOAT_TABLES, INTEGER_TABLES, RangeReader, RangeWriter, adaptive_decode, adaptive_encode,
+                           geometric_table, geometric_theta, geometric_weights, integer_table)
 from codec.geometry import decode_geometry, encode_geometry
 from raht import build_plan, encode_occupancy, morton_encode
 
@@ -25,10 +26,10 @@ def _weights(n_voxels, depth=8, seed=0):
     return coords, build_plan(coords, depth).ac_weight.numpy()
 
 
-def _round_trip(codes, zero_point, bits, ac_weight, n_block, models=("geometric", "adaptive")):
+def _round_trip(codes, zero_point, bits, ac_weight, n_block, models=None, tables=INTEGER_TABLES):
     centres = code_centres(zero_point, bits)
-    streams = encode_ac(codes, centres, ac_weight, n_block, models=models)
-    out = decode_ac(streams, centres, ac_weight, n_block, bits)
+    streams = encode_ac(codes, centres, ac_weight, n_block, models=models, tables=tables)
+    out = decode_ac(streams, centres, ac_weight, n_block, bits, tables)
     assert out.dtype == (np.uint8 if bits <= 8 else np.uint16)
     assert np.array_equal(out, codes)
     return streams
@@ -64,19 +65,21 @@ def _laplace_codes(rng, n, c, bits, spread):
     return codes.astype(np.uint8 if bits <= 8 else np.uint16), zp
 
 
+@pytest.mark.parametrize("tables", [INTEGER_TABLES, FLOAT_TABLES])
 @pytest.mark.parametrize("bits", list(range(1, 17)))
-def test_every_bit_width_is_lossless(bits):
+def test_every_bit_width_is_lossless(bits, tables):
     rng = np.random.default_rng(bits)
     coords, w = _weights(300, seed=bits)
     codes, zp = _laplace_codes(rng, w.size, 5, bits, spread=max(0.3, (1 << bits) / 20))
     codes[0, 0] = (1 << bits) - 1  # the extremes of the range
     codes[1, 0] = 0
-    _round_trip(codes, zp, bits, w, 4)
+    _round_trip(codes, zp, bits, w, 4, tables=tables)
 
 
-@pytest.mark.parametrize("models", [("geometric",), ("adaptive",), ("geometric", "adaptive")])
+@pytest.mark.parametrize("models,tables", [(("geometric",), INTEGER_TABLES), (("geometric",), FLOAT_TABLES),
+                                           (("adaptive",), FLOAT_TABLES), (("geometric", "adaptive"), FLOAT_TABLES)])
 @pytest.mark.parametrize("case", ["uniform", "laplace", "zeros", "constant", "skewed_zero_point"])
-def test_distributions_and_models_are_lossless(models, case):
+def test_distributions_and_models_are_lossless(models, tables, case):
     rng = np.random.default_rng(1)
     _, w = _weights(800, seed=2)
     n, c, bits = w.size, 6, 8
@@ -92,7 +95,7 @@ def test_distributions_and_models_are_lossless(models, case):
     else:
         zp[:] = 0.4  # rounds to 0; codes all on one side
         codes = np.clip(np.rint(np.abs(rng.laplace(0, 2.0, size=(n, c)))), 0, 255)
-    streams = _round_trip(codes.astype(np.uint8), zp, bits, w, 5, models)
+    streams = _round_trip(codes.astype(np.uint8), zp, bits, w, 5, models, tables)
     if models == ("adaptive",):
         assert (streams.model == MODEL_ADAPTIVE).all()
     if models == ("geometric",):
@@ -119,9 +122,9 @@ def test_geometric_beats_adaptive_when_blocks_differ_and_choice_follows_size():
     spread = np.repeat([0.5, 8.0, 0.5, 8.0], [n // 4, n // 4, n // 4, n - 3 * (n // 4)])
     codes = np.clip(np.rint(128 + rng.laplace(0, 1, size=(n, 1)) * spread[:, None]), 0, 255).astype(np.uint8)
     zp = np.full((1, 4), 128, dtype=np.float32)
-    g = _round_trip(codes, zp, 8, w, 4, ("geometric",))
-    a = _round_trip(codes, zp, 8, w, 4, ("adaptive",))
-    best = _round_trip(codes, zp, 8, w, 4)
+    g = _round_trip(codes, zp, 8, w, 4, ("geometric",), FLOAT_TABLES)
+    a = _round_trip(codes, zp, 8, w, 4, ("adaptive",), FLOAT_TABLES)
+    best = _round_trip(codes, zp, 8, w, 4, tables=FLOAT_TABLES)
     assert g.stream.size < a.stream.size
     assert best.stream.size == min(g.stream.size, a.stream.size)
 
@@ -131,7 +134,7 @@ def test_large_alphabet_uses_geometric():
     _, w = _weights(200, seed=8)
     codes = rng.integers(0, 65536, size=(w.size, 2)).astype(np.uint16)
     zp = np.full((2, 2), 32768, dtype=np.float32)
-    streams = _round_trip(codes, zp, 16, w, 2)
+    streams = _round_trip(codes, zp, 16, w, 2, tables=FLOAT_TABLES)
     assert (streams.model == MODEL_GEOMETRIC).all()
     assert int(streams.r_range[0, 1] - streams.r_range[0, 0]) + 1 > ADAPTIVE_MAX_ALPHABET
 
@@ -162,26 +165,37 @@ def test_damaged_stream_or_tables_raise_value_error():
     streams.model = np.full_like(streams.model, 7)
     with pytest.raises(ValueError, match="unknown model"):
         decode_ac(streams, centres, w, 4, 8)
+    # integer tables (format 6) have no adaptive AC model; a stream of the other tables fails its checks
+    streams = encode_ac(codes, centres, w, 4, models=("adaptive",), tables=FLOAT_TABLES)
+    with pytest.raises(ValueError, match="unknown model id 2"):
+        decode_ac(streams, centres, w, 4, 8, INTEGER_TABLES)
+    with pytest.raises(ValueError, match="subset"):
+        encode_ac(codes, centres, w, 4, models=("adaptive",), tables=INTEGER_TABLES)
+    streams = encode_ac(codes, centres, w, 4, tables=FLOAT_TABLES)
+    with pytest.raises(ValueError):
+        decode_ac(streams, centres, w, 4, 8, INTEGER_TABLES)
 
 
-def test_adaptive_coder_round_trip_and_state():
+@pytest.mark.parametrize("tables", [INTEGER_TABLES, FLOAT_TABLES])
+def test_adaptive_coder_round_trip_and_state(tables):
     rng = np.random.default_rng(11)
     sym = rng.integers(0, 7, size=5000)
-    writer = RangeWriter()
+    writer = RangeWriter(tables)
     state = np.ones(7, dtype=np.int64)
     adaptive_encode(writer, sym, state)
-    reader = RangeReader(writer.words())
+    reader = RangeReader(writer.words(), tables)
     state2 = np.ones(7, dtype=np.int64)
     assert np.array_equal(adaptive_decode(reader, sym.size, state2), sym)
     assert np.array_equal(state, state2) and state.sum() == 7 + sym.size
 
 
+@pytest.mark.parametrize("tables", [INTEGER_TABLES, FLOAT_TABLES])
 @pytest.mark.parametrize("depth,n", [(1, 3), (4, 1), (6, 2), (8, 2000), (16, 3000), (21, 500)])
-def test_geometry_round_trip(depth, n):
+def test_geometry_round_trip(depth, n, tables):
     g = torch.Generator().manual_seed(depth)
     coords = torch.unique(torch.randint(0, 2 ** depth, (n, 3), generator=g), dim=0)
-    words = encode_geometry(coords.numpy(), depth)
-    out = decode_geometry(words, depth, coords.shape[0])
+    words = encode_geometry(coords.numpy(), depth, tables)
+    out = decode_geometry(words, depth, coords.shape[0], tables)
     expected = coords[torch.argsort(morton_encode(coords))]
     assert torch.equal(out, expected)
 
@@ -210,3 +224,72 @@ def test_geometry_damage_is_detected():
     except ValueError:
         return
     assert not torch.equal(out, coords)  # a wrong stream decodes to other voxels; load_npz's SHA-256 stops it first
+
+
+# --- integer probability tables (format 6) ---------------------------------------------------------------
+
+def _reference_decode(words, cdf, count):
+    """A plain-integer decoder of constriction's queue range coder (32-bit words, 24-bit precision), as
+    web/src/entropy.js documents it, decoding with the cumulative table ``cdf`` exactly."""
+    import bisect
+
+    words = [int(w) for w in words]
+    mask = (1 << 64) - 1
+    lower, rng = 0, mask
+    point = ((words[0] << 32) | (words[1] if len(words) > 1 else 0)) if words else 0
+    pos, out = 2, []
+    for _ in range(count):
+        scale = rng >> 24
+        quantile = ((point - lower) & mask) // scale
+        s = bisect.bisect_right(cdf, quantile) - 1
+        out.append(s)
+        lower = (lower + scale * cdf[s]) & mask
+        rng = scale * (cdf[s + 1] - cdf[s])
+        if rng < 1 << 32:
+            rng <<= 32
+            lower = (lower << 32) & mask
+            point = ((point << 32) | (words[pos] if pos < len(words) else 0)) & mask
+            pos += 1
+    return out
+
+
+def test_integer_table_rule():
+    q = integer_table(np.array([0, 3, 1, 0, 3], dtype=np.int64))
+    assert q.dtype == np.int64 and q.sum() == 1 << 24 and q.min() >= 1
+    # the rule of codec/entropy.py by hand: F = 2^24 - 5, q = 1 + floor(w F / 7), remainder to index 1
+    f = (1 << 24) - 5
+    expected = [1, 1 + 3 * f // 7, 1 + f // 7, 1, 1 + 3 * f // 7]
+    expected[1] += (1 << 24) - sum(expected)
+    assert q.tolist() == expected
+    assert integer_table(np.zeros(4, dtype=np.int64)).tolist() == [(1 << 22)] * 4  # all zero: uniform
+    for bad in (np.array([1]), np.array([1.0, 2.0]), np.array([-1, 2]), np.array([1 << 28, 1])):
+        with pytest.raises(ValueError):
+            integer_table(bad)
+
+
+def test_geometric_weights_are_the_float_table_floored_at_24_bits():
+    for k, lo, hi in [(0, -5, 5), (13, -300, 40), (-77, -3, 3), (150, -65535, 65535)]:
+        w = geometric_weights(k, lo, hi)
+        t = geometric_table(k, lo, hi)
+        assert w.dtype == np.int64 and np.array_equal(w, np.floor(t * 2.0 ** 24).astype(np.int64))
+        assert w[-lo] == 1 << 24 if lo <= 0 <= hi else True
+        q = integer_table(w)
+        assert q.sum() == 1 << 24 and q.min() >= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_constriction_codes_with_exactly_the_integer_table(seed):
+    """The coder is handed q - 1; its scale factor is then exactly 1, so its table is q itself: a plain
+    integer decoder with cdf = cumsum(q) decodes its stream."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    weights = rng.integers(0, [1, 50, 1 << 20][seed], size=n) if seed else rng.integers(0, 3, size=n)
+    q = integer_table(weights)
+    cdf = np.concatenate([[0], np.cumsum(q)]).tolist()
+    sym = rng.choice(n, size=4000, p=q / q.sum())
+    writer = RangeWriter(INTEGER_TABLES)
+    writer.encode(sym, writer.model(weights))
+    words = writer.words()
+    assert _reference_decode(words, cdf, sym.size) == sym.tolist()
+    reader = RangeReader(words, INTEGER_TABLES)
+    assert np.array_equal(reader.decode(sym.size, reader.model(weights)), sym)

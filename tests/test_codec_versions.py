@@ -27,16 +27,18 @@ def test_committed_v1_fixture_still_loads(bits, path):
     assert np.array_equal(dec.means.numpy(), expected["means"])
 
 
-FIXTURES_V4 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v4")
-
-
+@pytest.mark.parametrize("version", [4, 6])
 @pytest.mark.parametrize("name,quantizer,bits,klt,frame", [("rd16_klt_frame", "rd", 16, True, True),
                                                            ("vanilla8", "vanilla", 8, False, False)])
-def test_committed_v4_fixture_still_loads(name, quantizer, bits, klt, frame):
-    """Frozen v4 bytes (scripts/make_format_fixture.py): version 3 plus the coding frame."""
-    dec = load_npz(os.path.join(FIXTURES_V4, name, "pc_npz.bundle"))
-    expected = np.load(os.path.join(FIXTURES_V4, f"expected_{name}.npz"))
-    assert dec.manifest["format_version"] == 4 and dec.manifest["codec"] == "range"
+def test_committed_v4_and_v6_fixtures_still_load(version, name, quantizer, bits, klt, frame):
+    """Frozen v4 bytes (scripts/make_format_fixture.py): version 3 plus the coding frame; v6: version 4
+    with integer probability tables (codec/entropy.py) and geometric AC models only."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", f"v{version}")
+    dec = load_npz(os.path.join(folder, name, "pc_npz.bundle"))
+    expected = np.load(os.path.join(folder, f"expected_{name}.npz"))
+    assert dec.manifest["format_version"] == version and dec.manifest["codec"] == "range"
+    if version >= 6:
+        assert set(dec.manifest["entropy"]["ac_channel_models"]) == {"geometric"}
     assert dec.payload.bits == bits and dec.payload.quantizer == quantizer
     assert (dec.payload.channel_basis is not None) == klt
     assert np.array_equal(dec.payload.frame, expected["frame"])

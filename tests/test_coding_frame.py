@@ -38,7 +38,7 @@ def test_a_frame_decodes_to_the_content_turned_by_it(tmp_path, sh_degree):
     save_npz(model.encode(), str(tmp_path / "plain" / "pc_npz"))
     save_npz(model.encode(frame=frame), str(tmp_path / "framed" / "pc_npz"))
     plain, framed = load_npz(str(tmp_path / "plain" / "pc_npz.bundle")), load_npz(str(tmp_path / "framed" / "pc_npz.bundle"))
-    assert framed.manifest["format_version"] == 4 and "coding_frame" in framed.manifest
+    assert framed.manifest["format_version"] == 6 and "coding_frame" in framed.manifest
     assert np.array_equal(framed.payload.frame, frame)
     # the same codes and the same attributes in the coding frame; the world content is the plain one turned by M
     assert np.array_equal(plain.payload.ac_codes, framed.payload.ac_codes)

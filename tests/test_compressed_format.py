@@ -90,17 +90,19 @@ def test_ac_codes_uint8_channel_major_and_manifest(saved):
 
 
 def test_v2_layout_and_manifest(saved):
-    """The entropy-coded layout: version 4 = version 2 + the channel transform member + the coding frame."""
+    """The entropy-coded layout: version 6 = version 2 + the channel transform member + the coding frame,
+    with integer probability tables and geometric AC models only."""
     model, d, report = saved
     manifest = json.load(open(os.path.join(d, "manifest.json")))
     if manifest["format_version"] == 1:
         pytest.skip("v1 layout is checked in test_ac_codes_uint8_channel_major_and_manifest")
     n = model.n_gaussians
-    assert manifest["format_version"] == FORMAT_VERSION == 4 and manifest["codec"] == "range"
+    assert manifest["format_version"] == FORMAT_VERSION == 6 and manifest["codec"] == "range"
     with np.load(os.path.join(d, "transform.npz"), allow_pickle=False) as z:  # no transform: an empty basis
         assert z.files == ["basis"] and z["basis"].dtype == np.float32 and z["basis"].shape == (0, 0)
     assert manifest["channel_transform"] == "none"
-    assert manifest["entropy"]["ac_channel_models"]["geometric"] + manifest["entropy"]["ac_channel_models"]["adaptive"] == 55
+    assert manifest["entropy"]["ac_channel_models"] == {"geometric": 55}
+    assert manifest["entropy"]["probability_tables"].startswith("integer")
     with np.load(os.path.join(d, "ac.npz"), allow_pickle=False) as z:
         assert sorted(z.files) == sorted(["model", "r_range", "geometric_k", "words", "stream", "crc32"])
         assert z["stream"].dtype == np.uint32 and int(z["words"].sum()) == z["stream"].size

@@ -57,7 +57,7 @@ def test_outputs_layout(run):
     # 150 pre-training iterations never raise the SH degree above 0: only the bands in use are coded
     man = json.load(open(os.path.join(out, "point_cloud", "iteration_20", "pc_npz", "manifest.json")))
     assert man["sh_degree"] == 0 and man["n_channels"] == 10
-    assert man["format_version"] == 4 and man["codec"] == "range"  # the closed loop below runs on v4 files
+    assert man["format_version"] == 6 and man["codec"] == "range"  # the closed loop below runs on v6 files
     setup = json.load(open(os.path.join(out, "compression_setup.json")))
     names = [s["name"] for s in setup["steps"]]
     assert names[0] == "prune" and "rd_structure" in names and "importance" not in names  # --prune rd by default

@@ -78,7 +78,7 @@ def test_spz_output_through_splat_transform(saved, tmp_path):
 def test_info_prints_every_field(saved, capsys):
     assert run([saved.bundle_path, "--info"]) == 0
     out = capsys.readouterr().out
-    version = 4 if "channel_transform" in saved.component_bytes else 2 if "ac_tables" in saved.component_bytes else 1
+    version = 6 if "channel_transform" in saved.component_bytes else 2 if "ac_tables" in saved.component_bytes else 1
     for text in (f"version {version}", f"{saved.n_gaussians}", "SH degree 3", "quantizer     vanilla",
                  "quality 40.00", "target size 650KB", "PSNR 31.50 dB", "SSIM 0.9123", "8 virtual views",
                  "geometry", "quantization table", "DC coefficients", "AC opacity", "AC rotation", "AC colour",

@@ -114,7 +114,7 @@ def test_js_decoder_turns_the_coding_frame_back(tmp_path, sh_degree, seed):
 
 
 @pytest.mark.parametrize("fixture", ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8", "v4/rd16_klt_frame",
-                                     "v4/vanilla8"])
+                                     "v4/vanilla8", "v6/rd16_klt_frame", "v6/vanilla8"])
 def test_js_decoder_reads_the_frozen_fixtures(tmp_path, fixture):
     _check_equal(os.path.join(ROOT, "tests", "fixtures", fixture, "pc_npz.bundle"), tmp_path)
 

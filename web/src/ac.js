@@ -9,7 +9,7 @@
 // weight class over the channel's alphabet. The CRC-32 of the decoded codes (a little-endian
 // [N − 1, C] uint8/uint16 array) must match the stored one.
 
-import { adaptiveDecode, geometricTable, RangeReader } from "./entropy.js";
+import { adaptiveDecode, FLOAT_TABLES, INTEGER_TABLES, RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
 
 export const N_WEIGHT_CLASSES = 12;
@@ -112,11 +112,13 @@ export function streamOffsets(words) {
  * @param {number} offset its stream's first word (streamOffsets)
  * @param {object} ctx acContexts()
  * @param {Float32Array} zeroPoint [C·B] (channel-major)
- * @param {{nBlock: number, bits: number}} dims
+ * @param {{nBlock: number, bits: number, tables: string}} dims tables: FLOAT_TABLES (versions 2–4) or
+ *   INTEGER_TABLES (6 on, geometric models only)
  * @returns {Uint8Array|Uint16Array} the channel's codes of AC slots 0 … N − 2 (slot order)
  */
 export function decodeAcChannel(arrays, ch, offset, ctx, zeroPoint, dims) {
   const { nBlock, bits } = dims;
+  const tables = dims.tables || FLOAT_TABLES;
   const { n, order, bounds, blockInOrder } = ctx;
   const qmax = 2 ** bits - 1;
   const codes = bits <= 8 ? new Uint8Array(n) : new Uint16Array(n);
@@ -126,7 +128,7 @@ export function decodeAcChannel(arrays, ch, offset, ctx, zeroPoint, dims) {
   if (rMin > rMax || rMin < -qmax || rMax > qmax) {
     throw new FormatError(`channel ${ch}: symbol range [${rMin}, ${rMax}] is impossible for ${bits}-bit codes`);
   }
-  const reader = new RangeReader(stream.subarray(offset, offset + words[ch]));
+  const reader = new RangeReader(stream.subarray(offset, offset + words[ch]), tables);
   const alphabet = rMax - rMin + 1;
   const kind = model[ch];
   const sym = new Int32Array(n);  // context order
@@ -139,9 +141,9 @@ export function decodeAcChannel(arrays, ch, offset, ctx, zeroPoint, dims) {
       if (hi <= lo) continue;
       const j = q % nBlock, w = (q - j) / nBlock;
       const k = Math.min(Math.max(kRow[nBlock + w] + kRow[j], K_MIN), K_MAX);
-      sym.set(reader.decode(hi - lo, reader.cachedModel(k, () => geometricTable(k, rMin, rMax))), lo);
+      sym.set(reader.decode(hi - lo, reader.geometricModel(k, rMin, rMax)), lo);
     }
-  } else if (kind === MODEL_ADAPTIVE) {
+  } else if (kind === MODEL_ADAPTIVE && tables === FLOAT_TABLES) {
     if (alphabet > ADAPTIVE_MAX_ALPHABET) {
       throw new FormatError(`channel ${ch}: adaptive model over ${alphabet} symbols (at most ${ADAPTIVE_MAX_ALPHABET})`);
     }
@@ -151,7 +153,7 @@ export function decodeAcChannel(arrays, ch, offset, ctx, zeroPoint, dims) {
       sym.set(adaptiveDecode(reader, hi - lo, new Float64Array(alphabet).fill(1)), lo);
     }
   } else {
-    throw new FormatError(`channel ${ch}: unknown model id ${kind}`);
+    throw new FormatError(`channel ${ch}: unknown model id ${kind} (with ${tables} tables: ${tables === INTEGER_TABLES ? "geometric" : "geometric, adaptive"})`);
   }
   const centres = new Int32Array(nBlock);
   for (let j = 0; j < nBlock; j++) centres[j] = Math.min(Math.max(rint(zeroPoint[ch * nBlock + j]), 0), qmax) + rMin;

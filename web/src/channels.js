@@ -19,10 +19,10 @@ export const MIN_PARALLEL_GAUSSIANS = 50000;
 /** One channel: its AC codes (slot order), and its RAHT coefficients (dequantized) written into `column` [N]. */
 function decodeChannel(job, ch, column) {
   const { ac, offsets, ctx, quant, where } = job;
-  const { dc, scale, zeroPoint, nBlock, bits } = quant;
+  const { dc, scale, zeroPoint, nBlock, bits, tables } = quant;
   let codes;
   try {
-    codes = decodeAcChannel(ac, ch, offsets[ch], ctx, zeroPoint, { nBlock, bits });
+    codes = decodeAcChannel(ac, ch, offsets[ch], ctx, zeroPoint, { nBlock, bits, tables });
   } catch (err) {
     throw new FormatError(`${where}: AC streams do not decode (${err.message})`);
   }

@@ -16,8 +16,10 @@ export const BUNDLE_MAGIC = "RAHT-GS-NPZ-BUNDLE/1";
 export const MANIFEST = "manifest.json";
 const DATA_FILES = ["t.npz", "dc.npz", "ac.npz", "geometry.npz"];
 /** format_version → its data members; versions this decoder reads (v1 is refused with a message) */
-export const VERSION_MEMBERS = { 2: DATA_FILES, 3: [...DATA_FILES, "transform.npz"], 4: [...DATA_FILES, "transform.npz"] };
-export const NEWEST_VERSION = 4;
+export const VERSION_MEMBERS = {
+  2: DATA_FILES, 3: [...DATA_FILES, "transform.npz"], 4: [...DATA_FILES, "transform.npz"], 6: [...DATA_FILES, "transform.npz"],
+};
+export const NEWEST_VERSION = 6;
 
 /** The archive comment of a zip (from its end-of-central-directory record), or null when there is none. */
 function zipComment(bytes) {
@@ -107,9 +109,12 @@ export function parseManifest(raw, label) {
   if (version > NEWEST_VERSION) {
     throw new FormatError(`${where}: written by a newer version of the format (format_version ${version} > ${NEWEST_VERSION} supported here); update this decoder`);
   }
-  if (!(version in VERSION_MEMBERS)) {
+  if (version === 1) {
     throw new FormatError(`${where}: format_version ${version} is not decoded in the browser (zip-compressed raw codes); `
       + `decode it with Python (decompress.py) or re-encode it with compress.py (format ${NEWEST_VERSION})`);
+  }
+  if (!(version in VERSION_MEMBERS)) {
+    throw new FormatError(`${where}: format_version ${version} is not a bundle version (readers for ${Object.keys(VERSION_MEMBERS).join(", ")})`);
   }
   return manifest;
 }

@@ -1,4 +1,4 @@
-// Decode a compressed bundle (format raht-gs-npz, versions 2, 3 and 4) into the arrays a splat renderer
+// Decode a compressed bundle (format raht-gs-npz, versions 2, 3, 4 and 6) into the arrays a splat renderer
 // takes: the JavaScript counterpart of codec.load_npz (codec/io.py) and codec/payload.py.
 //
 //   bundle → members (SHA-256 checked) → t.npz (steps, zero points), dc.npz, geometry.npz (octree →
@@ -20,7 +20,7 @@
 import { acContexts, codesCrc32, interleaveCodes, streamOffsets } from "./ac.js";
 import { decodeAllChannels } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
-import { RangeReader } from "./entropy.js";
+import { FLOAT_TABLES, INTEGER_TABLES, RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
 import { checkFrame, turnPositions, turnQuaternions, turnShColumns } from "./frame.js";
 import { channelColumns } from "./kernels.js";
@@ -64,6 +64,7 @@ export async function decodeBundle(bytes, options = {}) {
   const manifest = parseManifest(files["manifest.json"], label);
   const version = manifest.format_version;
   const raw = await verifiedFiles(files, manifest, label);
+  const tables = version >= 6 ? INTEGER_TABLES : FLOAT_TABLES; // the models' probability tables (entropy.js)
   const mwhere = `${label}:manifest.json`;
   const depth = requireInt(manifest, "depth", mwhere, 1, MAX_DEPTH);
   const nBlock = requireInt(manifest, "n_block", mwhere, 1, 2 ** 31);
@@ -98,7 +99,7 @@ export async function decodeBundle(bytes, options = {}) {
   progress("octree", 0);
   let coords;
   try {
-    coords = decodeOctree(new RangeReader(octreeWords), depth, n, (level) => progress("octree", level / depth));
+    coords = decodeOctree(new RangeReader(octreeWords, tables), depth, n, (level) => progress("octree", level / depth));
   } catch (err) {
     throw new FormatError(`${where}: octree does not decode (${err.message})`);
   }
@@ -132,7 +133,7 @@ export async function decodeBundle(bytes, options = {}) {
   const ctx = acContexts(plan.acWeight, nBlock);
   const offsets = streamOffsets(ac.words);
   const { columns, transform } = channelColumns(n, c);
-  const job = { ac, offsets, ctx, plan, quant: { dc, scale, zeroPoint, nBlock, bits }, where };
+  const job = { ac, offsets, ctx, plan, quant: { dc, scale, zeroPoint, nBlock, bits, tables }, where };
   const codeColumns = await decodeAllChannels(job, c, columns, options.helpers || [],
     (fraction) => progress("channels", fraction), options.minParallelGaussians);
   if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {

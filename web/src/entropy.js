@@ -3,8 +3,10 @@
  *
  * The Python encoder uses `constriction` 0.5.0: `constriction.stream.queue.RangeEncoder`
  * (32-bit words, 64-bit state, 24-bit probabilities) with models
- * `constriction.stream.model.Categorical(float64 probabilities, perfect=False)`. This module
- * decodes its streams in plain JavaScript (no BigInt, no dependencies).
+ * `constriction.stream.model.Categorical(float64 probabilities, perfect=False)`. Format versions 2–4
+ * let constriction quantize float weights (below); from version 6 the codec hands it integer tables
+ * that it reproduces exactly ("Integer tables"). This module decodes both in plain JavaScript (no
+ * BigInt, no dependencies).
  *
  * ## Quantization of `Categorical(p, perfect=False)` (constriction's "fast" leaky quantizer)
  *
@@ -54,6 +56,15 @@
  * Deliberate differences: weights that are negative, NaN or infinite, or so small that 2^24 / sum
  * overflows, are refused here (constriction would build a broken model or fail later).
  *
+ * ## Integer tables (format version 6 on; `codec.entropy.integer_table`)
+ *
+ * From version 6 the codec computes each table itself, in integer arithmetic, and hands constriction
+ * weights that it reproduces exactly; this decoder builds the same table without any float order:
+ * weights w_i (integers in [0, 2^28)), n symbols, S = Σ w_i (all ones when S = 0), F = 2^24 − n,
+ * q_i = 1 + ⌊w_i · F / S⌋, and 2^24 − Σ q_i added to the first symbol of largest weight. w_i · F and
+ * S stay below 2^52, so a float64 quotient is at most one too large, and one exact product corrects
+ * it. Geometric weights are ⌊θ^|r| · 2^24⌋ of the float table below (exact).
+ *
  * ## Models of `codec/entropy.py`
  *
  * - geometric: θ(k) = m / (1 + √(1 + m²)), m = 2^(k/8) built by ldexp from eight exact
@@ -66,6 +77,10 @@ import { wasmKernels, wasmRangeDecode } from "./kernels.js";
 
 /** Bits of probability precision (constriction's default preset). */
 export const PRECISION = 24;
+/** How weights become probabilities (as `codec.entropy`): versions 2–5, and version 6 on. */
+export const FLOAT_TABLES = "float";
+export const INTEGER_TABLES = "integer";
+const MAX_WEIGHT = 268435456; // 2^28
 /** Range of the geometric parameter k (as `codec.entropy.K_MIN`, `K_MAX`). */
 export const K_MIN = -160;
 export const K_MAX = 160;
@@ -131,6 +146,46 @@ export function quantizeProbabilities(probabilities) {
   const out = new Uint32Array(cdf.length - 1);
   for (let i = 0; i < out.length; i++) out[i] = cdf[i + 1] - cdf[i];
   return out;
+}
+
+/**
+ * Cumulative table (n + 1 entries) of the integer probabilities `codec.entropy.integer_table` makes of
+ * integer weights (see the module comment).
+ * @param {ArrayLike<number>} weights integers in [0, 2^28)
+ * @returns {Uint32Array}
+ */
+export function integerCdf(weights) {
+  const n = weights.length;
+  if (!(n >= 2) || n >= TWO24) throw new RangeError(`a categorical table needs 2 to ${TWO24 - 1} symbols, not ${n}`);
+  let sum = 0;
+  let argmax = 0;
+  for (let i = 0; i < n; i++) {
+    const w = +weights[i];
+    if (!(Number.isInteger(w) && w >= 0 && w < MAX_WEIGHT)) throw new RangeError(`weight ${i} is ${w}: not an integer in [0, 2^28)`);
+    sum += w;
+    if (w > weights[argmax]) argmax = i;
+  }
+  const uniform = sum === 0;
+  if (uniform) sum = n;
+  const free = TWO24 - n;
+  const q = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const a = (uniform ? 1 : +weights[i]) * free;
+    let f = Math.floor(a / sum);
+    if (f * sum > a) f -= 1; // the rounded quotient reached the next integer
+    q[i] = 1 + f;
+    total += q[i];
+  }
+  q[argmax] += TWO24 - total;
+  const cdf = new Uint32Array(n + 1);
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    cdf[i] = acc;
+    acc += q[i];
+  }
+  cdf[n] = acc;
+  return cdf;
 }
 
 /**
@@ -241,13 +296,25 @@ export function geometricTable(k, rMin, rMax) {
   return out;
 }
 
+/** Integer weights ⌊θ^|r| · 2^24⌋ of r = rMin … rMax: bit-exact with `codec.entropy.geometric_weights`. */
+export function geometricWeights(k, rMin, rMax) {
+  const table = geometricTable(k, rMin, rMax);
+  for (let i = 0; i < table.length; i++) table[i] = Math.floor(table[i] * TWO24);
+  return table;
+}
+
 /**
  * Decoder of a `constriction` queue range-coded stream (`RangeEncoder.get_compressed()` words),
  * with the model helpers of `codec.entropy.RangeReader`.
  */
 export class RangeReader {
-  /** @param {Uint32Array|ArrayLike<number>} words */
-  constructor(words) {
+  /**
+   * @param {Uint32Array|ArrayLike<number>} words
+   * @param {string} [tables] FLOAT_TABLES (format versions 2–4) or INTEGER_TABLES (6 on)
+   */
+  constructor(words, tables = FLOAT_TABLES) {
+    if (tables !== FLOAT_TABLES && tables !== INTEGER_TABLES) throw new RangeError(`unknown probability tables ${tables}`);
+    this.tables = tables;
     this.words = words instanceof Uint32Array ? words : Uint32Array.from(words);
     /** @type {Map<any, CategoricalModel>} */
     this.models = new Map();
@@ -262,23 +329,30 @@ export class RangeReader {
     this.dL = w1 & 0xffffff;
   }
 
-  /** A categorical model over [0, len(probabilities)) (weights need not sum to one). */
+  /** A categorical model over [0, len(probabilities)) of float weights, as constriction quantizes them. */
   static model(probabilities) {
     return CategoricalModel.fromFloats(probabilities);
   }
 
-  model(probabilities) {
-    return RangeReader.model(probabilities);
+  /** The model of `weights` with this reader's tables (integers for INTEGER_TABLES). */
+  model(weights) {
+    return this.tables === INTEGER_TABLES ? new CategoricalModel(integerCdf(weights)) : RangeReader.model(weights);
   }
 
-  /** The model for `key` (compared with `Map` semantics), built from `makeProbabilities()` once. */
-  cachedModel(key, makeProbabilities) {
+  /** The model for `key` (compared with `Map` semantics), built from `makeWeights()` once. */
+  cachedModel(key, makeWeights) {
     let model = this.models.get(key);
     if (model === undefined) {
-      model = RangeReader.model(makeProbabilities());
+      model = this.model(makeWeights());
       this.models.set(key, model);
     }
     return model;
+  }
+
+  /** The two-sided geometric model of parameter k over rMin … rMax (cached per k). */
+  geometricModel(k, rMin, rMax) {
+    const make = this.tables === INTEGER_TABLES ? geometricWeights : geometricTable;
+    return this.cachedModel(`geometric ${k} ${rMin} ${rMax}`, () => make(k, rMin, rMax));
   }
 
   /** Words consumed so far (may exceed `words.length` once reading past the end). */

@@ -1,5 +1,5 @@
 // The decoder with its WebAssembly kernels against the JavaScript reference, on the frozen bundles of
-// the Python test suite (tests/fixtures: format v2 and v3, with and without a channel transform):
+// the Python test suite (tests/fixtures: formats v2, v3 and v6, with and without a channel transform):
 // identical codes and voxels, identical attributes where no transform is stored (the same float32
 // operations), and within float32 rounding of the transform's sums where one is.
 //
@@ -17,7 +17,7 @@ import { nodeHelpers } from "../node/helpers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, "..", "..", "tests", "fixtures");
-const BUNDLES = ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8"];
+const BUNDLES = ["v2/rd16", "v2/vanilla8", "v3/rd16_klt", "v3/vanilla8", "v6/rd16_klt_frame", "v6/vanilla8"];
 
 async function decodeWith(wasm, bytes, label) {
   setWasmEnabled(wasm);

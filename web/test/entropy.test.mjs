@@ -16,8 +16,11 @@ import {
   RangeReader,
   adaptiveDecode,
   cdfOf,
+  INTEGER_TABLES,
   geometricTable,
   geometricTheta,
+  geometricWeights,
+  integerCdf,
   quantizeProbabilities,
   quantizedCdf,
 } from "../src/entropy.js";
@@ -170,6 +173,44 @@ test("adaptive streams (several contexts, as codec/geometry.py) decode exactly w
         assertSameSequence(Array.from(counts), c.final_counts, `adaptive counts, context ${i}`);
       });
       assertSameSequence(got, s.symbols, `${decoder}: adaptive alphabet ${s.alphabet}`);
+    }
+}));
+
+test("integerCdf builds format 6's integer tables exactly as codec.entropy.integer_table", () => {
+  assert.ok(fx.integer_tables.length >= 8);
+  for (const e of fx.integer_tables) {
+    const weights = e.geometric ? geometricWeights(...e.geometric) : e.weights;
+    const cdf = integerCdf(weights);
+    const table = Array.from({ length: cdf.length - 1 }, (_, i) => cdf[i + 1] - cdf[i]);
+    assertSameSequence(table, e.table, `integer table ${e.name}`);
+  }
+  assert.throws(() => integerCdf([1]), RangeError);
+  assert.throws(() => integerCdf([1.5, 2]), RangeError);
+  assert.throws(() => integerCdf([-1, 2]), RangeError);
+  assert.throws(() => integerCdf([2 ** 28, 1]), RangeError);
+});
+
+test("streams coded with integer tables (format 6) decode exactly", () => inBothDecoders((decoder) => {
+    for (const s of fx.integer_geometric_streams) {
+      const reader = new RangeReader(Uint32Array.from(s.words), INTEGER_TABLES);
+      const got = [];
+      for (const seg of s.segments) got.push(...reader.decode(seg.count, reader.geometricModel(seg.k, s.r_min, s.r_max)));
+      assertSameSequence(got, s.symbols, `${decoder}: integer geometric [${s.r_min}, ${s.r_max}]`);
+    }
+    for (const s of fx.integer_adaptive_streams) {
+      const reader = new RangeReader(Uint32Array.from(s.words), INTEGER_TABLES);
+      const got = [];
+      s.contexts.forEach((c, i) => {
+        const counts = Int32Array.from(c.initial_counts);
+        got.push(...adaptiveDecode(reader, c.count, counts, s.first_chunk));
+        assertSameSequence(Array.from(counts), c.final_counts, `integer adaptive counts, context ${i}`);
+      });
+      assertSameSequence(got, s.symbols, `${decoder}: integer adaptive alphabet ${s.alphabet}`);
+      // the same words read with constriction's float tables decode to something else
+      const wrong = new RangeReader(Uint32Array.from(s.words));
+      const other = [];
+      s.contexts.forEach((c) => other.push(...adaptiveDecode(wrong, c.count, Int32Array.from(c.initial_counts), s.first_chunk)));
+      if (s.alphabet > 2) assert.notDeepEqual(other, s.symbols);
     }
 }));
 

@@ -6,6 +6,9 @@ produces, for the JavaScript decoder (web/src/entropy.js) to reproduce bit for b
 Writes OUT_DIR/entropy.json (deterministic: fixed seeds, sorted keys). Floats are written with
 Python's repr, which JSON.parse reads back to the same float64.
 
+``integer_tables`` and the ``integer_*_streams`` hold format 6's integer tables
+(``codec.entropy.integer_table``) and streams coded with them.
+
 The integer probabilities constriction actually uses are read from constriction itself: after
 encoding one symbol s into a fresh RangeEncoder, its state is lower = scale·cdf[s] and
 range = scale·prob[s] with scale = (2^64 − 1) >> 24 = 2^40 − 1 (no renormalisation happens
@@ -28,6 +31,8 @@ if ROOT not in sys.path:
 import constriction  # noqa: E402
 
 from codec.entropy import (  # noqa: E402
+    FLOAT_TABLES,
+    INTEGER_TABLES,
     K_MAX,
     K_MIN,
     RangeReader,
@@ -35,6 +40,8 @@ from codec.entropy import (  # noqa: E402
     adaptive_encode,
     geometric_table,
     geometric_theta,
+    geometric_weights,
+    integer_table,
 )
 
 PRECISION = 24
@@ -47,7 +54,7 @@ FIRST_SCALE = ((1 << 64) - 1) >> PRECISION  # 2^40 − 1
 def constriction_probabilities(probabilities: np.ndarray) -> list[int]:
     """The integer probabilities of ``Categorical(probabilities, perfect=False)``, read back from
     the state of a RangeEncoder after one symbol."""
-    model = RangeWriter.model(probabilities)
+    model = RangeWriter().model(probabilities)
     out, expected_lower = [], 0
     for s in range(probabilities.size):
         enc = constriction.stream.queue.RangeEncoder()
@@ -178,41 +185,16 @@ def main(out_dir: str) -> str:
         writer = RangeWriter()
         writer.encode(sym, writer.model(p))
         words = writer.words()
-        assert np.array_equal(RangeReader(words).decode(count, RangeReader.model(p)), sym)
+        assert np.array_equal(RangeReader(words).decode(count, RangeReader(words).model(p)), sym)
         data["categorical_streams"].append({"case": index, "symbols": ints(sym), "words": ints(words)})
 
     # geometric streams as codec/ac_coding.py writes them (cached models keyed by k)
-    data["geometric_streams"] = []
-    for r_min, r_max, n_seg in [(-3, 3, 6), (0, 7, 4), (-40, 25, 10), (-300, 300, 8), (-2000, 2000, 4)]:
-        writer = RangeWriter()
-        segments, symbols = [], []
-        for _ in range(n_seg):
-            k = int(rng.choice([K_MIN, K_MAX, int(rng.integers(K_MIN, K_MAX + 1)), int(rng.integers(-24, 40))]))
-            count = int(rng.integers(1, 1500))
-            table = geometric_table(k, r_min, r_max)
-            sym = draw(rng, table, count, noise=0.05)
-            writer.encode(sym, writer.cached_model(k, lambda: geometric_table(k, r_min, r_max)))
-            segments.append({"k": k, "count": count})
-            symbols.append(sym)
-        data["geometric_streams"].append({"r_min": r_min, "r_max": r_max, "segments": segments,
-                                          "symbols": ints(np.concatenate(symbols)), "words": ints(writer.words())})
+    data["geometric_streams"] = [geometric_stream(rng, FLOAT_TABLES, r_min, r_max, n_seg) for r_min, r_max, n_seg in
+                                 [(-3, 3, 6), (0, 7, 4), (-40, 25, 10), (-300, 300, 8), (-2000, 2000, 4)]]
 
     # adaptive streams as codec/geometry.py writes them (several contexts into one writer)
-    data["adaptive_streams"] = []
-    for alphabet, n_ctx, first_chunk in [(2, 3, 32), (5, 2, 1), (255, 4, 32), (1000, 2, 8)]:
-        writer = RangeWriter()
-        contexts, symbols = [], []
-        for _ in range(n_ctx):
-            counts = (rng.integers(1, 200, size=alphabet) if rng.random() < 0.5 else np.ones(alphabet)).astype(np.int64)
-            initial = counts.copy()
-            count = int(rng.integers(0, 3000))
-            skew = np.exp(-np.arange(alphabet) / max(1.0, alphabet / 6.0))[rng.permutation(alphabet)]
-            sym = draw(rng, skew, count, noise=0.1)
-            adaptive_encode(writer, sym, counts, first_chunk)
-            contexts.append({"initial_counts": ints(initial), "count": count, "final_counts": ints(counts)})
-            symbols.append(sym)
-        data["adaptive_streams"].append({"alphabet": alphabet, "first_chunk": first_chunk, "contexts": contexts,
-                                         "symbols": ints(np.concatenate(symbols)), "words": ints(writer.words())})
+    data["adaptive_streams"] = [adaptive_stream(rng, FLOAT_TABLES, alphabet, n_ctx, first_chunk)
+                                for alphabet, n_ctx, first_chunk in [(2, 3, 32), (5, 2, 1), (255, 4, 32), (1000, 2, 8)]]
 
     # decoding beyond the end of a stream and from odd word arrays (raw constriction behaviour)
     data["raw_decodes"] = []
@@ -235,10 +217,13 @@ def main(out_dir: str) -> str:
             words = ints(writer.words())
         entry = {"name": name, "case": case, "words": words, "count": count}
         try:
-            entry["symbols"] = ints(RangeReader(np.array(words, dtype=np.uint32)).decode(count, RangeReader.model(p)))
+            reader = RangeReader(np.array(words, dtype=np.uint32))
+            entry["symbols"] = ints(reader.decode(count, reader.model(p)))
         except ValueError:
             entry["error"] = True
         data["raw_decodes"].append(entry)
+
+    integer_fixtures(data, np.random.default_rng(20261206))
 
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "entropy.json")
@@ -246,6 +231,70 @@ def main(out_dir: str) -> str:
         json.dump(data, f, sort_keys=True, separators=(",", ":"))
         f.write("\n")
     return path
+
+
+def integer_fixtures(data: dict, rng: np.random.Generator) -> None:
+    """Format 6's integer tables (codec.entropy.integer_table): weights → tables, and geometric and
+    adaptive streams coded with them; each table is checked against constriction's actual state."""
+    cases = [
+        ("zeros_3", [0, 0, 0]),
+        ("doc_5", [0, 3, 1, 0, 3]),
+        ("one_heavy_300", [0] * 150 + [(1 << 28) - 1] + [0] * 149),
+        ("near_limit_4", [(1 << 28) - 1, (1 << 28) - 2, 1, 0]),
+        ("counts_1000", rng.integers(1, 5000, size=1000)),
+        ("counts_ones_255", [1] * 255),
+    ]
+    for k, lo, hi in [(-160, -20, 20), (0, -100, 100), (40, -3000, 3000), (160, -4000, 4000)]:
+        cases.append((f"geometric_k{k}_{lo}_{hi}", geometric_weights(k, lo, hi)))
+    data["integer_tables"] = []
+    for name, w in cases:
+        w = np.asarray(w, dtype=np.int64)
+        q = integer_table(w)
+        if w.size <= 5000:
+            assert constriction_probabilities((q - 1).astype(np.float64)) == q.tolist(), f"{name}: constriction's table is not q"
+        entry = {"name": name, "table": ints(q)}
+        if name.startswith("geometric_k"):
+            entry["geometric"] = [int(v) for v in name[len("geometric_k"):].split("_")]
+        else:
+            entry["weights"] = ints(w)
+        data["integer_tables"].append(entry)
+
+    data["integer_geometric_streams"] = [geometric_stream(rng, INTEGER_TABLES, r_min, r_max, n_seg)
+                                         for r_min, r_max, n_seg in [(-3, 3, 6), (-40, 25, 10), (-2000, 2000, 4)]]
+    data["integer_adaptive_streams"] = [adaptive_stream(rng, INTEGER_TABLES, alphabet, n_ctx, first_chunk)
+                                        for alphabet, n_ctx, first_chunk in [(2, 3, 32), (255, 4, 32)]]
+
+
+def geometric_stream(rng: np.random.Generator, tables: str, r_min: int, r_max: int, n_seg: int) -> dict:
+    """Segments of geometric models in one stream, as codec/ac_coding.py writes them (cached per k)."""
+    writer = RangeWriter(tables)
+    segments, symbols = [], []
+    for _ in range(n_seg):
+        k = int(rng.choice([K_MIN, K_MAX, int(rng.integers(K_MIN, K_MAX + 1)), int(rng.integers(-24, 40))]))
+        count = int(rng.integers(1, 1500))
+        sym = draw(rng, geometric_table(k, r_min, r_max), count, noise=0.05)
+        writer.encode(sym, writer.geometric_model(k, r_min, r_max))
+        segments.append({"k": k, "count": count})
+        symbols.append(sym)
+    return {"r_min": r_min, "r_max": r_max, "segments": segments, "symbols": ints(np.concatenate(symbols)),
+            "words": ints(writer.words())}
+
+
+def adaptive_stream(rng: np.random.Generator, tables: str, alphabet: int, n_ctx: int, first_chunk: int) -> dict:
+    """Several adaptive contexts in one stream, as codec/geometry.py writes them."""
+    writer = RangeWriter(tables)
+    contexts, symbols = [], []
+    for _ in range(n_ctx):
+        counts = (rng.integers(1, 200, size=alphabet) if rng.random() < 0.5 else np.ones(alphabet)).astype(np.int64)
+        initial = counts.copy()
+        count = int(rng.integers(0, 3000))
+        skew = np.exp(-np.arange(alphabet) / max(1.0, alphabet / 6.0))[rng.permutation(alphabet)]
+        sym = draw(rng, skew, count, noise=0.1)
+        adaptive_encode(writer, sym, counts, first_chunk)
+        contexts.append({"initial_counts": ints(initial), "count": count, "final_counts": ints(counts)})
+        symbols.append(sym)
+    return {"alphabet": alphabet, "first_chunk": first_chunk, "contexts": contexts,
+            "symbols": ints(np.concatenate(symbols)), "words": ints(writer.words())}
 
 
 def _dist_version():
