@@ -11,10 +11,13 @@ Reported per size: Gaussians in and kept, wall seconds and seconds per million i
 resident memory of the process (``/usr/bin/time``'s maximum RSS), bytes and bits per Gaussian, chunks, the
 held-out PSNR of every chunk (each chunk's own layout-independent views, from the file's index), and,
 with ``--node``, the time and peak memory of ``node web/decode.mjs OUT.bundle -o OUT.ply`` (the JavaScript
-decoder, with its default helper threads). Each tile is the same capture, so the PSNR of a chunk (one tile
+decoder, with its default helper threads), and, with ``--browser MBPS``, the viewer in headless Chromium
+loading the file over a throttled link (the first chunk shown, half the Gaussians, all of them, against the
+time the whole file alone needs to arrive). Each tile is the same capture, so the PSNR of a chunk (one tile
 when k is a power of two: the split halves at the median along x) compares with the single copy's.
 
-    python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size 200000] [--node] [--out bench_out/scale]
+    python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size 200000] [--node] [--browser 50]
+        [--out bench_out/scale]
 
 Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
 """
@@ -93,16 +96,40 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
             point["node_seconds"], point["node_peak_rss"], _ = timed(["node", "web/decode.mjs", bundle, "-o", out_ply,
                                                                       "--quiet"])
             os.remove(out_ply)
+    if args.browser:
+        point["browser"] = browser_stream(bundle, args.browser, work)
     os.remove(ply)
     log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB, "
         f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
     return point
 
 
+def browser_stream(bundle: str, mbps: float, work: str) -> dict:
+    """The viewer in headless Chromium (software WebGL) loading ``bundle`` over a link of ``mbps`` Mbit/s
+    (web/test/browser/screenshot.mjs --complete --throttle_mbps): seconds to the first chunk shown, to half
+    the Gaussians, to all, and to the first stable frame; beside them the time the whole file alone takes
+    to arrive at that rate (what a viewer of a file that must arrive whole waits at least)."""
+    web = os.path.join(ROOT, "web")
+    if not os.path.isdir(os.path.join(web, "node_modules", "puppeteer-core")) or not os.path.isfile("/usr/bin/chromium"):
+        log("--browser skipped: needs web/node_modules (cd web && npm ci) and /usr/bin/chromium")
+        return {}
+    if not os.path.isfile(os.path.join(web, "viewer", "dist", "main.js")):
+        subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)
+    shot = os.path.join(work, "stream.png")
+    _, _, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
+                       "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"], cwd=web)
+    stats = json.loads(out.strip().splitlines()[-1])
+    size = os.path.getsize(bundle)
+    return {"mbps": mbps, "first_chunk_seconds": stats.get("firstChunkSeconds"), "half_seconds": stats.get("halfSeconds"),
+            "all_seconds": stats.get("allChunksSeconds"), "ready_seconds": stats.get("secondsToReady"),
+            "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl")}
+
+
 def report(points: list, args) -> str:
     lines = [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in points)} "
              f"--chunk_size {args.chunk_size}{f' --workers {args.workers}' if args.workers > 1 else ''}"
-             f"{' --node' if args.node else ''}` on {os.path.basename(args.input)} "
+             f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}` "
+             f"on {os.path.basename(args.input)} "
              f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
              "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS | held-out PSNR per chunk: mean, min–max | "
              + ("Node decode s / peak RSS |" if args.node else ""),
@@ -114,6 +141,15 @@ def report(points: list, args) -> str:
                      f"{p['peak_rss'] / 2**30:.2f} GiB | {np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | "
                      + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if "node_seconds" in p
                         else ("— |" if args.node else "")))
+    streamed = [p for p in points if p.get("browser")]
+    if streamed:
+        lines += ["", f"Viewer in headless Chromium over a {args.browser:g} Mbit/s link (software WebGL): seconds from the "
+                  "start of loading.", "",
+                  "| copies | first chunk shown | half the Gaussians | all | the whole file's transfer alone |", "|---|---|---|---|---|"]
+        for p in streamed:
+            b = p["browser"]
+            lines.append(f"| {p['copies']} | {b['first_chunk_seconds'] or 0:.2f} | {b['half_seconds'] or 0:.2f} | "
+                         f"{b['all_seconds'] or 0:.2f} | {b['whole_file_transfer_seconds']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1,
                     help="compress.py --workers (peak RSS is then that of the largest process, not of all together)")
     ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
+    ap.add_argument("--browser", type=float, default=None, metavar="MBPS",
+                    help="also open each file in the viewer (headless Chromium) over a link of MBPS Mbit/s")
     ap.add_argument("--out", default=os.path.join("bench_out", "scale"))
     args = ap.parse_args(argv)
     if not os.path.isfile(args.input):

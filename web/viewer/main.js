@@ -18,7 +18,7 @@
 //
 // For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
 // and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
-// the numbers shown (for a chunked file also chunks, chunksShown, firstChunkSeconds, allChunksSeconds:
+// the numbers shown (for a chunked file also chunks, chunksShown, firstChunkSeconds, halfSeconds (half the Gaussians shown), allChunksSeconds:
 // seconds from the start of loading); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
@@ -376,7 +376,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     const order = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
-      chunkErrors: 0, firstChunkSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
+      chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
       rangeRequests: ranged,
     };
     window.__splatpressStats = stats;
@@ -386,6 +386,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       ["file size", `${fmtBytes(total)} (${total.toLocaleString("en")} B)`], ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)],
       ["SH degree", stats.shDegree], ["format", "v5 (chunked)"],
       ["first chunk", stats.firstChunkSeconds === null ? "…" : `${stats.firstChunkSeconds.toFixed(3)} s`],
+      ["half the Gaussians", stats.halfSeconds === null ? "…" : `${stats.halfSeconds.toFixed(3)} s`],
       ["all chunks", stats.allChunksSeconds === null ? "…" : `${stats.allChunksSeconds.toFixed(3)} s`],
     ]);
     update();
@@ -403,6 +404,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           stats.n += m.splats.n;
           stats.chunksShown++;
           if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = (performance.now() - t0) / 1000; loadedAt = performance.now(); }
+          if (stats.halfSeconds === null && 2 * stats.n >= index.n) stats.halfSeconds = (performance.now() - t0) / 1000;
         } catch (err) {
           stats.chunkErrors++;
           errors.push(err.message);
