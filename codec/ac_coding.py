@@ -18,9 +18,10 @@ Models, chosen per channel (the smaller stream is kept, so the choice is measure
 - ``adaptive`` (2): an adaptive categorical per weight class over [r_min, r_max] (offered when
   that alphabet has at most ``ADAPTIVE_MAX_ALPHABET`` symbols); nothing stored beyond the range.
 
-Versions 2–5 offer both (``FLOAT_TABLES``); version 6 on (``INTEGER_TABLES``, integer probability
-tables: ``codec.entropy``) codes every channel with the geometric model: the adaptive one saved
-0.35 % of fern's AC bytes (SH 3) and nothing measurable on the SH-0 captures.
+Versions 2–4 offer both (``FLOAT_TABLES``); version 6 on (``INTEGER_TABLES``, integer probability
+tables: ``codec.entropy``) codes every channel with the geometric model: the adaptive one won no
+channel of the SH-0 captures and 2 of fern's 55 (68 bytes; ``scripts/bench_entropy_models.py``,
+docs/format.md).
 
 A channel whose r is constant (r_min = r_max) has an empty stream.
 

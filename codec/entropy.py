@@ -17,7 +17,7 @@ that encoder and decoder compute identically:
 How model weights become the coder's integer probabilities depends on the format version
 (``tables``):
 
-- ``"float"`` (versions 2–5): the weights go to ``constriction.stream.model.Categorical(p,
+- ``"float"`` (versions 2–4): the weights go to ``constriction.stream.model.Categorical(p,
   perfect=False)`` as float64, and constriction's own leaky quantization makes the table (a
   decoder elsewhere must copy its float summation order: web/src/entropy.js documents it).
 - ``"integer"`` (version 6 on): this module makes the table itself, in integer arithmetic only
@@ -63,7 +63,7 @@ __all__ = [
 #: bits of probability precision of the coder (constriction's default range coder preset)
 PRECISION = 24
 _ONE = 1 << PRECISION
-#: how weights become the coder's probabilities (module doc): versions 2–5, and version 6 on
+#: how weights become the coder's probabilities (module doc): versions 2–4, and version 6 on
 FLOAT_TABLES, INTEGER_TABLES = "float", "integer"
 TABLES = (FLOAT_TABLES, INTEGER_TABLES)
 #: integer weights must stay below this (w · (2^24 − n) < 2^52: exact in float64)

@@ -14,7 +14,7 @@
 
 Tables are deflated, range-coded streams are stored (DEFLATE cannot shrink them). Version 6 has
 the members of version 4; its models' probability tables are integer tables computed by
-``codec.entropy.integer_table`` (versions 2–5: constriction's quantization of float weights), and
+``codec.entropy.integer_table`` (versions 2–4: constriction's quantization of float weights), and
 its AC channels all use model 1.
 """
 from __future__ import annotations

@@ -120,12 +120,7 @@ def _version_of(codec: str) -> int:
 
 def _without_frame(decode_geometry: Callable) -> Callable:
     """A geometry decoder of a version without a coding frame, returning None for it."""
-    return lambda raw, where, depth, n: (*decode_geometry(raw, where, depth, n), None)
-
-
-def _with_tables(decode: Callable, tables: str) -> Callable:
-    """A decoder of a version whose models use the probability tables ``tables`` (codec/entropy.py)."""
-    return lambda *args, **kwargs: decode(*args, tables=tables, **kwargs)
+    return lambda raw, where, depth, n, **kwargs: (*decode_geometry(raw, where, depth, n, **kwargs), None)
 
 
 def _decode_ac_v1(raw, where, layout, *, n, bits, **_):
@@ -147,6 +142,12 @@ class FormatVersion:
     tables: Optional[str] = None  # the entropy models' probability tables (codec/entropy.py); None: no range coder
 
 
+def _range_coded(members: tuple, decode_geometry: Callable, tables: str) -> FormatVersion:
+    """A range-coded version (2 on) whose models build their probability tables by ``tables``."""
+    return FormatVersion(members, (ENTROPY_CODEC,), lambda *a, **k: decode_geometry(*a, tables=tables, **k),
+                         lambda *a, **k: _decode_ac_v2(*a, tables=tables, **k), tables)
+
+
 #: format_version → its members, codecs and decoders: one row per version this code reads; every
 #: version ever written stays here (tests/fixtures/v1 … v6 are frozen files of each). Version 3 is
 #: version 2 plus the channel transform (``transform.npz``, codec/channel_transform.py); version 4 is 3
@@ -155,15 +156,10 @@ class FormatVersion:
 #: but the chunked file (codec/chunked.py), whose chunks are bundles.
 VERSIONS = {
     1: FormatVersion(DATA_FILES, tuple(ZIP_CODECS), _without_frame(decode_geometry_v1), _decode_ac_v1),
-    2: FormatVersion(DATA_FILES, (ENTROPY_CODEC,), _without_frame(_with_tables(decode_geometry_v2, FLOAT_TABLES)),
-                     _with_tables(_decode_ac_v2, FLOAT_TABLES), FLOAT_TABLES),
-    3: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,),
-                     _without_frame(_with_tables(decode_geometry_v2, FLOAT_TABLES)), _with_tables(_decode_ac_v2, FLOAT_TABLES),
-                     FLOAT_TABLES),
-    4: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _with_tables(decode_geometry_v4, FLOAT_TABLES),
-                     _with_tables(_decode_ac_v2, FLOAT_TABLES), FLOAT_TABLES),
-    6: FormatVersion(DATA_FILES + (TRANSFORM_FILE,), (ENTROPY_CODEC,), _with_tables(decode_geometry_v4, INTEGER_TABLES),
-                     _with_tables(_decode_ac_v2, INTEGER_TABLES), INTEGER_TABLES),
+    2: _range_coded(DATA_FILES, _without_frame(decode_geometry_v2), FLOAT_TABLES),
+    3: _range_coded(DATA_FILES + (TRANSFORM_FILE,), _without_frame(decode_geometry_v2), FLOAT_TABLES),
+    4: _range_coded(DATA_FILES + (TRANSFORM_FILE,), decode_geometry_v4, FLOAT_TABLES),
+    6: _range_coded(DATA_FILES + (TRANSFORM_FILE,), decode_geometry_v4, INTEGER_TABLES),
 }
 
 
