@@ -31,7 +31,8 @@ without fine-tuning with the default point, and the fine-tuned one with the defa
 JSON instead of running splat-transform again (same tool, input and views; copies the earlier run lacks are
 encoded, with ``--variant_competitors``); ``--encoded SOG=FILE``
 (one input) scores a file splat-transform wrote earlier from that input (original only), for a SOG that
-takes longer than ``--sog_timeout`` on the CPU. Outputs in ``--out``: ``bench_image_free.json``,
+takes longer than ``--sog_timeout`` on the CPU. ``--tables_from A.json B.json …`` runs nothing and writes the tables
+of earlier runs together. Outputs in ``--out``: ``bench_image_free.json``,
 ``bench_image_free.md``, ``bench_image_free_<name>.png``. Timings need a quiet machine.
 
     python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--variants side upside_down random flat]
@@ -521,15 +522,17 @@ def markdown(results) -> str:
     with_targets = [r for r in results if r.get("targets")]
     if with_targets:
         lines += ["", "`--target_size F × SPZ's bytes` against the `--quality Q` curve (fine-tuned points and the default) "
-                  "at the bytes it wrote:", "", "| input | F | target | file | PSNR | curve's PSNR there | Δ |",
-                  "|---|---|---|---|---|---|---|"]
+                  "at the bytes it wrote:", "", "| input | F | target | file (under the target) | PSNR | quality, depth | "
+                  "curve's PSNR there | Δ |", "|---|---|---|---|---|---|---|---|"]
         for r in with_targets:
             for t in r["targets"]:
                 if "skipped" in t:
-                    lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | unreachable | — | — | — |")
+                    lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | unreachable | — | — | — | — |")
                     continue
                 c = t.get("curve_psnr")
-                lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | {t['bytes']:,} | {t['psnr']:.2f} | "
+                under = 100.0 * (t["target"] - t["bytes"]) / t["target"]
+                lines.append(f"| {r['name']} | {t['fraction']:g} | {t['target']:,} | {t['bytes']:,} ({under:.2f} %) | "
+                             f"{t['psnr']:.2f} | {t.get('quality', '—')}, {t.get('depth', '—')} | "
                              + (f"{c:.2f} | {t['psnr'] - c:+.2f} |" if c is not None else "outside | — |"))
     lines += ["", "Our curve (no fine-tuning), bytes @ PSNR per quality:", ""]
     for r in results:
@@ -583,7 +586,20 @@ def main(argv=None):
     ap.add_argument("--tool_dir", default=None, help="npm install folder of splat-transform")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join("bench_out", "image_free"))
+    ap.add_argument("--tables_from", nargs="+", default=None, metavar="JSON",
+                    help="run nothing: write the tables of earlier runs' bench_image_free.json files together")
     args = ap.parse_args(argv)
+    if args.tables_from:
+        joined = []
+        for path in args.tables_from:
+            with open(path) as fh:
+                joined += json.load(fh)
+        os.makedirs(args.out, exist_ok=True)
+        md = markdown(joined)
+        with open(os.path.join(args.out, "bench_image_free.md"), "w") as fh:
+            fh.write(md)
+        print(md)
+        return 0
     args.encoded = None
     if args.encoded_files:
         pairs = [item.split("=", 1) for item in args.encoded_files]
