@@ -125,6 +125,10 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
             "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl")}
 
 
+def _seconds(v) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
 def report(points: list, args) -> str:
     lines = [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in points)} "
              f"--chunk_size {args.chunk_size}{f' --workers {args.workers}' if args.workers > 1 else ''}"
@@ -146,16 +150,13 @@ def report(points: list, args) -> str:
         lines += ["", f"Viewer in headless Chromium over a {args.browser:g} Mbit/s link (software WebGL): seconds from the "
                   "start of loading (a file of one chunk: to its first stable frame).", "",
                   "| copies | first chunk shown | half the Gaussians | all | the whole file's transfer alone |", "|---|---|---|---|---|"]
-        def sec(v):
-            return "—" if v is None else f"{v:.2f}"
-
         for p in streamed:
             b = p["browser"]
             if b["first_chunk_seconds"] is None:  # one bundle: shown whole, at the first stable frame
                 first = half = whole = b["ready_seconds"]
             else:
                 first, half, whole = b["first_chunk_seconds"], b["half_seconds"], b["all_seconds"]
-            lines.append(f"| {p['copies']} | {sec(first)} | {sec(half)} | {sec(whole)} | {sec(b['whole_file_transfer_seconds'])} |")
+            lines.append(f"| {p['copies']} | {_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | {_seconds(b['whole_file_transfer_seconds'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -77,7 +77,7 @@ import { wasmKernels, wasmRangeDecode } from "./kernels.js";
 
 /** Bits of probability precision (constriction's default preset). */
 export const PRECISION = 24;
-/** How weights become probabilities (as `codec.entropy`): versions 2–5, and version 6 on. */
+/** How weights become probabilities (as `codec.entropy`): versions 2–4, and version 6 on. */
 export const FLOAT_TABLES = "float";
 export const INTEGER_TABLES = "integer";
 const MAX_WEIGHT = 268435456; // 2^28
@@ -178,14 +178,7 @@ export function integerCdf(weights) {
     total += q[i];
   }
   q[argmax] += TWO24 - total;
-  const cdf = new Uint32Array(n + 1);
-  let acc = 0;
-  for (let i = 0; i < n; i++) {
-    cdf[i] = acc;
-    acc += q[i];
-  }
-  cdf[n] = acc;
-  return cdf;
+  return cdfOf(q);
 }
 
 /**
