@@ -146,7 +146,8 @@ def compress_splats(splats: Splats, *, run: CompressRunParams = CompressRunParam
 
         read_s = time.perf_counter() - t0
         out = compress_in_chunks(arrays, run.chunk_size, run=run, views=views, pipe=pipe, codec=codec,
-                                 input_name=os.path.basename(in_name), input_bytes=in_bytes)
+                                 input_name=os.path.basename(in_name), input_bytes=in_bytes,
+                                 release_input=True)  # our own copy: freed once the chunks are on disk
         out.stages = {"read": read_s, **out.stages}
         out.stages["total"] = time.perf_counter() - t_all
         return out

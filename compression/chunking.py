@@ -9,11 +9,14 @@ scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSI
    a cell of more than ``chunk_size`` Gaussians is halved at the median of the axis along which it is
    widest (1–99 % quantiles), until every cell holds at most ``chunk_size``; the cells, in depth-first
    order, are the chunks (each between half of ``chunk_size`` and ``chunk_size``, up to rounding).
-2. :func:`compress_in_chunks`: every chunk goes through the whole image-free run of a splat file of its
-   size (``compression.api.compress_splats``: its own virtual views framed on it, its own structure,
-   steps and fine-tuning), one chunk at a time, so the memory is that of one chunk plus the input's
-   arrays (``--workers K``: K chunks at once, each in its own process, K times the chunk's memory). A
-   size target is shared out in proportion to the chunks' Gaussians.
+2. :func:`compress_in_chunks`: the chunks' arrays are written to a scratch folder (``.npy`` files under
+   ``$TMPDIR``, removed at the end) and, where the caller hands the input over (``release_input``), the
+   input's arrays are dropped; then every chunk, read back on its own, goes through the whole image-free
+   run of a splat file of its size (``compression.api.compress_splats``: its own virtual views framed on
+   it, its own structure, steps and fine-tuning), one chunk at a time. The memory is then that of one
+   chunk, not of the scene (at 6M Gaussians of SH 3 the input alone is 1.5 GB); ``--workers K``: K chunks
+   at once, each in its own process, K times the chunk's memory. A size target is shared out in
+   proportion to the chunks' Gaussians.
 3. Each chunk's bundle is decoded back (every check of the reader) for the box and count of the index,
    and the chunks go into one file behind an index (``codec/chunked.py``).
 
@@ -25,6 +28,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -112,12 +118,14 @@ INDEX_BYTES_PER_CHUNK = 300
 
 def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, pipe: Any, codec: Any,
                        input_name: str = "splats", input_bytes: Optional[int] = None,
-                       on_chunk: Optional[Callable[[ChunkSummary, int], None]] = None) -> ChunkedCompressed:
+                       on_chunk: Optional[Callable[[ChunkSummary, int], None]] = None,
+                       release_input: bool = False) -> ChunkedCompressed:
     """The chunked file of ``arrays`` (the ``compression.api`` splat arrays; module docstring). ``run``,
     ``views``, ``pipe``, ``codec``: the parameters of ``compress_splats``, used for every chunk (a size
     target shared out); ``on_chunk(summary, n_chunks)`` after each chunk, in the order they finish.
     ``run.workers`` > 1: that many chunks at once, each in its own process with the run's CPU threads
-    shared out (at least one each), and at most that many chunks' arrays copied out of ``arrays``."""
+    shared out (at least one each). ``release_input``: ``arrays`` is emptied once the chunks are in the scratch
+    folder (the caller hands it over, so that its memory is freed before the first chunk)."""
     from codec.chunked import chunked_bytes
     from compression.pipeline import target_bytes
     from utils.threads import use_threads
@@ -142,32 +150,26 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
     targets = share_target(target, counts, 1024 + INDEX_BYTES_PER_CHUNK * len(parts)) if target is not None else None
     run = dataclasses.replace(run, quiet=True, workers=1)
 
-    def job(i: int) -> tuple:
-        chunk_codec = codec
-        if targets is not None:
-            chunk_codec = dataclasses.replace(codec, target_size=str(targets[i]), target_bpg=None)
-        sub = {k: np.ascontiguousarray(v[parts[i]]) for k, v in arrays.items()}
-        return (i, sub, run, views, pipe, chunk_codec)
+    scratch = tempfile.mkdtemp(prefix="chunks-")
+    try:
+        t0 = time.perf_counter()
+        for i, rows in enumerate(parts):
+            for key, values in arrays.items():
+                np.save(_chunk_file(scratch, i, key), np.ascontiguousarray(values[rows]))
+        keys = list(arrays)
+        if release_input:
+            arrays.clear()
+        split_s += time.perf_counter() - t0
 
-    results: dict[int, _ChunkResult] = {}
+        def job(i: int) -> tuple:
+            chunk_codec = codec
+            if targets is not None:
+                chunk_codec = dataclasses.replace(codec, target_size=str(targets[i]), target_bpg=None)
+            return (i, {k: _chunk_file(scratch, i, k) for k in keys}, run, views, pipe, chunk_codec)
 
-    def finished(res: _ChunkResult) -> None:
-        summary = res.summary
-        results[summary.index] = res
-        done = sum(r.summary.n_input for r in results.values())
-        eta = (time.perf_counter() - t_all) / done * (n - done)
-        logger.info("chunk %d/%d: %d Gaussians -> %d kept, %d B, held-out PSNR %.2f dB (worst view %.2f), %.0f s; "
-                    "%d of %d Gaussians done, about %.0f s left", summary.index + 1, len(parts), summary.n_input,
-                    summary.n_gaussians, summary.bytes, summary.heldout["psnr"], summary.heldout["psnr_worst"],
-                    summary.seconds, done, n, eta)
-        if on_chunk is not None:
-            on_chunk(summary, len(parts))
-
-    if workers == 1:
-        for i in range(len(parts)):
-            finished(_compress_chunk(*job(i)))
-    else:
-        _in_processes(job, len(parts), workers, finished)
+        results = _compress_chunks(job, len(parts), workers, n, t_all, on_chunk)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     ordered = [results[i] for i in range(len(parts))]
     summaries = [r.summary for r in ordered]
     psnrs = [s.heldout["psnr"] for s in summaries]
@@ -185,6 +187,37 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
                              workers=workers)
 
 
+def _chunk_file(folder: str, i: int, key: str) -> str:
+    """The scratch file of chunk ``i``'s array ``key``."""
+    return os.path.join(folder, f"chunk{i:05d}_{key}.npy")
+
+
+def _compress_chunks(job: Callable[[int], tuple], n_chunks: int, workers: int, n: int, t_all: float,
+                     on_chunk: Optional[Callable[[ChunkSummary, int], None]]) -> dict[int, "_ChunkResult"]:
+    """Every chunk's :class:`_ChunkResult` by index: ``_compress_chunk(*job(i))`` here (one worker) or in
+    ``workers`` processes, with a progress line and an ETA as each one finishes."""
+    results: dict[int, _ChunkResult] = {}
+
+    def finished(res: _ChunkResult) -> None:
+        summary = res.summary
+        results[summary.index] = res
+        done = sum(r.summary.n_input for r in results.values())
+        eta = (time.perf_counter() - t_all) / done * (n - done)
+        logger.info("chunk %d/%d: %d Gaussians -> %d kept, %d B, held-out PSNR %.2f dB (worst view %.2f), %.0f s; "
+                    "%d of %d Gaussians done, about %.0f s left", summary.index + 1, n_chunks, summary.n_input,
+                    summary.n_gaussians, summary.bytes, summary.heldout["psnr"], summary.heldout["psnr_worst"],
+                    summary.seconds, done, n, eta)
+        if on_chunk is not None:
+            on_chunk(summary, n_chunks)
+
+    if workers == 1:
+        for i in range(n_chunks):
+            finished(_compress_chunk(*job(i)))
+    else:
+        _in_processes(job, n_chunks, workers, finished)
+    return results
+
+
 @dataclass
 class _ChunkResult:
     """One compressed chunk as it comes back (from this process or a worker): its bundle and what the index
@@ -196,11 +229,13 @@ class _ChunkResult:
     summary: ChunkSummary
 
 
-def _compress_chunk(i: int, sub: dict, run: Any, views: Any, pipe: Any, codec: Any) -> _ChunkResult:
-    """Chunk ``i`` (its splat arrays ``sub``) through the whole image-free run, decoded back for its box."""
+def _compress_chunk(i: int, files: dict, run: Any, views: Any, pipe: Any, codec: Any) -> _ChunkResult:
+    """Chunk ``i`` (its splat arrays, read from the scratch ``files`` by key) through the whole image-free
+    run, decoded back for its box."""
     from compression.api import compress_splats
 
     t0 = time.perf_counter()
+    sub = {k: np.load(path) for k, path in files.items()}
     out = compress_splats(sub, run=run, views=views, pipe=pipe, codec=codec)
     decoded = _decoded(out.data, i)
     means = decoded.means.detach().cpu().numpy()

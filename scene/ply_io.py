@@ -246,14 +246,18 @@ def _inria_arrays(data: np.ndarray, n: int, n_rest: int) -> dict[str, np.ndarray
             return np.zeros((n, 0), np.float32)
         return np.stack([np.asarray(data[name], dtype=np.float32) for name in names], axis=1)
 
-    rest = cols([f"f_rest_{i}" for i in range(n_rest)])  # [N, 3*(K-1)] channel-major
+    k = n_rest // 3
+    shN = np.empty((n, k, 3), np.float32)  # filled in place: no second copy of the largest array
+    for c in range(3):  # the file's f_rest is channel-major: f_rest_{c*K + j} is coefficient j of channel c
+        for j in range(k):
+            shN[:, j, c] = data[f"f_rest_{c * k + j}"]
     return {
         "means": cols(["x", "y", "z"]),
         "quats": cols([f"rot_{i}" for i in range(4)]),
         "scales": cols([f"scale_{i}" for i in range(3)]),
         "opacities": cols(["opacity"])[:, 0].copy(),
         "sh0": cols([f"f_dc_{i}" for i in range(3)]).reshape(n, 1, 3),
-        "shN": rest.reshape(n, 3, n_rest // 3).transpose(0, 2, 1),
+        "shN": shN,
     }
 
 

@@ -8,7 +8,8 @@ in a fresh process, alone on the machine:
     /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle [--chunk_size C]
 
 Reported per size: Gaussians in and kept, wall seconds and seconds per million input Gaussians, the peak
-resident memory of the process (``/usr/bin/time``'s maximum RSS), bytes and bits per Gaussian, chunks, the
+resident memory (``/usr/bin/time``'s maximum RSS: the largest process; and the processes together, sampled
+from ``/proc``, which counts with ``--workers``), bytes and bits per Gaussian, chunks, the
 held-out PSNR of every chunk (each chunk's own layout-independent views, from the file's index), and,
 with ``--node``, the time and peak memory of ``node web/decode.mjs OUT.bundle -o OUT.ply`` (the JavaScript
 decoder, with its default helper threads), and, with ``--browser MBPS``, the viewer in headless Chromium
@@ -45,15 +46,47 @@ def log(msg: str) -> None:
     print(f"[bench_scale] {msg}", flush=True)
 
 
-def timed(cmd: list[str], cwd: str = ROOT) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in bytes, stdout) of ``cmd`` under /usr/bin/time -v; raises on failure."""
+def _tree_rss(root: int) -> int:
+    """Resident bytes of process ``root`` and all its descendants together (from /proc; 0 once it is gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                total += next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
+
+
+def timed(cmd: list[str], cwd: str = ROOT) -> tuple[float, int, int, str]:
+    """(wall seconds, peak RSS of the largest process in bytes (/usr/bin/time -v), peak RSS of all its
+    processes together (sampled from /proc every 0.2 s), stdout) of ``cmd``; raises on failure."""
     t0 = time.perf_counter()
-    res = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
-    return seconds, int(m.group(1)) * 1024 if m else -1, res.stdout
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(["/usr/bin/time", "-v"] + cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        tree_peak = 0
+        while proc.poll() is None:
+            tree_peak = max(tree_peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - t0
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    return seconds, int(m.group(1)) * 1024 if m else -1, tree_peak, stdout
 
 
 def describe(bundle: str) -> dict:
@@ -84,22 +117,23 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet",
            "--workers", str(args.workers)]
     log(f"x{copies}: {n_in:,} Gaussians: {' '.join(cmd[1:])}")
-    seconds, rss, _ = timed(cmd)
+    seconds, rss, tree_rss, _ = timed(cmd)
     point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
-             "peak_rss": rss, **describe(bundle)}
+             "peak_rss": rss, "peak_rss_all_processes": tree_rss, **describe(bundle)}
     point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
     if args.node:
         if not os.path.isdir(os.path.join(ROOT, "web", "node_modules", "fflate")):
             log("--node skipped: web/node_modules is missing (cd web && npm ci)")
         else:
             out_ply = os.path.join(work, f"x{copies}_js.ply")
-            point["node_seconds"], point["node_peak_rss"], _ = timed(["node", "web/decode.mjs", bundle, "-o", out_ply,
-                                                                      "--quiet"])
+            point["node_seconds"], point["node_peak_rss"], _, _ = timed(["node", "web/decode.mjs", bundle, "-o",
+                                                                         out_ply, "--quiet"])
             os.remove(out_ply)
     if args.browser:
         point["browser"] = browser_stream(bundle, args.browser, work)
     os.remove(ply)
-    log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB, "
+    log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB "
+        f"(all processes together {tree_rss / 2**30:.2f} GiB), "
         f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
     return point
 
@@ -116,7 +150,7 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
     if not os.path.isfile(os.path.join(web, "viewer", "dist", "main.js")):
         subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)
     shot = os.path.join(work, "stream.png")
-    _, _, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
+    _, _, _, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
                        "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"], cwd=web)
     stats = json.loads(out.strip().splitlines()[-1])
     size = os.path.getsize(bundle)
@@ -135,14 +169,14 @@ def report(points: list, args) -> str:
              f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}` "
              f"on {os.path.basename(args.input)} "
              f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
-             "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS | held-out PSNR per chunk: mean, min–max | "
+             "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS: largest process / all together | held-out PSNR per chunk: mean, min–max | "
              + ("Node decode s / peak RSS |" if args.node else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if args.node else "")]
     for p in points:
         psnr = p["psnr_per_chunk"]
         lines.append(f"| {p['copies']} | {p['n_input']:,} / {p['n_gaussians']:,} | {p['chunks']} | {p['bytes']:,} "
                      f"({p['bits_per_gaussian']:.1f}) | {p['seconds']:.0f} ({p['seconds_per_million']:.0f}) | "
-                     f"{p['peak_rss'] / 2**30:.2f} GiB | {np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | "
+                     f"{p['peak_rss'] / 2**30:.2f} / {p.get('peak_rss_all_processes', -1) / 2**30:.2f} GiB | {np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | "
                      + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if "node_seconds" in p
                         else ("— |" if args.node else "")))
     streamed = [p for p in points if p.get("browser")]
@@ -168,7 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--chunk_size", type=int, default=200000, help="compress.py --chunk_size")
     ap.add_argument("--workers", type=int, default=1,
-                    help="compress.py --workers (peak RSS is then that of the largest process, not of all together)")
+                    help="compress.py --workers (both peaks are reported: the largest process's and all processes' together)")
     ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
     ap.add_argument("--browser", type=float, default=None, metavar="MBPS",
                     help="also open each file in the viewer (headless Chromium) over a link of MBPS Mbit/s")

@@ -189,6 +189,22 @@ def test_compress_writes_chunks_that_decompress_to_the_scene(chunked_run, tmp_pa
     assert lo == sorted(lo) or lo == sorted(lo, reverse=True)
 
 
+def test_the_callers_arrays_are_kept_and_the_scratch_folder_is_removed(chunked_run, tmp_path, monkeypatch):
+    """The chunks go through a scratch folder and the run drops its own copy of the input (the memory of one
+    chunk, not of the scene); the caller's arrays are untouched and the folder is gone afterwards."""
+    import tempfile
+
+    from compression.api import compress
+
+    splats, data = chunked_run
+    assert all(splats[k].shape[0] == 900 for k in splats)  # the fixture's compress() left them as they were
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    kept = {k: v.copy() for k, v in splats.items()}
+    assert compress(splats, quality=50, chunk_size=500, **SMALL) == data
+    assert all(np.array_equal(splats[k], kept[k]) for k in kept)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("chunks-")]
+
+
 def test_decompress_cli_streams_a_ply_and_describes_the_chunks(chunked_run, tmp_path, capsys):
     import decompress as cli
     from compression.api import decompress
