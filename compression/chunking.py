@@ -5,10 +5,14 @@ that must receive the whole file before its first frame loses to the streaming f
 ``compress.py`` therefore splits a scene of more than ``--chunk_size`` Gaussians (default: the largest
 scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSIANS``):
 
-1. :func:`spatial_chunks`: a k-d split in the scene's principal axes (so a turned copy splits alike):
-   a cell of more than ``chunk_size`` Gaussians is halved at the median of the axis along which it is
-   widest (1–99 % quantiles), until every cell holds at most ``chunk_size``; the cells, in depth-first
-   order, are the chunks (each between half of ``chunk_size`` and ``chunk_size``, up to rounding).
+1. :func:`spatial_chunks`: a k-d split in the scene's principal axes (so a turned copy splits alike): a
+   cell of n > ``chunk_size`` Gaussians needs m = ⌈n / chunk_size⌉ chunks; it is cut across the axis along
+   which it is widest (1–99 % quantiles) at the rank n·⌊m/2⌋/m counted from the side the cell's skew
+   points away from (a sign the content sets, not the axis), so that each side holds whole chunks' worth
+   (⌊m/2⌋ and m − ⌊m/2⌋), until every cell holds at most ``chunk_size``. The cells, in depth-first
+   order, are the chunks: about n / m each, never less than half of ``chunk_size`` (a plain median split
+   would leave cells between half of ``chunk_size`` and all of it, hence more chunks). A scene of k equal
+   copies side by side with ``chunk_size`` one copy splits into exactly one copy per chunk for any k.
 2. :func:`compress_in_chunks`: the chunks' arrays are written to a scratch folder (``.npy`` files under
    ``$TMPDIR``, removed at the end) and, where the caller hands the input over (``release_input``), the
    input's arrays are dropped; then every chunk, read back on its own, goes through the whole image-free
@@ -63,10 +67,13 @@ def spatial_chunks(means: np.ndarray, chunk_size: int) -> list[np.ndarray]:
         p = proj[rows]
         lo, hi = np.quantile(p, [0.01, 0.99], axis=0)
         axis = int(np.argmax(hi - lo))
-        half = len(rows) // 2
-        order = np.argpartition(p[:, axis], half)
-        stack.append(rows[order[half:]])
-        stack.append(rows[order[:half]])
+        m = -(-len(rows) // chunk_size)
+        cut = int(round(len(rows) * (m // 2) / m))
+        q = p[:, axis] - p[:, axis].mean()
+        q = q if np.sum(q ** 3) >= 0 else -q  # the axis's sign from the cell's skew, so a turned copy cuts alike
+        order = np.argpartition(q, cut)
+        stack.append(rows[order[cut:]])
+        stack.append(rows[order[:cut]])
     return out
 
 

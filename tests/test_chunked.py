@@ -262,15 +262,16 @@ def test_a_size_target_holds_for_the_whole_chunked_file():
 
 
 def test_tiled_copies_split_into_one_copy_per_chunk():
-    """The scale benchmark's proxy: k copies along x that do not overlap; the split halves along x, so with k
-    a power of two and a chunk size of one copy each chunk is exactly one copy."""
+    """The scale benchmark's proxy: k copies along x that do not overlap; the split cuts along x between whole
+    chunks' worth, so with a chunk size of one copy each chunk is exactly one copy, for any k."""
     from scene.transform import tiled_copies
 
     one = teacher_arrays(400, 0, seed=11)
     four = tiled_copies(one, 4)
     assert four["means"].shape == (1600, 3) and np.array_equal(four["means"][:400], one["means"])
-    parts = spatial_chunks(four["means"], 400)
-    assert sorted(p.tolist() for p in parts) == [list(range(400 * i, 400 * (i + 1))) for i in range(4)]
+    for k in (3, 4, 6):
+        parts = spatial_chunks(tiled_copies(one, k)["means"], 400)
+        assert sorted(p.tolist() for p in parts) == [list(range(400 * i, 400 * (i + 1))) for i in range(k)], k
 
 
 def test_a_chunk_that_is_a_copy_codes_like_the_copy_alone():

@@ -354,8 +354,8 @@ function decodeChunkIn(w, bytes, label, chunk) {
 
 /**
  * Show a chunked file: fetchRange(start, end) gives bytes [start, end) of it (Range requests, or slices of a
- * file in memory: ranged false); total is its size. Chunks are fetched and decoded nearest to the camera first, up to one
- * per worker at a time, and each is drawn as soon as it is decoded.
+ * file in memory: ranged false); total is its size. Chunks are fetched one after another, nearest to the camera
+ * first, decoded as they arrive (up to one per worker at a time), and each is drawn as soon as it is decoded.
  */
 async function openChunked(fetchRange, total, label, t0, ranged) {
   resetState();
@@ -390,14 +390,24 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       ["all chunks", stats.allChunksSeconds === null ? "…" : `${stats.allChunksSeconds.toFixed(3)} s`],
     ]);
     update();
+    // One fetch at a time, in the order chunks are shown: the link's whole rate goes to the chunk needed next
+    // (parallel fetches would share it and delay the first chunk); the workers decode chunks as they arrive.
+    let chain = Promise.resolve();
+    const arrivals = order.map((i) => {
+      const [s, e] = chunkRange(index, i);
+      const bytes = chain.then(() => (generation === loadGeneration ? fetchRange(s, e) : null));
+      chain = bytes.catch(() => null);
+      return bytes;
+    });
     let next = 0;
     const errors = [];
     const run = async (w) => {
       while (next < order.length && generation === loadGeneration) {
-        const i = order[next++];
-        const [s, e] = chunkRange(index, i);
+        const k = next++;
+        const i = order[k];
         try {
-          const bytes = await fetchRange(s, e);
+          const bytes = await arrivals[k];
+          if (bytes === null || generation !== loadGeneration) return;
           const m = await decodeChunkIn(w, bytes, label, { i, entry: index.chunks[i], shDegree: index.shDegree });
           if (generation !== loadGeneration) return;
           await addMesh(m.splats);
