@@ -1,11 +1,11 @@
 """Scale benchmark: compress.py on tiled copies of a real capture, from one chunk to millions of Gaussians.
 
 For each ``--copies`` k, fern's PLY (or ``--input``) is tiled k times along x (``scene.transform.tiled_copies``,
-as ``scripts/make_tiled_ply.py``: copies 1.1 × the whole x extent apart, so they never overlap and a power of
-two of copies with a chunk size of one copy gives one copy per chunk), and the real command line runs on it
-in a fresh process, alone on the machine:
+as ``scripts/make_tiled_ply.py``: copies 1.1 × the whole x extent apart, so they never overlap, and with a
+chunk size of one copy, the default here, every chunk is one copy), and the real command line runs on it in
+a fresh process, alone on the machine:
 
-    /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle [--chunk_size C]
+    /usr/bin/time -v python compress.py TILED.ply -o OUT.bundle --chunk_size C [--workers K]
 
 Reported per size: Gaussians in and kept, wall seconds and seconds per million input Gaussians, the peak
 resident memory (``/usr/bin/time``'s maximum RSS: the largest process; and the processes together, sampled
@@ -14,10 +14,10 @@ held-out PSNR of every chunk (each chunk's own layout-independent views, from th
 with ``--node``, the time and peak memory of ``node web/decode.mjs OUT.bundle -o OUT.ply`` (the JavaScript
 decoder, with its default helper threads), and, with ``--browser MBPS``, the viewer in headless Chromium
 loading the file over a throttled link (the first chunk shown, half the Gaussians, all of them, against the
-time the whole file alone needs to arrive). Each tile is the same capture, so the PSNR of a chunk (one tile
-when k is a power of two: the split halves at the median along x) compares with the single copy's.
+time the whole file alone needs to arrive). Each tile is the same capture, so the PSNR of a chunk (one tile)
+compares with the single copy's.
 
-    python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size 200000] [--node] [--browser 50]
+    python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size N] [--workers K] [--node] [--browser 50]
         [--out bench_out/scale]
 
 Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
@@ -200,7 +200,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", default=FERN_PLY, help="the capture to tile (default fern's 3DGS PLY)")
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8])
-    ap.add_argument("--chunk_size", type=int, default=200000, help="compress.py --chunk_size")
+    ap.add_argument("--chunk_size", type=int, default=None,
+                    help="compress.py --chunk_size (default: the input's Gaussians, so that every chunk is one copy "
+                         "and its PSNR compares with the single copy's)")
     ap.add_argument("--workers", type=int, default=1,
                     help="compress.py --workers (both peaks are reported: the largest process's and all processes' together)")
     ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
@@ -213,6 +215,8 @@ def main(argv=None) -> int:
         return 0
     os.makedirs(args.out, exist_ok=True)
     src = read_splat(args.input)
+    if args.chunk_size is None:
+        args.chunk_size = len(src["means"])
     points = []
     with tempfile.TemporaryDirectory(prefix="bench_scale-") as work:
         for copies in args.copies:
