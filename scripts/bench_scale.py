@@ -150,13 +150,16 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
     if not os.path.isfile(os.path.join(web, "viewer", "dist", "main.js")):
         subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)
     shot = os.path.join(work, "stream.png")
-    _, _, _, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
+    _, _, page_rss, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
                        "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"], cwd=web)
     stats = json.loads(out.strip().splitlines()[-1])
     size = os.path.getsize(bundle)
-    return {"mbps": mbps, "first_chunk_seconds": stats.get("firstChunkSeconds"), "half_seconds": stats.get("halfSeconds"),
+    return {"mbps": mbps, "first_content_seconds": stats.get("firstContentSeconds"),
+            "first_chunk_seconds": stats.get("firstChunkSeconds"), "half_seconds": stats.get("halfSeconds"),
             "all_seconds": stats.get("allChunksSeconds"), "ready_seconds": stats.get("secondsToReady"),
-            "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl")}
+            "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl"),
+            "index_seconds": stats.get("indexSeconds"), "timeline": stats.get("timeline"),
+            "peak_rss_browser": page_rss}  # Chromium's processes (GPU process included) and the puppeteer driver
 
 
 def _seconds(v) -> str:
@@ -183,14 +186,18 @@ def report(points: list, args) -> str:
     if streamed:
         lines += ["", f"Viewer in headless Chromium over a {args.browser:g} Mbit/s link (software WebGL): seconds from the "
                   "start of loading (a file of one chunk: to its first stable frame).", "",
-                  "| copies | first chunk shown | half the Gaussians | all | the whole file's transfer alone |", "|---|---|---|---|---|"]
+                  "| copies | first content (the first chunk without SH bands) | first chunk whole | half the Gaussians | all | "
+                  "the whole file's transfer alone | browser peak RSS |", "|---|---|---|---|---|---|---|"]
         for p in streamed:
             b = p["browser"]
             if b["first_chunk_seconds"] is None:  # one bundle: shown whole, at the first stable frame
-                first = half = whole = b["ready_seconds"]
+                content = first = half = whole = b["ready_seconds"]
             else:
-                first, half, whole = b["first_chunk_seconds"], b["half_seconds"], b["all_seconds"]
-            lines.append(f"| {p['copies']} | {_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | {_seconds(b['whole_file_transfer_seconds'])} |")
+                content, first = b.get("first_content_seconds"), b["first_chunk_seconds"]
+                half, whole = b["half_seconds"], b["all_seconds"]
+            rss = b.get("peak_rss_browser")
+            lines.append(f"| {p['copies']} | {_seconds(content)} | {_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | "
+                         f"{_seconds(b['whole_file_transfer_seconds'])} | {'—' if rss is None else f'{rss / 2**30:.2f} GiB'} |")
     return "\n".join(lines) + "\n"
 
 

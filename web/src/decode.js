@@ -18,7 +18,7 @@
 // sin/cos/exp, so decoded values agree within float32 rounding of those steps (docs: web/README.md).
 
 import { acContexts, codesCrc32, interleaveCodes, streamOffsets } from "./ac.js";
-import { decodeAllChannels } from "./channels.js";
+import { decodeAllChannels, decodeChannelRange } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { FLOAT_TABLES, INTEGER_TABLES, RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
@@ -50,11 +50,16 @@ function requireInt(manifest, key, where, lo, hi) {
  *   helpers: threads that decode a share of the channels (channels.js runChannelTask on the other side;
  *   node/helpers.mjs and src/worker.js make them), used from options.minParallelGaussians Gaussians on
  *   (default channels.js MIN_PARALLEL_GAUSSIANS)
+ *   preview: decode every channel but the SH bands (f_rest: three quarters of the channels at SH degree 3),
+ *   which stay zero, on this thread: a quick first look for a viewer, followed by the full decode. Every
+ *   check that does not need the bands' codes runs (the members' hashes, the manifest, the values, the
+ *   octree); the CRC-32 of the AC codes covers all channels, so only the full decode checks it.
  * @returns {Promise<object>} {manifest, version, n, shDegree, nChannels, names, depth, bits, nBlock,
- *   coords {x,y,z} (Morton order), codeColumns (C arrays of the N − 1 AC codes), codes (the same as one
- *   [N − 1, C] row-major array, built on first use), means Float32Array [N·3], columns (C Float32Arrays
- *   of N: the attributes, channel by channel; the SH bands in world axes, the Euler angles relative to the
- *   coding frame: quaternions(columns, n, frame) turns them), frame (v4: Float32Array [4], else null)}
+ *   coords {x,y,z} (Morton order), codeColumns (C arrays of the N − 1 AC codes; null for the bands of a
+ *   preview), codes (the same as one [N − 1, C] row-major array, built on first use; not for a preview),
+ *   means Float32Array [N·3], columns (C Float32Arrays of N: the attributes, channel by channel; the SH
+ *   bands in world axes, the Euler angles relative to the coding frame: quaternions(columns, n, frame)
+ *   turns them), frame (v4: Float32Array [4], else null), preview (true for a preview)}
  */
 export async function decodeBundle(bytes, options = {}) {
   const label = options.label || "bundle";
@@ -134,14 +139,26 @@ export async function decodeBundle(bytes, options = {}) {
   const offsets = streamOffsets(ac.words);
   const { columns, transform } = channelColumns(n, c);
   const job = { ac, offsets, ctx, plan, quant: { dc, scale, zeroPoint, nBlock, bits, tables }, where };
-  const codeColumns = await decodeAllChannels(job, c, columns, options.helpers || [],
-    (fraction) => progress("channels", fraction), options.minParallelGaussians);
-  if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
-    throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
+  const preview = Boolean(options.preview);
+  const bands = [7, c - 3];  // the f_rest channels [lo, hi)
+  let codeColumns;
+  if (preview) {
+    progress("channels", 0);
+    codeColumns = new Array(c).fill(null);
+    for (const [ch0, ch1] of [[0, bands[0]], [bands[1], c]]) {
+      decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1)).forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
+    }
+  } else {
+    codeColumns = await decodeAllChannels(job, c, columns, options.helpers || [],
+      (fraction) => progress("channels", fraction), options.minParallelGaussians);
+    if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
+      throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
+    }
   }
 
   const qmax = 2 ** bits - 1;
   for (const col of codeColumns) {
+    if (col === null) continue;
     for (let i = 0; i < col.length; i++) {
       if (col[i] > qmax) throw new FormatError(`${label}: AC codes must lie in [0, ${qmax}] for ${bits}-bit codes`);
     }
@@ -149,18 +166,21 @@ export async function decodeBundle(bytes, options = {}) {
 
   progress("transform", 0);
   if (basis) {
-    const blocks = nonIdentityBlocks(basis, c);
+    // a preview skips the blocks of the bands alone (their columns are zero)
+    const blocks = nonIdentityBlocks(basis, c).filter(([lo, hi]) => !(preview && lo >= bands[0] && hi <= bands[1]));
     if (transform) transform(basis, blocks);
     else transformColumnsJs(columns, basis, blocks, n, c);
   }
   const means = turnPositions(voxelCentres(coords, bbox, depth), frame);
-  turnShColumns(columns, shDegree, n, frame);
+  if (!preview) turnShColumns(columns, shDegree, n, frame);  // a preview's bands are zero
   progress("done", 1);
   let codes = null;
   return {
     manifest, version, n, shDegree, nChannels: c, names, depth, bits, nBlock, coords, codeColumns, means, columns, frame,
+    preview,
     /** The AC codes as one [N − 1, C] row-major array (built on first use). */
     get codes() {
+      if (preview) throw new Error("a preview decodes no SH band codes");
       codes = codes || interleaveCodes(codeColumns, n - 1);
       return codes;
     },
@@ -294,10 +314,12 @@ export function interleaveColumns(columns, first, count, n) {
 
 /**
  * Renderer-ready arrays: positions [N·3], rotations (w, x, y, z) [N·4], scales (exp) [N·3],
- * opacities (sigmoid) [N], colour DC f_dc [N·3] and f_rest [N·3(K−1)] (INRIA order: channel-major).
+ * opacities (sigmoid) [N], colour DC f_dc [N·3] and f_rest [N·3(K−1)] (INRIA order: channel-major);
+ * shDegree 0 and no f_rest for a preview.
  */
 export function splatArrays(decoded) {
-  const { n, nChannels: c, columns, shDegree } = decoded;
+  const { n, nChannels: c, columns } = decoded;
+  const shDegree = decoded.preview ? 0 : decoded.shDegree;  // a preview has no bands
   const nRest = 3 * ((shDegree + 1) ** 2 - 1);
   const opacities = new Float32Array(n);
   const logit = columns[0];

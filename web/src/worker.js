@@ -3,6 +3,8 @@
 //   page → worker: {bytes: ArrayBuffer, label}            (the buffer is transferred)
 //                  {bytes, label, chunk: {i, entry, shDegree}}  one chunk of a chunked file: checked against
 //                                                         its index entry first (web/src/chunked.js)
+//                  preview: true (either form)            every channel but the SH bands (decode.js
+//                                                         decodeBundle's preview: a quick first look)
 //   worker → page: {type: "progress", stage, fraction}
 //                  {type: "done", splats, seconds, stages, helpers, label, version}
 //                      (splatArrays(), its buffers transferred; stages: seconds per decoder stage)
@@ -43,7 +45,7 @@ function startHelpers() {
 const helpers = startHelpers();
 
 self.onmessage = async (event) => {
-  const { bytes, label, chunk } = event.data;
+  const { bytes, label, chunk, preview } = event.data;
   try {
     const t0 = performance.now();
     let last = 0;
@@ -63,8 +65,8 @@ self.onmessage = async (event) => {
     };
     const decoded = chunk
       ? await decodeChunk(new Uint8Array(bytes), { shDegree: chunk.shDegree, chunks: { [chunk.i]: chunk.entry } }, chunk.i,
-        { label, progress, helpers })
-      : await decodeBundle(new Uint8Array(bytes), { label, progress, helpers });
+        { label, progress, helpers, preview })
+      : await decodeBundle(new Uint8Array(bytes), { label, progress, helpers, preview });
     progress("arrays", 0);
     const splats = splatArrays(decoded);
     progress("sent", 1);

@@ -86,3 +86,31 @@ test("a damaged stream fails in both decoders with a format error", async () => 
 test("web/src/kernels.wasm.js is the build of web/wasm/kernels.wat", () => {
   execFileSync(process.execPath, [join(here, "..", "wasm", "build.mjs"), "--check"], { stdio: "pipe" });
 });
+
+test("a preview decodes every channel but the SH bands, as the full decode does", async () => {
+  for (const name of ["v6/rd16_klt_frame", "v3/rd16_klt"]) {
+    const bytes = new Uint8Array(readFileSync(join(fixtures, name, "pc_npz.bundle")));
+    const full = await decodeBundle(bytes, { label: name });
+    const preview = await decodeBundle(bytes, { label: name, preview: true });
+    assert.ok(full.shDegree > 0 && preview.preview && !full.preview);
+    const bands = [7, full.nChannels - 3];
+    for (let ch = 0; ch < full.nChannels; ch++) {
+      if (ch >= bands[0] && ch < bands[1]) {
+        assert.equal(preview.codeColumns[ch], null);
+        assert.ok(preview.columns[ch].every((v) => v === 0), `${name} band channel ${ch} is not zero`);
+      } else {
+        assert.deepEqual(Array.from(preview.codeColumns[ch]), Array.from(full.codeColumns[ch]));
+        assert.deepEqual(Array.from(preview.columns[ch]), Array.from(full.columns[ch]), `${name} channel ${ch}`);
+      }
+    }
+    const a = splatArrays(full), b = splatArrays(preview);
+    assert.equal(b.shDegree, 0);
+    assert.equal(b.frest.length, 0);
+    for (const key of ["positions", "rotations", "scales", "opacities", "fdc"]) assert.deepEqual(Array.from(b[key]), Array.from(a[key]), key);
+    assert.throws(() => preview.codes, /no SH band codes/);
+  }
+  // the preview still checks the members' hashes
+  const damaged = new Uint8Array(readFileSync(join(fixtures, "v6/rd16_klt_frame", "pc_npz.bundle")));
+  damaged[Math.floor(damaged.length / 2)] ^= 0x01;
+  await assert.rejects(decodeBundle(damaged, { label: "damaged", preview: true }), (err) => err.name === "FormatError");
+});

@@ -18,8 +18,11 @@
 //
 // For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
 // and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
-// the numbers shown (for a chunked file also chunks, chunksShown, firstChunkSeconds, halfSeconds (half the Gaussians shown), allChunksSeconds:
-// seconds from the start of loading); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// the numbers shown (for a chunked file also chunks, chunksShown, indexSeconds, firstContentSeconds (the first chunk drawn
+// without its SH bands, or whole at SH degree 0), firstChunkSeconds, halfSeconds (half the Gaussians shown), allChunksSeconds:
+// seconds from the start of loading; and timeline: per chunk in the order shown, when its bytes arrived, when a worker started
+// on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
+// shown); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
 import * as THREE from "three";
@@ -280,6 +283,14 @@ async function addMesh(splats) {
   scene.add(m);
   meshes.push(m);
   invalidate();
+  return m;
+}
+
+function removeMesh(m) {
+  scene.remove(m);
+  m.dispose();
+  meshes = meshes.filter((x) => x !== m);
+  invalidate();
 }
 
 function showStats(rows) {
@@ -340,7 +351,7 @@ function chunkWorkers() {
   return chunkPool;
 }
 
-function decodeChunkIn(w, bytes, label, chunk) {
+function decodeChunkIn(w, bytes, label, chunk, preview = false) {
   return new Promise((resolve, reject) => {
     w.onmessage = (e) => {
       const m = e.data;
@@ -348,14 +359,15 @@ function decodeChunkIn(w, bytes, label, chunk) {
       else if (m.type === "error") reject(new Error(m.message));
     };
     w.onerror = (e) => reject(new Error(e.message || "worker failed"));
-    w.postMessage({ bytes: bytes.buffer, label, chunk }, [bytes.buffer]);
+    w.postMessage({ bytes: bytes.buffer, label, chunk, preview }, [bytes.buffer]);
   });
 }
 
 /**
  * Show a chunked file: fetchRange(start, end) gives bytes [start, end) of it (Range requests, or slices of a
  * file in memory: ranged false); total is its size. Chunks are fetched one after another, nearest to the camera
- * first, decoded as they arrive (up to one per worker at a time), and each is drawn as soon as it is decoded.
+ * first, decoded as they arrive (up to one per worker at a time), and each is drawn as soon as it is decoded; the
+ * first one is drawn first without its SH bands (a preview decode), so that something is on screen sooner.
  */
 async function openChunked(fetchRange, total, label, t0, ranged) {
   resetState();
@@ -377,7 +389,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
       chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
-      rangeRequests: ranged,
+      rangeRequests: ranged, indexSeconds: (performance.now() - t0) / 1000, firstContentSeconds: null, timeline: [],
     };
     window.__splatpressStats = stats;
     const update = () => showStats([
@@ -385,6 +397,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       ["chunks", `${stats.chunksShown} of ${stats.chunks} shown` + (stats.chunkErrors ? `, ${stats.chunkErrors} damaged` : "")],
       ["file size", `${fmtBytes(total)} (${total.toLocaleString("en")} B)`], ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)],
       ["SH degree", stats.shDegree], ["format", "v5 (chunked)"],
+      ["first content", stats.firstContentSeconds === null ? "…" : `${stats.firstContentSeconds.toFixed(3)} s`],
       ["first chunk", stats.firstChunkSeconds === null ? "…" : `${stats.firstChunkSeconds.toFixed(3)} s`],
       ["half the Gaussians", stats.halfSeconds === null ? "…" : `${stats.halfSeconds.toFixed(3)} s`],
       ["all chunks", stats.allChunksSeconds === null ? "…" : `${stats.allChunksSeconds.toFixed(3)} s`],
@@ -392,12 +405,17 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     update();
     // One fetch at a time, in the order chunks are shown: the link's whole rate goes to the chunk needed next
     // (parallel fetches would share it and delay the first chunk); the workers decode chunks as they arrive.
+    const since = () => (performance.now() - t0) / 1000;
     let chain = Promise.resolve();
     const arrivals = order.map((i) => {
       const [s, e] = chunkRange(index, i);
-      const bytes = chain.then(() => (generation === loadGeneration ? fetchRange(s, e) : null));
-      chain = bytes.catch(() => null);
-      return bytes;
+      const got = chain.then(async () => {
+        if (generation !== loadGeneration) return null;
+        const bytes = await fetchRange(s, e);
+        return { bytes, at: since() };
+      });
+      chain = got.catch(() => null);
+      return got;
     });
     let next = 0;
     const errors = [];
@@ -406,11 +424,29 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
         const k = next++;
         const i = order[k];
         try {
-          const bytes = await arrivals[k];
-          if (bytes === null || generation !== loadGeneration) return;
-          const m = await decodeChunkIn(w, bytes, label, { i, entry: index.chunks[i], shDegree: index.shDegree });
+          const got = await arrivals[k];
+          if (got === null || generation !== loadGeneration) return;
+          const step = { chunk: i, arrived: got.at, started: since() };
+          const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
+          let previewMesh = null;
+          if (k === 0 && index.shDegree > 0) {
+            // the first chunk is drawn first without its SH bands (decoded in about half the time), then whole
+            const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true);
+            if (generation !== loadGeneration) return;
+            previewMesh = await addMesh(p.splats);
+            step.previewShown = since();
+            step.previewDecodeSeconds = p.seconds;
+            stats.firstContentSeconds = step.previewShown;
+          }
+          const m = await decodeChunkIn(w, got.bytes, label, chunk);
           if (generation !== loadGeneration) return;
+          step.decoded = since();
+          step.decodeSeconds = m.seconds;
           await addMesh(m.splats);
+          if (previewMesh) removeMesh(previewMesh);
+          step.shown = since();
+          if (stats.firstContentSeconds === null) stats.firstContentSeconds = step.shown;
+          stats.timeline.push(step);
           stats.n += m.splats.n;
           stats.chunksShown++;
           if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = (performance.now() - t0) / 1000; loadedAt = performance.now(); }
