@@ -189,7 +189,8 @@ def decimated_points(input_ply: str, percents: list, cameras: list, ours: bool, 
 
 
 def report(res: dict) -> str:
-    lines = [f"`python scripts/bench_coarse_to_fine.py --input {os.path.basename(res['input'])} --levels {res['levels']} "
+    given = f" --bundle {os.path.basename(res['bundle'])}" if res.get("bundle_given") else ""
+    lines = [f"`python scripts/bench_coarse_to_fine.py --input {os.path.basename(res['input'])}{given} --levels {res['levels']} "
              f"--decimate {' '.join(f'{p:g}' for p in res['decimate'])}{' --ours_on_decimated' if res['ours_on_decimated'] else ''}`"
              f" ({res['date']}); PSNR against the input on its {res['n_views']} layout-independent held-out views", "",
              f"The whole file: {res['file']['bytes']:,} B, {res['file']['n_gaussians']:,} Gaussians, depth "
@@ -245,7 +246,8 @@ def main(argv=None) -> int:
     plan = build_plan(torch.from_numpy(p.coords), p.depth)
     with torch.no_grad():
         whole = score(decoded.gaussians(), p.sh_degree, cameras)
-    res = {"input": args.input, "bundle": bundle, "date": time.strftime("%Y-%m-%d"), "levels": args.levels,
+    res = {"input": args.input, "bundle": bundle, "bundle_given": args.bundle is not None,
+           "date": time.strftime("%Y-%m-%d"), "levels": args.levels,
            "decimate": args.decimate, "ours_on_decimated": args.ours_on_decimated, "n_views": len(cameras),
            "file": {"bytes": os.path.getsize(bundle), "n_gaussians": p.n_gaussians, "depth": p.depth, **whole},
            "coarse": [], "decimated": []}
