@@ -17,9 +17,10 @@ scene that gets the full view schedule, ``compression.views.FULL_SCHEDULE_GAUSSI
    ``$TMPDIR``, removed at the end) and, where the caller hands the input over (``release_input``), the
    input's arrays are dropped; then every chunk, read back on its own, goes through the whole image-free
    run of a splat file of its size (``compression.api.compress_splats``: its own virtual views framed on
-   it, its own structure, steps and fine-tuning), one chunk at a time. The memory is then that of one
-   chunk, not of the scene (at 6M Gaussians of SH 3 the input alone is 1.5 GB); ``--workers K``: K chunks
-   at once, each in its own process, K times the chunk's memory. A size target is shared out in
+   it, its own structure, steps and fine-tuning), each in a fresh process of its own (what a run leaves
+   in the allocator goes with it), one at a time. The memory is then that of one chunk, not of the scene
+   (at 6M Gaussians of SH 3 the input alone is 1.5 GB) nor of the chunks before; ``--workers K``: K chunks
+   at once, K times the chunk's memory. A size target is shared out in
    proportion to the chunks' Gaussians.
 3. Each chunk's bundle is decoded back (every check of the reader) for the box and count of the index,
    and the chunks go into one file behind an index (``codec/chunked.py``).
@@ -148,8 +149,7 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
     counts = [len(p) for p in parts]
     workers = min(run.workers, len(parts))  # compress_splats checked it
     threads = use_threads(None)  # the count compress_splats set
-    if workers > 1:
-        pipe = dataclasses.replace(pipe, threads=max(1, threads // workers))
+    pipe = dataclasses.replace(pipe, threads=max(1, threads // workers))  # each chunk's process: its share
     logger.info("%d Gaussians in %d spatial chunks of %d-%d (--chunk_size %d), compressed %s", n, len(parts),
                 min(counts), max(counts), chunk_size, "one at a time" if workers == 1 else
                 f"{workers} at a time ({pipe.threads} CPU threads each)")
@@ -201,8 +201,8 @@ def _chunk_file(folder: str, i: int, key: str) -> str:
 
 def _compress_chunks(job: Callable[[int], tuple], n_chunks: int, workers: int, n: int, t_all: float,
                      on_chunk: Optional[Callable[[ChunkSummary, int], None]]) -> dict[int, "_ChunkResult"]:
-    """Every chunk's :class:`_ChunkResult` by index: ``_compress_chunk(*job(i))`` here (one worker) or in
-    ``workers`` processes, with a progress line and an ETA as each one finishes."""
+    """Every chunk's :class:`_ChunkResult` by index: ``_compress_chunk(*job(i))``, each chunk in a process
+    of its own, ``workers`` at a time, with a progress line and an ETA as each one finishes."""
     results: dict[int, _ChunkResult] = {}
 
     def finished(res: _ChunkResult) -> None:
@@ -217,11 +217,7 @@ def _compress_chunks(job: Callable[[int], tuple], n_chunks: int, workers: int, n
         if on_chunk is not None:
             on_chunk(summary, n_chunks)
 
-    if workers == 1:
-        for i in range(n_chunks):
-            finished(_compress_chunk(*job(i)))
-    else:
-        _in_processes(job, n_chunks, workers, finished)
+    _in_processes(job, n_chunks, workers, finished)
     return results
 
 
@@ -257,15 +253,17 @@ def _compress_chunk(i: int, files: dict, run: Any, views: Any, pipe: Any, codec:
 
 def _in_processes(job: Callable[[int], tuple], n_jobs: int, workers: int,
                   finished: Callable[[_ChunkResult], None]) -> None:
-    """Run ``_compress_chunk(*job(i))`` for i < n_jobs in ``workers`` fresh processes, at most ``workers`` at
-    a time (so at most that many chunks' arrays are copied at once); ``finished`` as each one returns. The
-    first failure cancels the rest and is raised."""
+    """Run ``_compress_chunk(*job(i))`` for i < n_jobs, each in a fresh process, at most ``workers`` at a
+    time; ``finished`` as each one returns. The first failure cancels the rest and is raised."""
     import concurrent.futures as cf
     import multiprocessing
 
     # spawn: a fresh interpreter per worker (no forked torch thread pools); the environment, hence the
-    # OpenMP wait policy the command line set, is inherited
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # OpenMP wait policy the command line set, is inherited. One chunk per process: what a chunk's run leaves
+    # in the allocator is returned with the process, so the memory stays that of one chunk however many
+    # chunks follow (an interpreter start costs seconds against a chunk's minutes).
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                max_tasks_per_child=1) as pool:
         pending: set = set()
         next_job = 0
         try:
