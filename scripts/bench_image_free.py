@@ -31,12 +31,14 @@ without fine-tuning with the default point, and the fine-tuned one with the defa
 JSON instead of running splat-transform again (same tool, input and views; copies the earlier run lacks are
 encoded, with ``--variant_competitors``); ``--encoded SOG=FILE``
 (one input) scores a file splat-transform wrote earlier from that input (original only), for a SOG that
-takes longer than ``--sog_timeout`` on the CPU. ``--tables_from A.json B.json …`` runs nothing and writes the tables
-of earlier runs together. Outputs in ``--out``: ``bench_image_free.json``,
+takes longer than ``--sog_timeout`` on the CPU. ``--variant_targets F …`` also runs ``--target_size F × SPZ's
+bytes`` on every copy, against the copy's SPZ. ``--tables_from A.json B.json …`` runs nothing and writes the
+tables of earlier runs together. Outputs in ``--out``: ``bench_image_free.json``,
 ``bench_image_free.md``, ``bench_image_free_<name>.png``. Timings need a quiet machine.
 
     python scripts/bench_rd.py --image_free [--inputs a.ply b.sog ...] [--variants side upside_down random flat]
-        [--qualities 24 32 40 48 56] [--ft_qualities 40 52] [--targets 0.5 0.6 0.8] [--out bench_out/image_free]
+        [--qualities 24 32 40 48 56] [--ft_qualities 40 52] [--targets 0.5 0.6 0.8] [--variant_targets 0.6]
+        [--out bench_out/image_free]
 """
 from __future__ import annotations
 
@@ -278,7 +280,35 @@ def run_variant(name: str, variant: str, arrays: dict, in_path: str, base_views,
         for c in res["competitors"]:
             if c.get("per_view"):
                 c["per_side"] = per_side(c["per_view"], res["sides"])
+    if variant != "original" and getattr(args, "variant_targets", None):
+        res["targets"] = variant_target_points(f"{name} [{variant}]", ply_in, res, args.variant_targets, cams, out_dir)
     return res
+
+
+def variant_target_points(label: str, path: str, res: dict, fractions: list, cams: list, out_dir: str) -> list:
+    """``compress.py IN -o OUT --target_size F × SPZ's bytes`` on a copy (``--variant_targets``), scored on the
+    copy's views beside the copy's SPZ."""
+    spz = next((c for c in res["competitors"] if c["name"] == "SPZ" and c.get("bytes")), None)
+    if spz is None:
+        log(f"{label}: --variant_targets skipped (no SPZ point)")
+        return []
+    out = []
+    for f in fractions:
+        target = int(f * spz["bytes"])
+        bundle = os.path.join(out_dir, f"target_{f:g}.bundle")
+        t0 = time.perf_counter()
+        try:
+            compress_file(path, bundle, codec={"target_size": str(target)})
+        except ValueError as exc:  # below the smallest file the codec can make of it
+            log(f"{label}: --target_size {target:,} ({f:g}x SPZ) skipped: {exc}")
+            out.append({"fraction": f, "target": target, "skipped": str(exc)})
+            continue
+        point = dict(decoded_point(bundle, cams), fraction=f, target=target, seconds=time.perf_counter() - t0,
+                     spz_psnr=spz["psnr"])
+        out.append(point)
+        log(f"{label}: --target_size {target:,} ({f:g}x SPZ): {point['bytes']:,} B, PSNR {point['psnr']:.2f} dB "
+            f"(SPZ {spz['bytes']:,} B @ {spz['psnr']:.2f})")
+    return out
 
 
 def interpolate_psnr(points: list, nbytes: float, reach: float = 0.02):
@@ -519,6 +549,20 @@ def markdown(results) -> str:
             w = [smaller_and_better(v, label) for label in ("SPZ", "SOG")]
             lines.append(f"| {r['name']} | {_point(v['default'])} | {_point(spz) if spz else '—'} | {sides} | "
                          + " / ".join("—" if x is None else ("yes" if x else "no") for x in w) + " |")
+    copy_targets = [(r, v) for r in results for v in VARIANTS if r["variants"].get(v, {}).get("targets")]
+    if copy_targets:
+        lines += ["", "`--target_size F × SPZ's bytes` on the copies (`--variant_targets`), against the copy's SPZ:", "",
+                  "| input | copy | F | target | file (under the target) | PSNR (worst view) | SPZ's PSNR | at least SPZ's |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r, v in copy_targets:
+            for t in r["variants"][v]["targets"]:
+                if "skipped" in t:
+                    lines.append(f"| {r['name']} | {v} | {t['fraction']:g} | {t['target']:,} | unreachable | — | — | — |")
+                    continue
+                under = 100.0 * (t["target"] - t["bytes"]) / t["target"]
+                lines.append(f"| {r['name']} | {v} | {t['fraction']:g} | {t['target']:,} | {t['bytes']:,} ({under:.2f} %) | "
+                             f"{t['psnr']:.2f} ({t['psnr_worst']:.2f}) | {t['spz_psnr']:.2f} | "
+                             f"{'yes' if t['psnr'] >= t['spz_psnr'] else 'no'} |")
     with_targets = [r for r in results if r.get("targets")]
     if with_targets:
         lines += ["", "`--target_size F × SPZ's bytes` against the `--quality Q` curve (fine-tuned points and the default) "
@@ -574,6 +618,9 @@ def main(argv=None):
     ap.add_argument("--targets", type=float, nargs="+", default=None, metavar="F",
                     help="also run compress.py IN -o OUT --target_size F x SPZ's bytes (original only), compared with "
                          "the --ft_qualities curve at the bytes it wrote")
+    ap.add_argument("--variant_targets", type=float, nargs="+", default=None, metavar="F",
+                    help="also run compress.py IN -o OUT --target_size F x SPZ's bytes on each turned or flattened copy, "
+                         "against that copy's SPZ")
     ap.add_argument("--competitors_from", default=None,
                     help="bench_image_free.json of an earlier run: take its SPZ / SOG points instead of running splat-transform")
     ap.add_argument("--sog_gpu", default="cpu", help=SOG_GPU_HELP)
