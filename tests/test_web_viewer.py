@@ -281,6 +281,15 @@ def test_viewer_streams_a_chunked_file(viewer_built, tmp_path):
     print(json.dumps(r))
     assert r["stats"]["chunks"] == r["stats"]["chunksShown"] == 2 and r["stats"]["chunkErrors"] == 0
     assert r["stats"]["n"] == len(means) and r["stats"]["formatVersion"] == 5 and r["stats"]["rangeRequests"] is True
+    # the first chunk was drawn first from its preview (no SH bands), then whole; the preview is gone from the
+    # final frame (which matches the Python render of both chunks at SH degree 1 below)
+    timeline = r["stats"]["timeline"]
+    previewed = [t for t in timeline if "previewShown" in t]
+    others = [t for t in timeline if "previewShown" not in t]
+    assert len(timeline) == 2 and len(previewed) == 1
+    assert r["stats"]["firstContentSeconds"] == previewed[0]["previewShown"] <= previewed[0]["shown"]
+    assert r["stats"]["firstContentSeconds"] <= r["stats"]["firstChunkSeconds"]
+    assert previewed[0]["arrived"] <= others[0]["arrived"]  # the first in the order arrives first: one fetch at a time
     assert r["psnr_vs_black_db"] < 20.0
     assert r["psnr_db"] >= PSNR_MIN_DB, r
 
