@@ -147,8 +147,7 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
     if not os.path.isdir(os.path.join(web, "node_modules", "puppeteer-core")) or not os.path.isfile("/usr/bin/chromium"):
         log("--browser skipped: needs web/node_modules (cd web && npm ci) and /usr/bin/chromium")
         return {}
-    if not os.path.isfile(os.path.join(web, "viewer", "dist", "main.js")):
-        subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)
+    subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)  # the viewer of this checkout
     shot = os.path.join(work, "stream.png")
     _, _, page_rss, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
                        "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"], cwd=web)

@@ -120,6 +120,8 @@ function applyView(view) {
   controls = new OrbitControls(camera, canvas);  // takes camera.up at construction
   controls.target.set(...view.target);
   controls.enableDamping = false;
+  controls.addEventListener("start", () => { interacting = true; });
+  controls.addEventListener("end", () => { interacting = false; });
   controls.update();
   invalidate();
 }
@@ -200,6 +202,11 @@ function buildExtSplats(s) {
 // ---- frames, readiness ------------------------------------------------------------------------------------
 
 let frames = 0, stable = 0, lastHash = null, loadedAt = 0;
+// While chunks are still being decoded and nobody is moving the camera, draw at most one frame per
+// LOADING_FRAME_MS: where WebGL runs on the CPU (software rendering, headless browsers) every frame takes the
+// cores the decoders need, and a frame every fifth of a second still shows each chunk as it arrives.
+const LOADING_FRAME_MS = 200;
+let streaming = false, interacting = false, lastFrameAt = 0;
 function invalidate() { stable = 0; lastHash = null; }
 
 function frameHash() {
@@ -221,6 +228,9 @@ renderer.setAnimationLoop(() => {
   // WebGL runs on the CPU, as in headless browsers)
   if (!meshes.length) return;
   if (controls) controls.update();
+  const now = performance.now();
+  if (streaming && !interacting && now - lastFrameAt < LOADING_FRAME_MS) return;
+  lastFrameAt = now;
   renderer.render(scene, camera);
   frames++;
   if (!window.__splatpressReady && performance.now() - loadedAt > 300) {
@@ -298,6 +308,7 @@ function showStats(rows) {
 }
 
 function resetState() {
+  streaming = false;
   window.__splatpressReady = false;
   window.__splatpressComplete = false;
   window.__splatpressError = null;
@@ -419,6 +430,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     });
     let next = 0;
     const errors = [];
+    streaming = true;
     const run = async (w) => {
       while (next < order.length && generation === loadGeneration) {
         const k = next++;
@@ -464,6 +476,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     };
     await Promise.all(chunkWorkers().map(run));
     if (generation !== loadGeneration) return;
+    streaming = false;
     stats.allChunksSeconds = (performance.now() - t0) / 1000;
     update();
     window.__splatpressComplete = true;
@@ -471,6 +484,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
   } catch (err) {
     reportError(err);
   } finally {
+    if (generation === loadGeneration) streaming = false;
     $("progress").hidden = true;
   }
 }
