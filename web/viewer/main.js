@@ -435,12 +435,12 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       while (next < order.length && generation === loadGeneration) {
         const k = next++;
         const i = order[k];
+        let previewMesh = null;
         try {
           const got = await arrivals[k];
           if (got === null || generation !== loadGeneration) return;
           const step = { chunk: i, arrived: got.at, started: since() };
           const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
-          let previewMesh = null;
           if (k === 0 && index.shDegree > 0) {
             // the first chunk is drawn first without its SH bands (decoded in about half the time), then whole
             const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true);
@@ -455,7 +455,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           step.decoded = since();
           step.decodeSeconds = m.seconds;
           await addMesh(m.splats);
-          if (previewMesh) removeMesh(previewMesh);
+          if (previewMesh) { removeMesh(previewMesh); previewMesh = null; }
           step.shown = since();
           if (stats.firstContentSeconds === null) stats.firstContentSeconds = step.shown;
           stats.timeline.push(step);
@@ -464,6 +464,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = (performance.now() - t0) / 1000; loadedAt = performance.now(); }
           if (stats.halfSeconds === null && 2 * stats.n >= index.n) stats.halfSeconds = (performance.now() - t0) / 1000;
         } catch (err) {
+          if (previewMesh) removeMesh(previewMesh);  // a chunk whose full decode fails is not left half shown
           stats.chunkErrors++;
           errors.push(err.message);
           window.__splatpressError = errors.join("; ");
