@@ -42,7 +42,8 @@ from quant.core import code_range, zero_codes
 from quant.granularity import split_length
 
 from .entropy import (FLOAT_TABLES, INTEGER_TABLES, K_MAX, K_MIN, RangeReader, RangeWriter, adaptive_code_bits,
-                      adaptive_decode, adaptive_encode, geometric_k, geometric_table)
+                      adaptive_decode, adaptive_encode, geometric_k, geometric_table, geometric_weights,
+                      integer_table)
 
 __all__ = [
     "N_WEIGHT_CLASSES",
@@ -55,6 +56,7 @@ __all__ = [
     "encode_ac",
     "decode_ac",
     "codes_crc32",
+    "symbol_bits",
 ]
 
 N_WEIGHT_CLASSES = 12
@@ -282,6 +284,30 @@ def decode_ac(streams: AcStreams, centres: np.ndarray, ac_weight: np.ndarray, n_
     if codes_crc32(codes) != int(streams.crc32[0]):
         raise ValueError("decoded AC codes fail their CRC-32 (decoder models differ from the encoder's)")
     return codes
+
+
+def symbol_bits(streams: AcStreams, codes: np.ndarray, centres: np.ndarray, ac_weight: np.ndarray,
+                n_block: int) -> np.ndarray:
+    """[L, C] float64 ideal code length in bits of every AC symbol under the stored geometric models with
+    integer tables (−log2 q/2^24 of its context's table; a constant channel costs 0): what any subset of the
+    slots costs, up to the range coder's few bytes per stream. ``ValueError`` for a channel that is not
+    geometric-coded (the adaptive model's cost depends on the order)."""
+    n, c = codes.shape
+    ctx = _Contexts(np.asarray(ac_weight), n_block)
+    out = np.zeros((n, c), dtype=np.float64)
+    for ch in range(c):
+        r_min, r_max = (int(v) for v in streams.r_range[ch])
+        if r_min == r_max:
+            continue
+        if int(streams.model[ch]) != MODEL_GEOMETRIC:
+            raise ValueError(f"channel {ch} is not geometric-coded; symbol lengths need the geometric model")
+        r = codes[:, ch].astype(np.int64) - centres[ch][ctx.block]
+        ks = _context_k(streams.geometric_k[ch], n_block)[ctx.ctx]
+        for k in np.unique(ks).tolist():
+            at = ks == k
+            q = integer_table(geometric_weights(k, r_min, r_max))
+            out[at, ch] = -np.log2(q[r[at] - r_min] / float(1 << 24))
+    return out
 
 
 def _check_streams(s: AcStreams, c: int, n_block: int) -> None:

@@ -101,13 +101,12 @@ def coarse_gaussians(decoded, level: int, rule: str) -> dict:
         return coarse.gaussians()
 
 
-def prefix_bytes(bundle: str, decoded, plan, level: int) -> dict:
-    """Bytes a decoder needs for the coarse model at octree ``level`` (module docstring): ``fixed``,
-    ``geometry``, ``ac`` and ``total``."""
-    from codec.ac_coding import _context_k, _Contexts, code_centres
+def prefix_costs(bundle: str, decoded, plan) -> dict:
+    """What every prefix of ``bundle`` is made of, read once: ``fixed`` (the file's bytes but the octree and
+    AC streams), ``row_bits`` [N − 1] (each AC slot's ideal code length over all channels,
+    ``codec.ac_coding.symbol_bits``) and ``row_level`` [N − 1] (the binary RAHT level of each slot's pair)."""
+    from codec.ac_coding import AcStreams, code_centres, symbol_bits
     from codec.container import read_model_files
-    from codec.entropy import INTEGER_TABLES, geometric_weights, integer_table
-    from codec.geometry import encode_geometry
     from codec.report import describe_compressed
 
     p = decoded.payload
@@ -115,33 +114,29 @@ def prefix_bytes(bundle: str, decoded, plan, level: int) -> dict:
     components = describe_compressed(bundle).component_bytes
     octree = np.load(io.BytesIO(members["geometry.npz"]))["octree"]
     streamed = 4 * len(octree) + sum(v for k, v in components.items() if k.startswith("ac_") and k != "ac_tables")
-    fixed = os.path.getsize(bundle) - streamed
-    coarse = np.unique(np.asarray(p.coords, dtype=np.int64) >> (p.depth - level), axis=0)
-    geometry = 4 * len(encode_geometry(coarse, level, INTEGER_TABLES)) if level > 0 else 0
-    # AC rows of the pairs at binary levels >= 3 (d - L)
-    keep = np.zeros(p.n_gaussians - 1, dtype=bool)
+    with np.load(io.BytesIO(members["ac.npz"])) as ac:
+        streams = AcStreams(**{name: ac[name] for name in AcStreams.NAMES})
+    row_bits = symbol_bits(streams, p.ac_codes, code_centres(p.zero_point, p.bits), plan.ac_weight.numpy(),
+                           p.n_block).sum(axis=1)
+    row_level = np.zeros(p.n_gaussians - 1, dtype=np.int64)
     right = plan.right.numpy()
     for lvl, start, end in plan.level_ranges:
-        if lvl >= 3 * (p.depth - level):
-            keep[right[start:end] - 1] = True
-    ac = np.load(io.BytesIO(members["ac.npz"]))
-    centres = code_centres(p.zero_point, p.bits)
-    ctx = _Contexts(plan.ac_weight.numpy(), p.n_block)
-    bits = 0.0
-    for ch in range(p.n_channels):
-        r_min, r_max = (int(v) for v in ac["r_range"][ch])
-        if r_min == r_max:
-            continue
-        if int(ac["model"][ch]) != 1:
-            raise ValueError(f"channel {ch} is not geometric-coded (format 6 files only)")
-        r = p.ac_codes[:, ch].astype(np.int64) - centres[ch][ctx.block]
-        ks = _context_k(ac["geometric_k"][ch], p.n_block)[ctx.ctx]
-        for k in np.unique(ks[keep]).tolist():
-            sel = keep & (ks == k)
-            q = integer_table(geometric_weights(k, r_min, r_max))
-            bits += float(-np.log2(q[r[sel] - r_min] / 2.0 ** 24).sum())
-    ac_bytes = int(math.ceil(bits / 8))
-    return {"fixed": int(fixed), "geometry": int(geometry), "ac": ac_bytes, "total": int(fixed + geometry + ac_bytes)}
+        row_level[right[start:end] - 1] = lvl
+    return {"fixed": int(os.path.getsize(bundle) - streamed), "row_bits": row_bits, "row_level": row_level}
+
+
+def prefix_bytes(costs: dict, coords: np.ndarray, depth: int, level: int) -> dict:
+    """Bytes a decoder needs for the coarse model at octree ``level`` (module docstring) of a file whose
+    :func:`prefix_costs` are ``costs`` and whose voxels are ``coords`` at ``depth``: ``fixed``, ``geometry``
+    (the octree's levels 0..level−1), ``ac`` (the slots of binary levels >= 3 (depth − level)) and ``total``."""
+    from codec.entropy import INTEGER_TABLES
+    from codec.geometry import encode_geometry
+
+    coarse = np.unique(np.asarray(coords, dtype=np.int64) >> (depth - level), axis=0)
+    geometry = 4 * len(encode_geometry(coarse, level, INTEGER_TABLES)) if level > 0 else 0
+    ac_bytes = int(math.ceil(float(costs["row_bits"][costs["row_level"] >= 3 * (depth - level)].sum()) / 8))
+    fixed = costs["fixed"]
+    return {"fixed": fixed, "geometry": int(geometry), "ac": ac_bytes, "total": int(fixed + geometry + ac_bytes)}
 
 
 def score(gaussians: dict, sh_degree: int, cameras: list) -> dict:
@@ -252,9 +247,10 @@ def main(argv=None) -> int:
            "file": {"bytes": os.path.getsize(bundle), "n_gaussians": p.n_gaussians, "depth": p.depth, **whole},
            "coarse": [], "decimated": []}
     log(f"{os.path.basename(bundle)}: {res['file']['bytes']:,} B, depth {p.depth}, {whole['psnr']:.2f} dB")
+    costs = prefix_costs(bundle, decoded, plan)
     for level in range(p.depth - 1, max(0, p.depth - args.levels) - 1, -1):
         point = {"level": level, "n_nodes": int(len(node_groups(p.coords, p.depth, level)[0])),
-                 "bytes": prefix_bytes(bundle, decoded, plan, level)}
+                 "bytes": prefix_bytes(costs, p.coords, p.depth, level)}
         for rule in RULES:
             point[rule] = score(coarse_gaussians(decoded, level, rule), p.sh_degree, cameras)
         log(f"level {level}: {point['n_nodes']:,} nodes, {point['bytes']['total']:,} B, "

@@ -23,7 +23,7 @@ def bundle(tmp_path_factory):
 def test_the_finest_level_is_the_model_and_the_whole_file(bundle):
     from codec import load_npz
     from raht import build_plan
-    from scripts.bench_coarse_to_fine import RULES, coarse_gaussians, node_groups, prefix_bytes
+    from scripts.bench_coarse_to_fine import RULES, coarse_gaussians, node_groups, prefix_bytes, prefix_costs
 
     decoded = load_npz(bundle)
     p = decoded.payload
@@ -34,7 +34,7 @@ def test_the_finest_level_is_the_model_and_the_whole_file(bundle):
         for k in whole:
             assert torch.allclose(g[k][torch.from_numpy(inverse)], whole[k], atol=1e-5), (rule, k)
     plan = build_plan(torch.from_numpy(p.coords), p.depth)
-    full = prefix_bytes(bundle, decoded, plan, p.depth)
+    full = prefix_bytes(prefix_costs(bundle, decoded, plan), p.coords, p.depth, p.depth)
     size = len(open(bundle, "rb").read())
     # the ideal code lengths of every symbol, against the range-coded streams: a few bytes per stream
     assert size - 8 * p.n_channels - 64 <= full["total"] <= size + 8
@@ -43,7 +43,7 @@ def test_the_finest_level_is_the_model_and_the_whole_file(bundle):
 def test_coarser_levels_merge_voxels_and_need_fewer_bytes(bundle):
     from codec import load_npz
     from raht import build_plan
-    from scripts.bench_coarse_to_fine import coarse_gaussians, node_groups, prefix_bytes
+    from scripts.bench_coarse_to_fine import coarse_gaussians, node_groups, prefix_bytes, prefix_costs
 
     decoded = load_npz(bundle)
     p = decoded.payload
@@ -60,4 +60,5 @@ def test_coarser_levels_merge_voxels_and_need_fewer_bytes(bundle):
                           logits[torch.from_numpy(inverse == node)].mean(), atol=1e-3)
     cover = coarse_gaussians(decoded, level, "cover")
     assert (cover["scales"][node] > g["scales"][node]).all()  # a node of many voxels grows to cover its cell
-    assert prefix_bytes(bundle, decoded, plan, level)["total"] < prefix_bytes(bundle, decoded, plan, p.depth)["total"]
+    costs = prefix_costs(bundle, decoded, plan)
+    assert prefix_bytes(costs, p.coords, p.depth, level)["total"] < prefix_bytes(costs, p.coords, p.depth, p.depth)["total"]

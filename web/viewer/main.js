@@ -381,6 +381,7 @@ function decodeChunkIn(w, bytes, label, chunk, preview = false) {
  * first one is drawn first without its SH bands (a preview decode), so that something is on screen sooner.
  */
 async function openChunked(fetchRange, total, label, t0, ranged) {
+  const since = () => (performance.now() - t0) / 1000;  // seconds from the start of loading
   resetState();
   const generation = ++loadGeneration;
   $("progress").hidden = false;
@@ -400,7 +401,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
       chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
-      rangeRequests: ranged, indexSeconds: (performance.now() - t0) / 1000, firstContentSeconds: null, timeline: [],
+      rangeRequests: ranged, indexSeconds: since(), firstContentSeconds: null, timeline: [],
     };
     window.__splatpressStats = stats;
     const update = () => showStats([
@@ -416,7 +417,6 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     update();
     // One fetch at a time, in the order chunks are shown: the link's whole rate goes to the chunk needed next
     // (parallel fetches would share it and delay the first chunk); the workers decode chunks as they arrive.
-    const since = () => (performance.now() - t0) / 1000;
     let chain = Promise.resolve();
     const arrivals = order.map((i) => {
       const [s, e] = chunkRange(index, i);
@@ -461,8 +461,8 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           stats.timeline.push(step);
           stats.n += m.splats.n;
           stats.chunksShown++;
-          if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = (performance.now() - t0) / 1000; loadedAt = performance.now(); }
-          if (stats.halfSeconds === null && 2 * stats.n >= index.n) stats.halfSeconds = (performance.now() - t0) / 1000;
+          if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = since(); loadedAt = performance.now(); }
+          if (stats.halfSeconds === null && 2 * stats.n >= index.n) stats.halfSeconds = since();
         } catch (err) {
           if (previewMesh) removeMesh(previewMesh);  // a chunk whose full decode fails is not left half shown
           stats.chunkErrors++;
@@ -478,7 +478,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     await Promise.all(chunkWorkers().map(run));
     if (generation !== loadGeneration) return;
     streaming = false;
-    stats.allChunksSeconds = (performance.now() - t0) / 1000;
+    stats.allChunksSeconds = since();
     update();
     window.__splatpressComplete = true;
     setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
