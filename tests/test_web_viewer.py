@@ -290,6 +290,7 @@ def test_viewer_streams_a_chunked_file(viewer_built, tmp_path):
     assert r["stats"]["firstContentSeconds"] == previewed[0]["previewShown"] <= previewed[0]["shown"]
     assert r["stats"]["firstContentSeconds"] <= r["stats"]["firstChunkSeconds"]
     assert previewed[0]["arrived"] <= others[0]["arrived"]  # the first in the order arrives first: one fetch at a time
+    assert others[0]["started"] >= previewed[0]["previewShown"]  # the other chunks wait for the first content
     assert r["psnr_vs_black_db"] < 20.0
     assert r["psnr_db"] >= PSNR_MIN_DB, r
 

@@ -53,14 +53,24 @@ export function decodeChannelRange(job, ch0, ch1, columns, progress) {
   return codes;
 }
 
-/** Contiguous channel ranges [ch0, ch1) for `parts` threads. */
-export function channelRanges(c, parts) {
-  const ranges = [];
+/**
+ * The channels of `spans` (a list of [ch0, ch1) ranges, in order) cut into `parts` shares of about equal
+ * channel counts, each share a list of contiguous ranges.
+ */
+export function channelShares(spans, parts) {
+  const channels = spans.flatMap(([ch0, ch1]) => Array.from({ length: Math.max(0, ch1 - ch0) }, (_, k) => ch0 + k));
+  const shares = [];
   for (let p = 0; p < parts; p++) {
-    const ch0 = Math.round((p * c) / parts), ch1 = Math.round(((p + 1) * c) / parts);
-    if (ch1 > ch0) ranges.push([ch0, ch1]);
+    const mine = channels.slice(Math.round((p * channels.length) / parts), Math.round(((p + 1) * channels.length) / parts));
+    const ranges = [];
+    for (const ch of mine) {
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === ch) last[1] = ch + 1;
+      else ranges.push([ch, ch + 1]);
+    }
+    if (ranges.length) shares.push(ranges);
   }
-  return ranges;
+  return shares;
 }
 
 /** The message for a helper decoding channels [ch0, ch1) (copies only that part of the streams). */
@@ -100,45 +110,59 @@ export function runChannelTask(task) {
 }
 
 /**
- * All channels: helpers take a range each, this thread the first. A helper is a function
- * (task, transfer) => Promise<reply>; one that fails for a reason other than damaged data (it could not
- * start, say) has its range decoded here instead. Below `minParallel` Gaussians no helper is used.
- * @returns {Promise<Array<Uint8Array|Uint16Array>>} the codes of every channel; `columns` filled
+ * The channels of `spans` ([ch0, ch1) ranges; [[0, c]] for all): helpers take a share each (one range after
+ * another), this thread the first share. A helper is a function (task, transfer) => Promise<reply>; one that
+ * fails for a reason other than damaged data (it could not start, say) has its share decoded here instead.
+ * Below `minParallel` Gaussians no helper is used.
+ * @returns {Promise<Array<Uint8Array|Uint16Array|null>>} the codes of every channel of `columns` (null for a
+ *   channel outside `spans`); the spans' columns filled
  */
-export async function decodeAllChannels(job, c, columns, helpers, progress, minParallel = MIN_PARALLEL_GAUSSIANS) {
+export async function decodeChannels(job, spans, columns, helpers, progress, minParallel = MIN_PARALLEL_GAUSSIANS) {
   const useHelpers = job.ctx.n + 1 >= minParallel ? helpers : [];
-  const ranges = channelRanges(c, 1 + useHelpers.length);
-  const pending = ranges.slice(1).map(([ch0, ch1], h) => {
-    const task = channelTask(job, ch0, ch1);
-    const failed = (err) => ({ reply: { error: (err && err.message) || String(err), formatError: false } });
+  const shares = channelShares(spans, 1 + useHelpers.length);
+  const failed = (err) => ({ error: (err && err.message) || String(err), formatError: false });
+  const ask = (h, [ch0, ch1]) => {
     try {
-      // posted now, before this thread starts on its own range
-      return useHelpers[h](task, [task.ac.stream.buffer]).then((reply) => ({ reply }), failed);
+      const task = channelTask(job, ch0, ch1);
+      return useHelpers[h](task, [task.ac.stream.buffer]).catch(failed);
     } catch (err) {
       return Promise.resolve(failed(err));
     }
+  };
+  // every helper's first range posted now, before this thread starts on its own share (this thread's decode
+  // is synchronous); its further ranges as the one before is answered
+  const pending = shares.slice(1).map(async (ranges, h) => {
+    const replies = [];
+    for (const range of ranges) replies.push(await ask(h, range));
+    return replies;
   });
-  const codeColumns = new Array(c);
+  const codeColumns = new Array(columns.length).fill(null);
   progress(0);
-  const [mine0, mine1] = ranges[0];
-  const mine = decodeChannelRange(job, mine0, mine1, columns.slice(mine0, mine1),
-    (done) => progress(done / (mine1 - mine0)));
-  mine.forEach((codes, k) => { codeColumns[mine0 + k] = codes; });
-  const replies = await Promise.all(pending);
-  replies.forEach(({ reply }, h) => {
-    const [ch0, ch1] = ranges[h + 1];
-    if (reply.error !== undefined) {
-      if (reply.formatError) throw new FormatError(reply.error);
-      // the helper could not run: decode its channels here
-      decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1)).forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
-      return;
-    }
-    const n = columns[0].length, slots = n - 1;
-    for (let ch = ch0; ch < ch1; ch++) {
-      const k = ch - ch0;
-      codeColumns[ch] = reply.codes.subarray(k * slots, (k + 1) * slots);
-      columns[ch].set(reply.values.subarray(k * n, (k + 1) * n));
-    }
+  const mine = shares.length ? shares[0] : [];
+  const total = mine.reduce((sum, [ch0, ch1]) => sum + ch1 - ch0, 0);
+  let done = 0;
+  for (const [ch0, ch1] of mine) {
+    decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1), (k) => progress((done + k) / total))
+      .forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
+    done += ch1 - ch0;
+  }
+  const answered = await Promise.all(pending);
+  const n = columns[0].length, slots = n - 1;
+  answered.forEach((replies, h) => {
+    shares[h + 1].forEach(([ch0, ch1], r) => {
+      const reply = replies[r];
+      if (reply.error !== undefined) {
+        if (reply.formatError) throw new FormatError(reply.error);
+        // the helper could not run: decode its channels here
+        decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1)).forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
+        return;
+      }
+      for (let ch = ch0; ch < ch1; ch++) {
+        const k = ch - ch0;
+        codeColumns[ch] = reply.codes.subarray(k * slots, (k + 1) * slots);
+        columns[ch].set(reply.values.subarray(k * n, (k + 1) * n));
+      }
+    });
   });
   return codeColumns;
 }

@@ -18,7 +18,7 @@
 // sin/cos/exp, so decoded values agree within float32 rounding of those steps (docs: web/README.md).
 
 import { acContexts, codesCrc32, interleaveCodes, streamOffsets } from "./ac.js";
-import { decodeAllChannels, decodeChannelRange } from "./channels.js";
+import { decodeChannels } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { FLOAT_TABLES, INTEGER_TABLES, RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
@@ -141,19 +141,12 @@ export async function decodeBundle(bytes, options = {}) {
   const job = { ac, offsets, ctx, plan, quant: { dc, scale, zeroPoint, nBlock, bits, tables }, where };
   const preview = Boolean(options.preview);
   const bands = [7, c - 3];  // the f_rest channels [lo, hi)
-  let codeColumns;
-  if (preview) {
-    progress("channels", 0);
-    codeColumns = new Array(c).fill(null);
-    for (const [ch0, ch1] of [[0, bands[0]], [bands[1], c]]) {
-      decodeChannelRange(job, ch0, ch1, columns.slice(ch0, ch1)).forEach((codes, k) => { codeColumns[ch0 + k] = codes; });
-    }
-  } else {
-    codeColumns = await decodeAllChannels(job, c, columns, options.helpers || [],
-      (fraction) => progress("channels", fraction), options.minParallelGaussians);
-    if (codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
-      throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
-    }
+  // a preview decodes every channel but the SH bands (their columns stay zero), the helpers taking a share
+  const spans = preview ? [[0, bands[0]], [bands[1], c]] : [[0, c]];
+  const codeColumns = await decodeChannels(job, spans, columns, options.helpers || [],
+    (fraction) => progress("channels", fraction), options.minParallelGaussians);
+  if (!preview && codesCrc32(codeColumns, n - 1) !== ac.crc32[0]) {
+    throw new FormatError(`${where}: AC streams do not decode (decoded AC codes fail their CRC-32: decoder models differ from the encoder's)`);
   }
 
   const qmax = 2 ** bits - 1;

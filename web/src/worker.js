@@ -5,6 +5,8 @@
 //                                                         its index entry first (web/src/chunked.js)
 //                  preview: true (either form)            every channel but the SH bands (decode.js
 //                                                         decodeBundle's preview: a quick first look)
+//                  parallel: false (either form)          this worker alone, without its helpers (the
+//                                                         viewer's chunk pool already shares the cores)
 //   worker → page: {type: "progress", stage, fraction}
 //                  {type: "done", splats, seconds, stages, helpers, label, version}
 //                      (splatArrays(), its buffers transferred; stages: seconds per decoder stage)
@@ -45,7 +47,8 @@ function startHelpers() {
 const helpers = startHelpers();
 
 self.onmessage = async (event) => {
-  const { bytes, label, chunk, preview } = event.data;
+  const { bytes, label, chunk, preview, parallel } = event.data;
+  const mine = parallel === false ? [] : helpers;
   try {
     const t0 = performance.now();
     let last = 0;
@@ -65,15 +68,15 @@ self.onmessage = async (event) => {
     };
     const decoded = chunk
       ? await decodeChunk(new Uint8Array(bytes), { shDegree: chunk.shDegree, chunks: { [chunk.i]: chunk.entry } }, chunk.i,
-        { label, progress, helpers, preview })
-      : await decodeBundle(new Uint8Array(bytes), { label, progress, helpers, preview });
+        { label, progress, helpers: mine, preview })
+      : await decodeBundle(new Uint8Array(bytes), { label, progress, helpers: mine, preview });
     progress("arrays", 0);
     const splats = splatArrays(decoded);
     progress("sent", 1);
     const seconds = (performance.now() - t0) / 1000;
     const buffers = [splats.positions, splats.rotations, splats.scales, splats.opacities, splats.fdc, splats.frest]
       .map((a) => a.buffer);
-    self.postMessage({ type: "done", splats, seconds, stages, helpers: helpers.length, label, version: decoded.version },
+    self.postMessage({ type: "done", splats, seconds, stages, helpers: mine.length, label, version: decoded.version },
       [...new Set(buffers)]);
   } catch (err) {
     self.postMessage({ type: "error", message: (err && err.message) || String(err) });

@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { decodeBundle, splatArrays } from "../src/decode.js";
+import { channelShares } from "../src/channels.js";
 import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
 import { nodeHelpers } from "../node/helpers.mjs";
 
@@ -91,26 +92,46 @@ test("a preview decodes every channel but the SH bands, as the full decode does"
   for (const name of ["v6/rd16_klt_frame", "v3/rd16_klt"]) {
     const bytes = new Uint8Array(readFileSync(join(fixtures, name, "pc_npz.bundle")));
     const full = await decodeBundle(bytes, { label: name });
-    const preview = await decodeBundle(bytes, { label: name, preview: true });
-    assert.ok(full.shDegree > 0 && preview.preview && !full.preview);
-    const bands = [7, full.nChannels - 3];
-    for (let ch = 0; ch < full.nChannels; ch++) {
-      if (ch >= bands[0] && ch < bands[1]) {
-        assert.equal(preview.codeColumns[ch], null);
-        assert.ok(preview.columns[ch].every((v) => v === 0), `${name} band channel ${ch} is not zero`);
-      } else {
-        assert.deepEqual(Array.from(preview.codeColumns[ch]), Array.from(full.codeColumns[ch]));
-        assert.deepEqual(Array.from(preview.columns[ch]), Array.from(full.columns[ch]), `${name} channel ${ch}`);
-      }
+    const alone = await decodeBundle(bytes, { label: name, preview: true });
+    // with helpers the preview's channels are shared out (one helper's share spans the bands: two ranges)
+    const pool = nodeHelpers(1);
+    let shared;
+    try {
+      shared = await decodeBundle(bytes, { label: name, preview: true, helpers: pool.helpers, minParallelGaussians: 0 });
+    } finally {
+      await pool.close();
     }
-    const a = splatArrays(full), b = splatArrays(preview);
-    assert.equal(b.shDegree, 0);
-    assert.equal(b.frest.length, 0);
-    for (const key of ["positions", "rotations", "scales", "opacities", "fdc"]) assert.deepEqual(Array.from(b[key]), Array.from(a[key]), key);
-    assert.throws(() => preview.codes, /no SH band codes/);
+    // a helper that cannot run: both of its ranges are decoded here
+    const fallback = await decodeBundle(bytes, { label: name, preview: true, helpers: [() => Promise.reject(new Error("no thread"))],
+      minParallelGaussians: 0 });
+    for (const preview of [alone, shared, fallback]) {
+      assert.ok(full.shDegree > 0 && preview.preview && !full.preview);
+      const bands = [7, full.nChannels - 3];
+      for (let ch = 0; ch < full.nChannels; ch++) {
+        if (ch >= bands[0] && ch < bands[1]) {
+          assert.equal(preview.codeColumns[ch], null);
+          assert.ok(preview.columns[ch].every((v) => v === 0), `${name} band channel ${ch} is not zero`);
+        } else {
+          assert.deepEqual(Array.from(preview.codeColumns[ch]), Array.from(full.codeColumns[ch]));
+          assert.deepEqual(Array.from(preview.columns[ch]), Array.from(full.columns[ch]), `${name} channel ${ch}`);
+        }
+      }
+      const a = splatArrays(full), b = splatArrays(preview);
+      assert.equal(b.shDegree, 0);
+      assert.equal(b.frest.length, 0);
+      for (const key of ["positions", "rotations", "scales", "opacities", "fdc"]) assert.deepEqual(Array.from(b[key]), Array.from(a[key]), key);
+      assert.throws(() => preview.codes, /no SH band codes/);
+    }
   }
   // the preview still checks the members' hashes
   const damaged = new Uint8Array(readFileSync(join(fixtures, "v6/rd16_klt_frame", "pc_npz.bundle")));
   damaged[Math.floor(damaged.length / 2)] ^= 0x01;
   await assert.rejects(decodeBundle(damaged, { label: "damaged", preview: true }), (err) => err.name === "FormatError");
+});
+
+test("channel shares: equal counts of the spans' channels, each share contiguous ranges", () => {
+  assert.deepEqual(channelShares([[0, 55]], 2), [[[0, 28]], [[28, 55]]]);
+  assert.deepEqual(channelShares([[0, 7], [52, 55]], 2), [[[0, 5]], [[5, 7], [52, 55]]]);
+  assert.deepEqual(channelShares([[0, 7], [52, 55]], 1), [[[0, 7], [52, 55]]]);
+  assert.deepEqual(channelShares([[0, 2]], 4), [[[0, 1]], [[1, 2]]]);
 });

@@ -22,7 +22,7 @@
 // without its SH bands, or whole at SH degree 0), firstChunkSeconds, halfSeconds (half the Gaussians shown), allChunksSeconds:
 // seconds from the start of loading; and timeline: per chunk in the order shown, when its bytes arrived, when a worker started
 // on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
-// shown); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// shown, its decode seconds and the helper threads it had); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
 import * as THREE from "three";
@@ -355,14 +355,21 @@ async function openBytes(bytes, label) {
 
 // ---- chunked files: index first, then the chunks nearest the camera, decoded in parallel ------------------
 
+// One worker per CPU (at most 4), each decoding whole chunks; the first also has one helper thread, so that
+// the first chunk, decoded while the others wait, has the CPUs to itself.
 let chunkPool = [];
 function chunkWorkers() {
-  const count = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
-  while (chunkPool.length < count) chunkPool.push(new Worker(new URL("./worker.js?helpers=0", import.meta.url), { type: "module" }));
+  const cpus = navigator.hardwareConcurrency || 1;
+  const count = Math.max(1, Math.min(4, cpus));
+  while (chunkPool.length < count) {
+    const helpers = chunkPool.length === 0 && cpus > 1 ? 1 : 0;
+    chunkPool.push(new Worker(new URL(`./worker.js?helpers=${helpers}`, import.meta.url), { type: "module" }));
+  }
   return chunkPool;
 }
 
-function decodeChunkIn(w, bytes, label, chunk, preview = false) {
+/** Decode a chunk in worker w (parallel: with the worker's helpers, if it has any). */
+function decodeChunkIn(w, bytes, label, chunk, preview = false, parallel = false) {
   return new Promise((resolve, reject) => {
     w.onmessage = (e) => {
       const m = e.data;
@@ -370,7 +377,7 @@ function decodeChunkIn(w, bytes, label, chunk, preview = false) {
       else if (m.type === "error") reject(new Error(m.message));
     };
     w.onerror = (e) => reject(new Error(e.message || "worker failed"));
-    w.postMessage({ bytes: bytes.buffer, label, chunk, preview }, [bytes.buffer]);
+    w.postMessage({ bytes: bytes.buffer, label, chunk, preview, parallel }, [bytes.buffer]);
   });
 }
 
@@ -378,7 +385,8 @@ function decodeChunkIn(w, bytes, label, chunk, preview = false) {
  * Show a chunked file: fetchRange(start, end) gives bytes [start, end) of it (Range requests, or slices of a
  * file in memory: ranged false); total is its size. Chunks are fetched one after another, nearest to the camera
  * first, decoded as they arrive (up to one per worker at a time), and each is drawn as soon as it is decoded; the
- * first one is drawn first without its SH bands (a preview decode), so that something is on screen sooner.
+ * first one is drawn first without its SH bands (a preview decode, on all the CPUs: the other chunks wait for
+ * it), so that something is on screen sooner.
  */
 async function openChunked(fetchRange, total, label, t0, ranged) {
   const since = () => (performance.now() - t0) / 1000;  // seconds from the start of loading
@@ -430,6 +438,9 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     });
     let next = 0;
     const errors = [];
+    // the other chunks' decodes wait until the first chunk (or its preview) is on screen, or has failed
+    let firstDone;
+    const firstOnScreen = new Promise((resolve) => { firstDone = resolve; });
     streaming = true;
     const run = async (w) => {
       while (next < order.length && generation === loadGeneration) {
@@ -439,18 +450,23 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
         try {
           const got = await arrivals[k];
           if (got === null || generation !== loadGeneration) return;
+          if (k > 0) await firstOnScreen;
+          if (generation !== loadGeneration) return;
           const step = { chunk: i, arrived: got.at, started: since() };
           const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
-          if (k === 0 && index.shDegree > 0) {
-            // the first chunk is drawn first without its SH bands (decoded in about half the time), then whole
-            const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true);
+          const preview = k === 0 && index.shDegree > 0;
+          if (preview) {
+            // the first chunk is drawn first without its SH bands (decoded in about a third of the time), then whole
+            const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true, true);
             if (generation !== loadGeneration) return;
             previewMesh = await addMesh(p.splats);
             step.previewShown = since();
             step.previewDecodeSeconds = p.seconds;
+            step.previewHelpers = p.helpers;
             stats.firstContentSeconds = step.previewShown;
+            firstDone();
           }
-          const m = await decodeChunkIn(w, got.bytes, label, chunk);
+          const m = await decodeChunkIn(w, got.bytes, label, chunk, false, k === 0 && !preview);
           if (generation !== loadGeneration) return;
           step.decoded = since();
           step.decodeSeconds = m.seconds;
@@ -469,6 +485,8 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           errors.push(err.message);
           window.__splatpressError = errors.join("; ");
           console.error(err);
+        } finally {
+          if (k === 0) firstDone();  // shown, failed or abandoned: the others go on
         }
         $("progress").value = (stats.chunksShown + stats.chunkErrors) / stats.chunks;
         setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; error: ${errors[errors.length - 1]}` : ""));
