@@ -202,12 +202,13 @@ export function cdfOf(intProbs) {
 export class CategoricalModel {
   /**
    * @param {Uint32Array} cdf n + 1 entries, cdf[0] = 0, strictly increasing, cdf[n] = 2^24
+   * @param {boolean} [check] check the table (false only for a table this module built)
    */
-  constructor(cdf) {
+  constructor(cdf, check = true) {
     if (cdf.length < 3 || cdf[0] !== 0 || cdf[cdf.length - 1] !== TWO24) {
       throw new RangeError("cdf must start at 0, end at 2^24 and have at least 2 symbols");
     }
-    for (let i = 1; i < cdf.length; i++) {
+    for (let i = 1; check && i < cdf.length; i++) {
       if (cdf[i] <= cdf[i - 1]) throw new RangeError(`symbol ${i - 1} has zero probability`);
     }
     this.cdf = cdf;
@@ -297,6 +298,70 @@ export function geometricWeights(k, rMin, rMax) {
 }
 
 /**
+ * `integerCdf(geometricWeights(k, rMin, rMax))`, computed without touching each symbol of the tails: the
+ * weights ⌊θ^|r| · 2^24⌋ fall to 0 for good once θ^|r| < 2^−24 (θ < 1, powers by sequential multiplication
+ * as there), and a zero weight gets probability 1, so only the core of non-zero weights needs the division;
+ * the tails' cdf steps by 1. The same integers (tested against the general path).
+ * @returns {Uint32Array} the cumulative table (rMax − rMin + 2 entries)
+ */
+export function geometricCdf(k, rMin, rMax) {
+  if (!Number.isInteger(rMin) || !Number.isInteger(rMax) || rMax < rMin) {
+    throw new RangeError(`bad symbol range [${rMin}, ${rMax}]`);
+  }
+  const n = rMax - rMin + 1;
+  if (!(n >= 2) || n >= TWO24) throw new RangeError(`a categorical table needs 2 to ${TWO24 - 1} symbols, not ${n}`);
+  const theta = geometricTheta(k);
+  // weights by magnitude |r| = 0 … reach − 1, up to the first zero (all later ones are zero too)
+  const mMax = Math.max(Math.abs(rMin), Math.abs(rMax));
+  const wMag = new Float64Array(mMax + 1);
+  let reach = 0;
+  for (let power = 1; reach <= mMax; reach++) {
+    const w = Math.floor(power * TWO24);
+    if (w === 0) break;
+    wMag[reach] = w;
+    power *= theta;
+  }
+  // the core: symbols with |r| < reach (non-zero weight), indices [a, b]
+  const r0 = Math.max(rMin, -(reach - 1)), r1 = Math.min(rMax, reach - 1);
+  if (r0 > r1) return integerCdf(geometricWeights(k, rMin, rMax));  // every weight zero: uniform
+  const a = r0 - rMin, b = r1 - rMin;
+  // sum (exact: integers below 2^53, in any order) and the first maximum, as integerCdf
+  let sum = 0;
+  for (let r = r0; r <= r1; r++) sum += wMag[r < 0 ? -r : r];
+  let argmax = a;
+  if (r0 <= 0 && r1 >= 0) argmax = -rMin;  // weight 2^24 at r = 0, above every other
+  else {
+    let best = -1;
+    for (let r = r0; r <= r1; r++) {
+      const w = wMag[r < 0 ? -r : r];
+      if (w > best) { best = w; argmax = r - rMin; }
+    }
+  }
+  // probabilities by magnitude: 1 + ⌊w · free / sum⌋ (the quotient corrected as integerCdf does)
+  const free = TWO24 - n;
+  const mCore = Math.max(-r0, r1);
+  const qMag = new Float64Array(mCore + 1);
+  for (let m = 0; m <= mCore; m++) {
+    const x = wMag[m] * free;
+    let f = Math.floor(x / sum);
+    if (f * sum > x) f -= 1;
+    qMag[m] = 1 + f;
+  }
+  let total = n - (b - a + 1);  // the tails: 1 each
+  for (let r = r0; r <= r1; r++) total += qMag[r < 0 ? -r : r];
+  const cdf = new Uint32Array(n + 1);
+  for (let i = 0; i <= a; i++) cdf[i] = i;
+  let acc = a;
+  for (let r = r0; r <= r1; r++) {
+    acc += qMag[r < 0 ? -r : r];
+    if (r - rMin === argmax) acc += TWO24 - total;
+    cdf[r - rMin + 1] = acc;
+  }
+  for (let i = b + 2; i <= n; i++) cdf[i] = ++acc;
+  return cdf;
+}
+
+/**
  * Decoder of a `constriction` queue range-coded stream (`RangeEncoder.get_compressed()` words),
  * with the model helpers of `codec.entropy.RangeReader`.
  */
@@ -344,8 +409,14 @@ export class RangeReader {
 
   /** The two-sided geometric model of parameter k over rMin … rMax (cached per k). */
   geometricModel(k, rMin, rMax) {
-    const make = this.tables === INTEGER_TABLES ? geometricWeights : geometricTable;
-    return this.cachedModel(`geometric ${k} ${rMin} ${rMax}`, () => make(k, rMin, rMax));
+    const key = `geometric ${k} ${rMin} ${rMax}`;
+    if (this.tables === FLOAT_TABLES) return this.cachedModel(key, () => geometricTable(k, rMin, rMax));
+    let model = this.models.get(key);
+    if (model === undefined) {
+      model = new CategoricalModel(geometricCdf(k, rMin, rMax), false);  // valid by construction
+      this.models.set(key, model);
+    }
+    return model;
   }
 
   /** Words consumed so far (may exceed `words.length` once reading past the end). */

@@ -17,6 +17,7 @@ import {
   adaptiveDecode,
   cdfOf,
   INTEGER_TABLES,
+  geometricCdf,
   geometricTable,
   geometricTheta,
   geometricWeights,
@@ -188,6 +189,25 @@ test("integerCdf builds format 6's integer tables exactly as codec.entropy.integ
   assert.throws(() => integerCdf([1.5, 2]), RangeError);
   assert.throws(() => integerCdf([-1, 2]), RangeError);
   assert.throws(() => integerCdf([2 ** 28, 1]), RangeError);
+});
+
+test("geometricCdf gives integerCdf's table of the geometric weights, tails and all", () => {
+  let seed = 7;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const cases = [[0, -1, 1], [K_MIN, -5, 5], [160, -30000, 30000], [40, -2000, 9], [-40, 3, 900], [-160, -900, -2],
+    [0, 0, 1], [8, -1, 0], [100, 1, 2], [-8, -7, 25000]];
+  for (let t = 0; t < 200; t++) {
+    const rMin = rand(2) ? -rand(20000) : rand(50);
+    cases.push([rand(321) - 160, rMin, rMin + 1 + rand(rand(2) ? 40000 : 60)]);
+  }
+  for (const [k, rMin, rMax] of cases) {
+    const want = integerCdf(geometricWeights(k, rMin, rMax));
+    const got = geometricCdf(k, rMin, rMax);
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) assert.fail(`k ${k} [${rMin}, ${rMax}]: cdf[${i}] ${got[i]} != ${want[i]}`);
+    }
+  }
 });
 
 test("streams coded with integer tables (format 6) decode exactly", () => inBothDecoders((decoder) => {
