@@ -140,12 +140,16 @@ export function shRotation(degree, m) {
   return bands;
 }
 
+/** Rows per block of turnShColumns. */
+const TURN_BLOCK = 2048;
+
 /**
  * Turn the f_rest columns (attribute columns 7 … 7 + 3(K−1) − 1, channel-major: colour c, coefficient k at
  * 7 + c·(K−1) + k) in place by the frame, band by band.
  */
 export function turnShColumns(columns, shDegree, n, frame) {
   if (isIdentity(frame) || shDegree < 1) return;
+  const sums = new Float64Array((2 * shDegree + 1) * TURN_BLOCK);
   const bands = shRotation(shDegree, frameMatrix(frame));
   const rest = (shDegree + 1) ** 2 - 1;
   for (let c = 0; c < 3; c++) {
@@ -153,14 +157,19 @@ export function turnShColumns(columns, shDegree, n, frame) {
       const lo = l * l - 1, w = 2 * l + 1, a = bands[l - 1];
       const cols = [];
       for (let k = 0; k < w; k++) cols.push(columns[7 + c * rest + lo + k]);
-      const v = new Float64Array(w);
-      for (let i = 0; i < n; i++) {
-        for (let k = 0; k < w; k++) v[k] = cols[k][i];
-        for (let r = 0; r < w; r++) {
-          let sum = 0;
-          for (let k = 0; k < w; k++) sum += a[r * w + k] * v[k];
-          cols[r][i] = sum;
+      // row i: out_r = Σ_k a[r][k]·in_k summed in float64 from 0 in k order, a block of rows at a time
+      // (each output of the block kept in `sums` until every input of the block is read)
+      for (let i0 = 0; i0 < n; i0 += TURN_BLOCK) {
+        const m = Math.min(TURN_BLOCK, n - i0);
+        sums.fill(0, 0, w * TURN_BLOCK);
+        for (let k = 0; k < w; k++) {
+          const col = cols[k];
+          for (let r = 0; r < w; r++) {
+            const f = a[r * w + k], at = r * TURN_BLOCK - i0;
+            for (let i = i0; i < i0 + m; i++) sums[at + i] += f * col[i];
+          }
         }
+        for (let r = 0; r < w; r++) cols[r].set(sums.subarray(r * TURN_BLOCK, r * TURN_BLOCK + m), i0);
       }
     }
   }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 
 import { decodeBundle, splatArrays } from "../src/decode.js";
 import { channelShares } from "../src/channels.js";
+import { frameMatrix, shRotation, turnShColumns } from "../src/frame.js";
 import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
 import { nodeHelpers } from "../node/helpers.mjs";
 
@@ -134,4 +135,30 @@ test("channel shares: equal counts of the spans' channels, each share contiguous
   assert.deepEqual(channelShares([[0, 7], [52, 55]], 2), [[[0, 5]], [[5, 7], [52, 55]]]);
   assert.deepEqual(channelShares([[0, 7], [52, 55]], 1), [[[0, 7], [52, 55]]]);
   assert.deepEqual(channelShares([[0, 2]], 4), [[[0, 1]], [[1, 2]]]);
+});
+
+test("turnShColumns turns every row by its band's matrix (float64 sums in order), blocks and all", () => {
+  const n = 5000, degree = 3, rest = 15;
+  let seed = 11;
+  const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 - 0.5; };
+  const columns = Array.from({ length: 7 + 3 * rest + 3 }, () => Float32Array.from({ length: n }, rand));
+  const before = columns.map((col) => col.slice());
+  const frame = Float32Array.from([0.9, 0.1, -0.3, 0.2]);
+  const norm = Math.hypot(...frame);
+  for (let i = 0; i < 4; i++) frame[i] /= norm;
+  turnShColumns(columns, degree, n, frame);
+  const bands = shRotation(degree, frameMatrix(frame));
+  for (let c = 0; c < 3; c++) {
+    for (let l = 1; l <= degree; l++) {
+      const lo = l * l - 1, w = 2 * l + 1, a = bands[l - 1];
+      for (const i of [0, 1, 2047, 2048, 4095, 4096, n - 1]) {
+        for (let r = 0; r < w; r++) {
+          let sum = 0;
+          for (let k = 0; k < w; k++) sum += a[r * w + k] * before[7 + c * rest + lo + k][i];
+          assert.equal(columns[7 + c * rest + lo + r][i], Math.fround(sum), `colour ${c} band ${l} row ${i}`);
+        }
+      }
+    }
+  }
+  for (const ch of [0, 6, 7 + 3 * rest]) assert.deepEqual(columns[ch], before[ch]);  // not SH bands: untouched
 });
