@@ -7,8 +7,9 @@
 //
 // Memory: the range decoder's instance has one linear memory, grown on demand and never shrunk. Bytes
 // 0..31 hold its state; from byte 64 on, a RangeReader keeps its words there between calls (and copies
-// them again after another reader used them), then the model's tables and the output. The decoded
-// channels live in a separate instance per decode (channelColumns), sized once.
+// them again after another reader used them), then the tables of the models it used (each copied once
+// while the reader owns the memory: a channel's contexts come back to the same few models), then the
+// output. The decoded channels live in a separate instance per decode (channelColumns), sized once.
 
 import { KERNELS_WASM_BASE64 } from "./kernels.wasm.js";
 
@@ -21,6 +22,9 @@ let exportsCache = null;
 let moduleCache = null;
 let loadFailed = false;
 let arenaOwner = null;
+/** Where the owner's models' tables lie: cdf → {cdfPtr, tablePtr (0: not placed)}; the next free byte. */
+let placed = new Map();
+let placedEnd = ARENA;
 
 /** Switch the WebAssembly kernels on or off (off: the JavaScript reference runs; tests compare both). */
 export function setWasmEnabled(on) {
@@ -68,18 +72,28 @@ function reserve(kernels, bytes) {
  */
 export function wasmRangeDecode(kernels, reader, count, cdf, table) {
   const words = reader.words;
-  const wordsEnd = align16(ARENA + 4 * words.length);
-  const cdfPtr = wordsEnd;
-  const tablePtr = table ? align16(cdfPtr + 4 * cdf.length) : 0;
-  const outPtr = align16(table ? tablePtr + 4 * table.length : cdfPtr + 4 * cdf.length);
-  const buffer = reserve(kernels, outPtr + 4 * count);
-  const u32 = new Uint32Array(buffer);
   if (arenaOwner !== reader) {
-    u32.set(words, ARENA >> 2);
+    const end = align16(ARENA + 4 * words.length);
+    new Uint32Array(reserve(kernels, end)).set(words, ARENA >> 2);
     arenaOwner = reader;
+    placed = new Map();
+    placedEnd = end;
   }
-  u32.set(cdf, cdfPtr >> 2);
-  if (table) u32.set(table, tablePtr >> 2);
+  let at = placed.get(cdf);
+  if (at === undefined) {
+    at = { cdfPtr: placedEnd, tablePtr: 0 };
+    placedEnd = align16(placedEnd + 4 * cdf.length);
+    new Uint32Array(reserve(kernels, placedEnd)).set(cdf, at.cdfPtr >> 2);
+    placed.set(cdf, at);
+  }
+  if (table && at.tablePtr === 0) {
+    at.tablePtr = placedEnd;
+    placedEnd = align16(placedEnd + 4 * table.length);
+    new Uint32Array(reserve(kernels, placedEnd)).set(table, at.tablePtr >> 2);
+  }
+  const cdfPtr = at.cdfPtr, tablePtr = table ? at.tablePtr : 0;
+  const outPtr = placedEnd;
+  const u32 = new Uint32Array(reserve(kernels, outPtr + 4 * count));
   // state: u64 = H·2^24 + L as (low, high) 32-bit words
   const s = STATE >> 2;
   u32[s] = (reader.dH % 256) * 16777216 + reader.dL;
