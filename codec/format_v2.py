@@ -90,6 +90,16 @@ def encode_geometry_v2(payload: CompressedPayload, bbox: np.ndarray, frame: Opti
     return npz_bytes([("bbox", bbox), *extra, ("octree", words)], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
 
 
+def shifted_geometry_v2(raw: bytes, where: str, delta: np.ndarray) -> bytes:
+    """``geometry.npz`` (version 2 on) with its grid box moved by ``delta`` ([3], in the grid's axes: the
+    coding frame's from version 4); the octree and the frame are kept as they are."""
+    geo = load_npz_arrays(raw, where, ["bbox", "octree", "frame"], optional=("frame",))
+    step = np.concatenate([delta, delta]).astype(np.float64)
+    bbox = (geo["bbox"].astype(np.float64) + step).astype(np.float32)
+    extra = [("frame", geo["frame"])] if "frame" in geo else []
+    return npz_bytes([("bbox", bbox), *extra, ("octree", geo["octree"])], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
+
+
 def decode_geometry_v4(raw: bytes, where: str, depth: int, n: int, tables: str) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
     """(bbox float32 [6], coords [N, 3] int64 in Morton order, frame float32 [4])."""
     frame = check_frame(load_npz_arrays(raw, where, ["frame"])["frame"], where)

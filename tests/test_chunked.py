@@ -86,6 +86,44 @@ def test_chunks_decode_alone_and_equal_the_bundle(tmp_path):
         load_npz(path)
 
 
+def test_a_moved_bundle_decodes_to_the_same_model_moved(tmp_path):
+    from codec.container import bundle_members
+    from codec.io import shifted_bundle
+
+    data = open(FIXTURE, "rb").read()
+    base = load_npz(FIXTURE)
+    assert base.payload.frame is not None and not np.allclose(base.payload.frame, [1, 0, 0, 0])  # a turned grid
+    offset = np.array([3.5, -1.25, 0.5])
+    path = tmp_path / "moved.bundle"
+    path.write_bytes(shifted_bundle(data, offset, "fixture"))
+    moved = load_npz(str(path))
+    a, b = base.arrays(), moved.arrays()
+    extent = float(np.ptp(a["means"], axis=0).max())
+    np.testing.assert_allclose(b["means"], a["means"] + offset, atol=1e-5 * (extent + np.abs(offset).max()))
+    for key in a:
+        if key != "means":
+            assert np.array_equal(a[key], b[key]), key
+    before, after = bundle_members(data, "a"), bundle_members(path.read_bytes(), "b")
+    assert list(before) == list(after)
+    assert [k for k in before if before[k] != after[k]] == ["manifest.json", "geometry.npz"]
+
+
+def test_tiled_bundle_is_one_moved_copy_per_chunk(tmp_path):
+    from scripts.make_tiled_bundle import tiled_chunks
+
+    path = tmp_path / "tiled.bundle"
+    path.write_bytes(tiled_chunks(open(FIXTURE, "rb").read(), 3, "fixture"))
+    index = read_index(str(path))
+    base = load_npz(FIXTURE).arrays()["means"]
+    step = 1.1 * float(np.ptp(base[:, 0]))
+    assert index.n_chunks == 3 and index.configuration["copies"] == 3
+    for i, r in enumerate(load_chunks(str(path))):
+        assert r.error is None
+        np.testing.assert_allclose(r.model.arrays()["means"], base + [i * step, 0, 0], atol=1e-5 * 4 * step)
+    with pytest.raises(ValueError, match="at least 1"):
+        tiled_chunks(open(FIXTURE, "rb").read(), 0, "fixture")
+
+
 def test_a_damaged_chunk_is_named_and_the_others_still_decode(tmp_path):
     path, raw, _ = _fixture_chunks(tmp_path, 3)
     index = read_index(path)
