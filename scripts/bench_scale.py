@@ -18,7 +18,11 @@ time the whole file alone needs to arrive). Each tile is the same capture, so th
 compares with the single copy's.
 
     python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size N] [--workers K] [--node] [--browser 50]
-        [--out bench_out/scale]
+        [--budget N] [--out bench_out/scale]
+
+``--bundles FILE …`` skips the encoder and measures the decoders and the viewer on files written before, e.g.
+``scripts/make_tiled_bundle.py``'s copies of one chunk (millions of Gaussians at the cost of one encoding);
+``--budget N``: the viewer's splat budget (its ``?budget=``; by default the viewer's own).
 
 Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
 """
@@ -121,16 +125,7 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
              "peak_rss": rss, "peak_rss_all_processes": tree_rss, **describe(bundle)}
     point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
-    if args.node:
-        if not os.path.isdir(os.path.join(ROOT, "web", "node_modules", "fflate")):
-            log("--node skipped: web/node_modules is missing (cd web && npm ci)")
-        else:
-            out_ply = os.path.join(work, f"x{copies}_js.ply")
-            point["node_seconds"], point["node_peak_rss"], _, _ = timed(["node", "web/decode.mjs", bundle, "-o",
-                                                                         out_ply, "--quiet"])
-            os.remove(out_ply)
-    if args.browser:
-        point["browser"] = browser_stream(bundle, args.browser, work)
+    decoders(point, bundle, args, work)
     os.remove(ply)
     log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB "
         f"(all processes together {tree_rss / 2**30:.2f} GiB), "
@@ -138,7 +133,31 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     return point
 
 
-def browser_stream(bundle: str, mbps: float, work: str) -> dict:
+def decoders(point: dict, bundle: str, args, work: str) -> None:
+    """``--node``: node web/decode.mjs on ``bundle``; ``--browser``: the viewer streaming it (into ``point``)."""
+    if args.node:
+        if not os.path.isdir(os.path.join(ROOT, "web", "node_modules", "fflate")):
+            log("--node skipped: web/node_modules is missing (cd web && npm ci)")
+        else:
+            out_ply = os.path.join(work, "decoded_js.ply")
+            point["node_seconds"], point["node_peak_rss"], _, _ = timed(["node", "web/decode.mjs", bundle, "-o",
+                                                                         out_ply, "--quiet"])
+            os.remove(out_ply)
+    if args.browser:
+        point["browser"] = browser_stream(bundle, args.browser, work, args.budget)
+
+
+def decode_only(bundle: str, args, work: str) -> dict:
+    """A file written before (``--bundles``): what it holds, and the decoders on it."""
+    point = {"copies": None, "file": os.path.basename(bundle), **describe(bundle)}
+    point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
+    decoders(point, bundle, args, work)
+    log(f"{point['file']}: {point['n_gaussians']:,} Gaussians in {point['chunks']} chunks"
+        + (f", Node {point['node_seconds']:.1f} s" if "node_seconds" in point else ""))
+    return point
+
+
+def browser_stream(bundle: str, mbps: float, work: str, budget=None) -> dict:
     """The viewer in headless Chromium (software WebGL) loading ``bundle`` over a link of ``mbps`` Mbit/s
     (web/test/browser/screenshot.mjs --complete --throttle_mbps): seconds to the first chunk shown, to half
     the Gaussians, to all, and to the first stable frame; beside them the time the whole file alone takes
@@ -150,7 +169,8 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
     subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)  # the viewer of this checkout
     shot = os.path.join(work, "stream.png")
     _, _, page_rss, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
-                       "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"], cwd=web)
+                                 "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"]
+                                + (["--budget", str(budget)] if budget is not None else []), cwd=web)
     stats = json.loads(out.strip().splitlines()[-1])
     size = os.path.getsize(bundle)
     return {"mbps": mbps, "first_content_seconds": stats.get("firstContentSeconds"),
@@ -158,6 +178,7 @@ def browser_stream(bundle: str, mbps: float, work: str) -> dict:
             "all_seconds": stats.get("allChunksSeconds"), "ready_seconds": stats.get("secondsToReady"),
             "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl"),
             "index_seconds": stats.get("indexSeconds"), "timeline": stats.get("timeline"),
+            "gaussians_shown": stats.get("n"), "budget": stats.get("budget"), "chunks_in_budget": stats.get("chunksInBudget"),
             "peak_rss_browser": page_rss}  # Chromium's processes (GPU process included) and the puppeteer driver
 
 
@@ -166,15 +187,32 @@ def _seconds(v) -> str:
 
 
 def report(points: list, args) -> str:
-    lines = [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in points)} "
-             f"--chunk_size {args.chunk_size}{f' --workers {args.workers}' if args.workers > 1 else ''}"
-             f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}` "
-             f"on {os.path.basename(args.input)} "
-             f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
-             "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS: largest process / all together | held-out PSNR per chunk: mean, min–max | "
-             + ("Node decode s / peak RSS |" if args.node else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if args.node else "")]
-    for p in points:
+    tail = (f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}"
+            f"{f' --budget {args.budget}' if args.budget is not None else ''}")
+    encoded = [p for p in points if p["copies"] is not None]
+    lines = []
+    if encoded:
+        lines += [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in encoded)} "
+                  f"--chunk_size {args.chunk_size}{f' --workers {args.workers}' if args.workers > 1 else ''}{tail}` "
+                  f"on {os.path.basename(args.input)} "
+                  f"({time.strftime('%Y-%m-%d')}; timings need a machine running nothing else)", "",
+                  "| copies | Gaussians in / kept | chunks | bytes (bits/Gaussian) | wall s (s per M) | peak RSS: largest process / all together | held-out PSNR per chunk: mean, min–max | "
+                  + ("Node decode s / peak RSS |" if args.node else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if args.node else "")]
+    files = [p for p in points if p["copies"] is None]
+    if files:
+        lines += ([""] if lines else []) + [
+            f"`python scripts/bench_scale.py --bundles {' '.join(p['file'] for p in files)}{tail}` "
+            f"({time.strftime('%Y-%m-%d')}; files written before; timings need a machine running nothing else)", "",
+            "| file | Gaussians | chunks | bytes (bits/Gaussian) | held-out PSNR per chunk: mean, min–max | "
+            + ("Node decode s / peak RSS |" if args.node else ""), "|---|---|---|---|---|" + ("---|" if args.node else "")]
+        for p in files:
+            psnr = [v for v in p["psnr_per_chunk"] if v is not None]
+            lines.append(f"| {p['file']} | {p['n_gaussians']:,} | {p['chunks']} | {p['bytes']:,} ({p['bits_per_gaussian']:.1f}) | "
+                         + (f"{np.mean(psnr):.2f}, {min(psnr):.2f}–{max(psnr):.2f} | " if psnr else "— | ")
+                         + (f"{p['node_seconds']:.2f} / {p['node_peak_rss'] / 2**30:.2f} GiB |" if "node_seconds" in p
+                            else ("— |" if args.node else "")))
+    for p in encoded:
         psnr = p["psnr_per_chunk"]
         lines.append(f"| {p['copies']} | {p['n_input']:,} / {p['n_gaussians']:,} | {p['chunks']} | {p['bytes']:,} "
                      f"({p['bits_per_gaussian']:.1f}) | {p['seconds']:.0f} ({p['seconds_per_million']:.0f}) | "
@@ -186,9 +224,10 @@ def report(points: list, args) -> str:
         lines += ["", f"Viewer in headless Chromium over a {args.browser:g} Mbit/s link (software WebGL): seconds from the "
                   "start of loading (a file of one chunk: to its first stable frame); the decode: the workers' seconds "
                   "summed over the chunks (one thread each) per million Gaussians.", "",
-                  "| copies | first content (the first chunk without SH bands) | first chunk whole | half the Gaussians | all | "
+                  "| copies / file | Gaussians shown (splat budget) | first content (the first chunk without SH bands) | "
+                  "first chunk whole | half the Gaussians shown | all shown | "
                   "the whole file's transfer alone | decode in the workers, s per million | browser peak RSS |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|"]
         for p in streamed:
             b = p["browser"]
             if b["first_chunk_seconds"] is None:  # one bundle: shown whole, at the first stable frame
@@ -198,8 +237,11 @@ def report(points: list, args) -> str:
                 half, whole = b["half_seconds"], b["all_seconds"]
             rss = b.get("peak_rss_browser")
             timeline = b.get("timeline") or []
-            per_million = (sum(t["decodeSeconds"] for t in timeline) / (p["n_gaussians"] / 1e6)) if timeline else None
-            lines.append(f"| {p['copies']} | {_seconds(content)} | {_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | "
+            shown = b.get("gaussians_shown") or p["n_gaussians"]
+            per_million = (sum(t["decodeSeconds"] for t in timeline) / (shown / 1e6)) if timeline else None
+            budget = f" ({b['budget']:,})" if b.get("budget") else ""
+            lines.append(f"| {p['copies'] if p['copies'] is not None else p['file']} | {shown:,}{budget} | {_seconds(content)} | "
+                         f"{_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | "
                          f"{_seconds(b['whole_file_transfer_seconds'])} | {_seconds(per_million)} | "
                          f"{'—' if rss is None else f'{rss / 2**30:.2f} GiB'} |")
     return "\n".join(lines) + "\n"
@@ -219,8 +261,26 @@ def main(argv=None) -> int:
     ap.add_argument("--node", action="store_true", help="also time node web/decode.mjs on each file")
     ap.add_argument("--browser", type=float, default=None, metavar="MBPS",
                     help="also open each file in the viewer (headless Chromium) over a link of MBPS Mbit/s")
+    ap.add_argument("--budget", type=int, default=None, help="the viewer's splat budget (?budget=; default: its own)")
+    ap.add_argument("--bundles", nargs="+", default=None, metavar="FILE",
+                    help="no encoding: the decoders (--node, --browser) on these files")
     ap.add_argument("--out", default=os.path.join("bench_out", "scale"))
     args = ap.parse_args(argv)
+    if args.bundles:
+        missing = [b for b in args.bundles if not os.path.isfile(b)]
+        if missing:
+            print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        os.makedirs(args.out, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bench_scale-") as work:
+            points = [decode_only(b, args, work) for b in args.bundles]
+        with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
+            json.dump(points, fh, indent=1)
+        text = report(points, args)
+        with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
+            fh.write(text)
+        print(text)
+        return 0
     if not os.path.isfile(args.input):
         log(f"skipped: {args.input} is absent (fern's 3DGS PLY lives in ../shared/data/fern_3dgs/)")
         return 0

@@ -136,7 +136,7 @@ def python_render(bundle: str, cam: dict, width: int = WIDTH, height: int = HEIG
 
 
 def browser_render(bundle: str, cam: dict, out_png: str, width: int = WIDTH, height: int = HEIGHT,
-                   spark: dict | None = None, complete: bool = False) -> tuple[np.ndarray, dict]:
+                   spark: dict | None = None, complete: bool = False, budget: int | None = None) -> tuple[np.ndarray, dict]:
     """[H, W, 3] float in [0, 1] of the viewer's first frame in headless Chromium (``complete``: the frame
     once every chunk of a chunked file is shown), and the page's stats.
     ``spark``: SparkRenderer options overriding the viewer's (the viewer's ``?spark=``)."""
@@ -144,7 +144,7 @@ def browser_render(bundle: str, cam: dict, out_png: str, width: int = WIDTH, hei
 
     cmd = [NODE, SCREENSHOT, "--bundle", bundle, "--out", out_png, "--camera", json.dumps(cam),
            "--size", f"{width}x{height}", "--chromium", CHROMIUM] + (["--spark", json.dumps(spark)] if spark else []) \
-        + (["--complete"] if complete else [])
+        + (["--complete"] if complete else []) + (["--budget", str(budget)] if budget is not None else [])
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"screenshot.mjs failed ({res.returncode}):\n{res.stderr[-4000:]}"
     stats = json.loads(res.stdout.strip().splitlines()[-1])
@@ -293,6 +293,12 @@ def test_viewer_streams_a_chunked_file(viewer_built, tmp_path):
     assert others[0]["started"] >= previewed[0]["previewShown"]  # the other chunks wait for the first content
     assert r["psnr_vs_black_db"] < 20.0
     assert r["psnr_db"] >= PSNR_MIN_DB, r
+    # a splat budget of one chunk's worth: the nearest chunk only, and the page says so
+    _, stats = browser_render(str(path), cam, os.path.join(_out_dir(tmp_path), "budget.png"), complete=True,
+                              budget=int(decoded[0].n_gaussians + 10))
+    assert stats["chunksInBudget"] == stats["chunksShown"] == 1 and stats["chunks"] == 2
+    assert stats["n"] == stats["gaussiansInBudget"] and stats["n"] in {d.n_gaussians for d in decoded}
+    assert stats["budget"] == decoded[0].n_gaussians + 10
 
 
 @pytest.mark.parametrize("bundle", [b for b in os.environ.get("SPLATPRESS_WEB_BUNDLES", "").split(",") if b]

@@ -15,11 +15,14 @@
 //   up=x,y,z          "up" of the default camera (default 0,-1,0: COLMAP / OpenCV worlds, y down)
 //   bg=r,g,b          background colour in [0, 1] (default black, as the Python renderer)
 //   spark=JSON        SparkRenderer options overriding the defaults below (e.g. {"blurAmount":0.3})
+//   budget=N          a chunked file: the most Gaussians shown (default SPLAT_BUDGET); the chunks nearest the
+//                     starting camera that fit are fetched, the farther ones are not (0: no budget)
 //
 // For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
 // and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
 // the numbers shown (for a chunked file also chunks, chunksShown, indexSeconds, firstContentSeconds (the first chunk drawn
-// without its SH bands, or whole at SH degree 0), firstChunkSeconds, halfSeconds (half the Gaussians shown), allChunksSeconds:
+// without its SH bands, or whole at SH degree 0), firstChunkSeconds, halfSeconds (half the Gaussians within the splat budget
+// shown), allChunksSeconds (every chunk within the budget), budget, chunksInBudget, gaussiansInBudget:
 // seconds from the start of loading; and timeline: per chunk in the order shown, when its bytes arrived, when a worker started
 // on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
 // shown, its decode seconds and the helper threads it had); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
@@ -34,6 +37,13 @@ import { HEADER_BYTES, chunkRange, indexRange, isChunked, parseChunkIndex } from
 const SH_C0 = 0.28209479177387814;
 const CLIP_XY = 1.4;
 const params = new URLSearchParams(location.search);
+/**
+ * The default splat budget of a chunked file: the page holds about 1.1 GB per million Gaussians at SH degree 3
+ * (docs/benchmarks.md), so 2.5 million keep it under 3 GB.
+ */
+const SPLAT_BUDGET = 2_500_000;
+const budget = params.get("budget") !== null ? Number(params.get("budget")) : SPLAT_BUDGET;
+if (!(Number.isInteger(budget) && budget >= 0)) throw new Error(`budget=${params.get("budget")}: expected a whole number of Gaussians (0: no budget)`);
 const $ = (id) => document.getElementById(id);
 
 window.__splatpressReady = false;
@@ -405,16 +415,25 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     applyView(homeView);
     const eye = homeView.position;
     const distance = index.chunks.map(({ bbox: b }) => Math.hypot(...[0, 1, 2].map((k) => 0.5 * (b[k] + b[k + 3]) - eye[k])));
-    const order = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
+    const nearest = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
+    // the splat budget: the nearest chunks that fit (at least one)
+    let kept = 0;
+    const order = nearest.filter((i, k) => {
+      const fits = budget === 0 || k === 0 || kept + index.chunks[i].n <= budget;
+      if (fits) kept += index.chunks[i].n;
+      return fits;
+    });
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
       chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
       rangeRequests: ranged, indexSeconds: since(), firstContentSeconds: null, timeline: [],
+      budget, chunksInBudget: order.length, gaussiansInBudget: kept,
     };
     window.__splatpressStats = stats;
     const update = () => showStats([
       ["file", label], ["Gaussians", `${stats.n.toLocaleString("en")} of ${index.n.toLocaleString("en")}`],
-      ["chunks", `${stats.chunksShown} of ${stats.chunks} shown` + (stats.chunkErrors ? `, ${stats.chunkErrors} damaged` : "")],
+      ["chunks", `${stats.chunksShown} of ${stats.chunks} shown` + (stats.chunkErrors ? `, ${stats.chunkErrors} damaged` : "")
+        + (stats.chunksInBudget < stats.chunks ? ` (${stats.chunksInBudget} within the splat budget of ${budget.toLocaleString("en")})` : "")],
       ["file size", `${fmtBytes(total)} (${total.toLocaleString("en")} B)`], ["bits / Gaussian", stats.bitsPerGaussian.toFixed(2)],
       ["SH degree", stats.shDegree], ["format", "v5 (chunked)"],
       ["first content", stats.firstContentSeconds === null ? "…" : `${stats.firstContentSeconds.toFixed(3)} s`],
@@ -478,7 +497,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           stats.n += m.splats.n;
           stats.chunksShown++;
           if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = since(); loadedAt = performance.now(); }
-          if (stats.halfSeconds === null && 2 * stats.n >= index.n) stats.halfSeconds = since();
+          if (stats.halfSeconds === null && 2 * stats.n >= kept) stats.halfSeconds = since();
         } catch (err) {
           if (previewMesh) removeMesh(previewMesh);  // a chunk whose full decode fails is not left half shown
           stats.chunkErrors++;
@@ -488,7 +507,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
         } finally {
           if (k === 0) firstDone();  // shown, failed or abandoned: the others go on
         }
-        $("progress").value = (stats.chunksShown + stats.chunkErrors) / stats.chunks;
+        $("progress").value = (stats.chunksShown + stats.chunkErrors) / order.length;
         setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; error: ${errors[errors.length - 1]}` : ""));
         update();
       }
@@ -499,7 +518,8 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     stats.allChunksSeconds = since();
     update();
     window.__splatpressComplete = true;
-    setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
+    const capped = order.length < index.chunks.length ? ` (the splat budget: ?budget=N to change)` : "";
+    setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown${capped}` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
   } catch (err) {
     reportError(err);
   } finally {

@@ -4,7 +4,7 @@
 //   node web/test/browser/screenshot.mjs --bundle IN.bundle --out SHOT.png
 //        [--camera '{"position":[..],"target":[..],"up":[..],"fov":deg}'] [--size 640x480]
 //        [--chromium /usr/bin/chromium] [--timeout 180] [--spark JSON]
-//        [--picker] [--page PAGE.png] [--complete] [--throttle_mbps 50]
+//        [--picker] [--page PAGE.png] [--complete] [--throttle_mbps 50] [--budget N]
 //
 // Serves web/ on 127.0.0.1 (a random port; the bundle at /__bundle__/NAME), loads
 // viewer/index.html?url=…&camera=…&size=…&bare, waits for window.__splatpressReady (first frame drawn
@@ -38,6 +38,7 @@ function parseArgs(argv) {
     else if (k === "--complete") a.complete = true;
     else if (k === "--throttle_mbps") a.throttle = Number(v());
     else if (k === "--page") a.page = v();
+    else if (k === "--budget") a.budget = v();
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.bundle || !a.out) throw new Error("usage: screenshot.mjs --bundle IN.bundle --out SHOT.png [--camera JSON] [--size WxH]");
@@ -68,6 +69,7 @@ async function main() {
     const q = new URLSearchParams(args.picker ? { size: `${w}x${h}` } : { url: `/__bundle__/${name}`, size: `${w}x${h}`, bare: "1" });
     if (args.camera) q.set("camera", args.camera);
     if (args.spark) q.set("spark", args.spark);
+    if (args.budget !== undefined) q.set("budget", args.budget);
     const t0 = Date.now();
     await page.goto(`${url}/viewer/index.html?${q}`, { waitUntil: "load" });
     if (args.picker) await (await page.$("#file")).uploadFile(resolve(args.bundle));
