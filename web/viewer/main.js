@@ -131,7 +131,7 @@ function applyView(view) {
   controls.target.set(...view.target);
   controls.enableDamping = false;
   controls.addEventListener("start", () => { interacting = true; });
-  controls.addEventListener("end", () => { interacting = false; });
+  controls.addEventListener("end", () => { interacting = false; framesOwed = LOADING_FRAMES; });
   controls.update();
   invalidate();
 }
@@ -212,12 +212,14 @@ function buildExtSplats(s) {
 // ---- frames, readiness ------------------------------------------------------------------------------------
 
 let frames = 0, stable = 0, lastHash = null, loadedAt = 0;
-// While chunks are still being decoded and nobody is moving the camera, draw at most one frame per
-// LOADING_FRAME_MS: where WebGL runs on the CPU (software rendering, headless browsers) every frame takes the
-// cores the decoders need, and a frame every fifth of a second still shows each chunk as it arrives.
+// While chunks are still being decoded and nobody is moving the camera, frames are drawn only after a change
+// (a chunk shown or removed: LOADING_FRAMES of them, for the sort to settle), at most one per LOADING_FRAME_MS:
+// where WebGL runs on the CPU (software rendering, headless browsers) every frame of millions of splats takes the
+// cores the decoders need.
 const LOADING_FRAME_MS = 200;
-let streaming = false, interacting = false, lastFrameAt = 0;
-function invalidate() { stable = 0; lastHash = null; }
+const LOADING_FRAMES = 5;
+let streaming = false, interacting = false, lastFrameAt = 0, framesOwed = 0;
+function invalidate() { stable = 0; lastHash = null; framesOwed = LOADING_FRAMES; }
 
 function frameHash() {
   const gl = renderer.getContext();
@@ -239,7 +241,10 @@ renderer.setAnimationLoop(() => {
   if (!meshes.length) return;
   if (controls) controls.update();
   const now = performance.now();
-  if (streaming && !interacting && now - lastFrameAt < LOADING_FRAME_MS) return;
+  if (streaming && !interacting) {
+    if (framesOwed <= 0 || now - lastFrameAt < LOADING_FRAME_MS) return;
+    framesOwed--;
+  }
   lastFrameAt = now;
   renderer.render(scene, camera);
   frames++;

@@ -55,6 +55,7 @@ async function main() {
   const browser = await puppeteer.launch({
     executablePath: args.chromium,
     headless: true,
+    protocolTimeout: (args.timeout + 60) * 1000,  // a long wait is one protocol call: give it the whole --timeout
     // software WebGL 2 (SwiftShader): deterministic, no GPU needed
     args: ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist", "--disable-dev-shm-usage"],
   });
