@@ -25,7 +25,7 @@
 // shown), allChunksSeconds (every chunk within the budget), budget, chunksInBudget, gaussiansInBudget:
 // seconds from the start of loading; and timeline: per chunk in the order shown, when its bytes arrived, when a worker started
 // on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
-// shown, its decode seconds and the helper threads it had); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// shown, its decode seconds and the helper threads it had; and the seconds of every decoder stage); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
 import * as THREE from "three";
@@ -486,6 +486,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
             previewMesh = await addMesh(p.splats);
             step.previewShown = since();
             step.previewDecodeSeconds = p.seconds;
+            step.previewStages = p.stages;
             step.previewHelpers = p.helpers;
             stats.firstContentSeconds = step.previewShown;
             firstDone();
@@ -494,6 +495,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           if (generation !== loadGeneration) return;
           step.decoded = since();
           step.decodeSeconds = m.seconds;
+          step.stages = m.stages;  // seconds per decoder stage, in the worker
           await addMesh(m.splats);
           if (previewMesh) { removeMesh(previewMesh); previewMesh = null; }
           step.shown = since();
