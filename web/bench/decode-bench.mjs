@@ -2,10 +2,11 @@
 // Decode speed of the JavaScript decoder in Node (a benchmark, not a test; run it with nothing else
 // busy on the machine):
 //
-//     node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm]
+//     node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm] [--preview]
 //
 // --helpers: helper threads decoding a share of the channels (default: CPUs − 1, at most 3; 0: one
-// thread); --no-wasm: the JavaScript reference instead of the WebAssembly kernels.
+// thread); --no-wasm: the JavaScript reference instead of the WebAssembly kernels; --preview: the viewer's
+// preview decode (every channel but the SH bands).
 //
 // Prints per run the total time of decodeBundle (SHA-256 checks, octree, AC streams, dequantization,
 // inverse RAHT, channel transform) and of splatArrays (activations, quaternions), and the peak
@@ -27,7 +28,7 @@ const path = args.find((a, i) => !a.startsWith("--") && !["--repeat", "--helpers
 const repeat = valueOf("--repeat", 3);
 const helperCount = valueOf("--helpers", defaultHelperCount());
 if (!path || !(repeat >= 1) || !(helperCount >= 0)) {
-  console.error("usage: node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm]");
+  console.error("usage: node web/bench/decode-bench.mjs BUNDLE [--repeat 3] [--helpers K] [--no-wasm] [--preview]");
   process.exit(2);
 }
 if (args.includes("--no-wasm")) setWasmEnabled(false);
@@ -41,6 +42,7 @@ for (let r = 0; r < repeat; r++) {
   const decoded = await decodeBundle(bytes, {
     label: path,
     helpers: pool.helpers,
+    preview: args.includes("--preview"),
     progress: (stage) => {
       if (stage !== lastStage) {
         const now = performance.now();
@@ -62,5 +64,5 @@ for (const [i, r] of rows.entries()) {
     + `(${parts}), splatArrays ${r.arrays.toFixed(3)} s`);
 }
 console.log(`node ${process.version}, ${wasmKernels() ? "WebAssembly kernels" : "JavaScript reference"}, `
-  + `${helperCount} helper thread(s), peak RSS ${peakMiB.toFixed(0)} MiB`);
+  + `${helperCount} helper thread(s)${args.includes("--preview") ? ", preview" : ""}, peak RSS ${peakMiB.toFixed(0)} MiB`);
 await pool.close();
