@@ -480,7 +480,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
           const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
           const preview = k === 0 && index.shDegree > 0;
           if (preview) {
-            // the first chunk is drawn first without its SH bands (decoded in about a third of the time), then whole
+            // the first chunk is drawn first without its SH bands (decoded in under half the time), then whole
             const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true, true);
             if (generation !== loadGeneration) return;
             previewMesh = await addMesh(p.splats);
