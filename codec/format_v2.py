@@ -85,7 +85,11 @@ def decode_ac_v2(raw: bytes, where: str, layout: ChannelLayout, zero_point: np.n
 
 def encode_geometry_v2(payload: CompressedPayload, bbox: np.ndarray, frame: Optional[np.ndarray], tables: str) -> bytes:
     """``geometry.npz``: bbox and octree, and from version 4 the coding frame."""
-    words = encode_geometry(payload.coords, payload.depth, tables)
+    return _geometry_npz(bbox, frame, encode_geometry(payload.coords, payload.depth, tables))
+
+
+def _geometry_npz(bbox: np.ndarray, frame: Optional[np.ndarray], words: np.ndarray) -> bytes:
+    """The ``geometry.npz`` member of a box, an optional frame (version 4 on) and the octree's words."""
     extra = [] if frame is None else [("frame", np.asarray(frame, dtype=np.float32))]
     return npz_bytes([("bbox", bbox), *extra, ("octree", words)], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
 
@@ -96,8 +100,7 @@ def shifted_geometry_v2(raw: bytes, where: str, delta: np.ndarray) -> bytes:
     geo = load_npz_arrays(raw, where, ["bbox", "octree", "frame"], optional=("frame",))
     step = np.concatenate([delta, delta]).astype(np.float64)
     bbox = (geo["bbox"].astype(np.float64) + step).astype(np.float32)
-    extra = [("frame", geo["frame"])] if "frame" in geo else []
-    return npz_bytes([("bbox", bbox), *extra, ("octree", geo["octree"])], zipfile.ZIP_DEFLATED, _LEVEL, stored=("octree",))
+    return _geometry_npz(bbox, geo.get("frame"), geo["octree"])
 
 
 def decode_geometry_v4(raw: bytes, where: str, depth: int, n: int, tables: str) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:

@@ -247,6 +247,17 @@ def report(points: list, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(points: list, args, with_report: bool) -> None:
+    """``bench_scale.json`` in ``--out``; with_report: also ``bench_scale.md``, printed."""
+    with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
+        json.dump(points, fh, indent=1)
+    if with_report:
+        text = report(points, args)
+        with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
+            fh.write(text)
+        print(text)
+
+
 def main(argv=None) -> int:
     from scene.splat_files import read_splat
 
@@ -274,12 +285,7 @@ def main(argv=None) -> int:
         os.makedirs(args.out, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="bench_scale-") as work:
             points = [decode_only(b, args, work) for b in args.bundles]
-        with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
-            json.dump(points, fh, indent=1)
-        text = report(points, args)
-        with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
-            fh.write(text)
-        print(text)
+        write_results(points, args, with_report=True)
         return 0
     if not os.path.isfile(args.input):
         log(f"skipped: {args.input} is absent (fern's 3DGS PLY lives in ../shared/data/fern_3dgs/)")
@@ -292,12 +298,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_scale-") as work:
         for copies in args.copies:
             points.append(run_size(src, copies, args, work))
-            with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
-                json.dump(points, fh, indent=1)
-    text = report(points, args)
-    with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
-        fh.write(text)
-    print(text)
+            write_results(points, args, with_report=False)  # the JSON after every size
+    write_results(points, args, with_report=True)
     return 0
 
 
