@@ -38,8 +38,9 @@ const SH_C0 = 0.28209479177387814;
 const CLIP_XY = 1.4;
 const params = new URLSearchParams(location.search);
 /**
- * The default splat budget of a chunked file: with 2.44 million Gaussians of SH degree 3 shown, Chromium's
- * processes together peaked at 1.93 GiB (fern ×48, docs/benchmarks.md), so 2.5 million keep a page near 2 GB.
+ * The default splat budget of a chunked file: with a million Gaussians of SH degree 3 shown, Chromium's
+ * processes together peaked at 1.70 GiB (fern ×48, docs/benchmarks.md); 2.5 million is meant to keep a page
+ * under 3 GB (not yet measured at that budget).
  */
 const SPLAT_BUDGET = 2_500_000;
 const budget = params.get("budget") !== null ? Number(params.get("budget")) : SPLAT_BUDGET;
