@@ -136,15 +136,18 @@ def python_render(bundle: str, cam: dict, width: int = WIDTH, height: int = HEIG
 
 
 def browser_render(bundle: str, cam: dict, out_png: str, width: int = WIDTH, height: int = HEIGHT,
-                   spark: dict | None = None, complete: bool = False, budget: int | None = None) -> tuple[np.ndarray, dict]:
+                   spark: dict | None = None, complete: bool = False, budget: int | None = None,
+                   move: dict | None = None) -> tuple[np.ndarray, dict]:
     """[H, W, 3] float in [0, 1] of the viewer's first frame in headless Chromium (``complete``: the frame
-    once every chunk of a chunked file is shown), and the page's stats.
+    once every chunk of a chunked file is shown; ``move``: the frame once the camera has moved there and the
+    chunks planned from there are shown), and the page's stats.
     ``spark``: SparkRenderer options overriding the viewer's (the viewer's ``?spark=``)."""
     from PIL import Image
 
     cmd = [NODE, SCREENSHOT, "--bundle", bundle, "--out", out_png, "--camera", json.dumps(cam),
            "--size", f"{width}x{height}", "--chromium", CHROMIUM] + (["--spark", json.dumps(spark)] if spark else []) \
-        + (["--complete"] if complete else []) + (["--budget", str(budget)] if budget is not None else [])
+        + (["--complete"] if complete else []) + (["--budget", str(budget)] if budget is not None else []) \
+        + (["--move", json.dumps(move)] if move is not None else [])
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"screenshot.mjs failed ({res.returncode}):\n{res.stderr[-4000:]}"
     stats = json.loads(res.stdout.strip().splitlines()[-1])
@@ -299,6 +302,38 @@ def test_viewer_streams_a_chunked_file(viewer_built, tmp_path):
     assert stats["chunksInBudget"] == stats["chunksShown"] == 1 and stats["chunks"] == 2
     assert stats["n"] == stats["gaussiansInBudget"] and stats["n"] in {d.n_gaussians for d in decoded}
     assert stats["budget"] == decoded[0].n_gaussians + 10
+
+
+def test_viewer_swaps_chunks_within_the_budget_as_the_camera_moves(viewer_built, tmp_path):
+    """Two copies of a chunk 10 apart and a splat budget of one: the viewer shows the copy nearest the camera;
+    moved to the other copy, it fetches and shows that one and drops the first, and the frame is the Python
+    render of the second copy alone."""
+    from codec import load_npz
+    from codec.chunked import chunked_bytes
+    from codec.io import shifted_bundle
+
+    near = synthetic_bundle(str(tmp_path / "near" / "pc_npz"), n=4000, seed=5)
+    far = str(tmp_path / "far.bundle")
+    with open(near, "rb") as fh:
+        raw = fh.read()
+    with open(far, "wb") as fh:
+        fh.write(shifted_bundle(raw, [10.0, 0.0, 0.0]))
+    decoded = [load_npz(near), load_npz(far)]
+    boxes = [np.concatenate([d.means.numpy().min(0), d.means.numpy().max(0)]) for d in decoded]
+    path = tmp_path / "two.bundle"
+    path.write_bytes(chunked_bytes([open(b, "rb").read() for b in (near, far)], [d.n_gaussians for d in decoded], boxes, 1))
+    cams = [camera_for(d.means.numpy(), up=(0.0, 1.0, 0.0), direction=(0.4, 0.3, 1.0), fill=0.9) for d in decoded]
+    out = _out_dir(tmp_path)
+    web, stats = browser_render(str(path), cams[0], os.path.join(out, "moved.png"), complete=True,
+                                budget=decoded[0].n_gaussians + 10, move=cams[1])
+    before = stats["statsBeforeMove"]
+    assert before["shownChunks"] == [0] and before["chunksInBudget"] == 1 and before["fetches"] == 1
+    assert stats["shownChunks"] == [1] and stats["dropped"] == 1 and stats["fetches"] == 2
+    assert stats["n"] == decoded[1].n_gaussians and stats["chunkErrors"] == 0 and stats["replans"] >= 1
+    py = python_render(far, cams[1])
+    save_pair(web, py, os.path.join(out, "moved_pair.png"))
+    assert psnr(web, np.zeros_like(web)) < 20.0  # the second copy is on screen
+    assert psnr(web, py) >= PSNR_MIN_DB
 
 
 @pytest.mark.parametrize("bundle", [b for b in os.environ.get("SPLATPRESS_WEB_BUNDLES", "").split(",") if b]

@@ -15,8 +15,9 @@
 //   up=x,y,z          "up" of the default camera (default 0,-1,0: COLMAP / OpenCV worlds, y down)
 //   bg=r,g,b          background colour in [0, 1] (default black, as the Python renderer)
 //   spark=JSON        SparkRenderer options overriding the defaults below (e.g. {"blurAmount":0.3})
-//   budget=N          a chunked file: the most Gaussians shown (default SPLAT_BUDGET); the chunks nearest the
-//                     starting camera that fit are fetched, the farther ones are not (0: no budget)
+//   budget=N          a chunked file: the most Gaussians shown (default SPLAT_BUDGET): the chunks nearest the
+//                     camera that fit are fetched and shown; when the camera moves, chunks that came within the
+//                     budget are fetched and shown, and the ones that left it are dropped (0: no budget)
 //
 // For tests: window.__splatpressReady becomes true after the first frame with the splats drawn
 // and sorted (two identical consecutive frames that are not blank); window.__splatpressStats holds
@@ -25,7 +26,10 @@
 // shown), allChunksSeconds (every chunk within the budget), budget, chunksInBudget, gaussiansInBudget:
 // seconds from the start of loading; and timeline: per chunk in the order shown, when its bytes arrived, when a worker started
 // on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
-// shown, its decode seconds and the helper threads it had; and the seconds of every decoder stage); window.__splatpressComplete becomes true when every chunk is shown; window.__splatpressCapture() returns the canvas as a PNG data URL;
+// shown, its decode seconds and the helper threads it had; and the seconds of every decoder stage); window.__splatpressComplete becomes true when every chunk within the budget is shown (false again while
+// the chunks of a new camera position load); stats.shownChunks lists the chunks on screen, fetches counts chunk fetches,
+// dropped the chunks taken off screen for the budget, replans the camera moves planned for; window.__splatpressView(camera)
+// moves the camera (a camera= object) and plans the chunks from there; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
 import * as THREE from "three";
@@ -132,10 +136,19 @@ function applyView(view) {
   controls.target.set(...view.target);
   controls.enableDamping = false;
   controls.addEventListener("start", () => { interacting = true; });
-  controls.addEventListener("end", () => { interacting = false; framesOwed = LOADING_FRAMES; });
+  controls.addEventListener("end", () => { interacting = false; framesOwed = LOADING_FRAMES; replanSoon(); });
+  controls.addEventListener("change", () => replanSoon());
   controls.update();
   invalidate();
+  replanSoon(0);
 }
+
+// For tests and scripts: move the camera (a camera= object or its JSON) as a person would, then plan the chunks.
+window.__splatpressView = (view) => {
+  applyView(parseCamera(typeof view === "string" ? view : JSON.stringify(view)));
+  clearTimeout(replanTimer);
+  if (stream) stream.replan(camera.position.toArray());
+};
 
 /** Default view: the robust bounding box (1st–99th percentile per axis) seen whole, from −z with y down. */
 function defaultView(positions, n) {
@@ -324,6 +337,8 @@ function showStats(rows) {
 }
 
 function resetState() {
+  loadGeneration++;  // the file being loaded, if any, stops: its loops see a new generation
+  if (stream) { stream.stop(); stream = null; }
   streaming = false;
   window.__splatpressReady = false;
   window.__splatpressComplete = false;
@@ -397,43 +412,75 @@ function decodeChunkIn(w, bytes, label, chunk, preview = false, parallel = false
   });
 }
 
+/** Distance from eye to the centre of chunk i's box. */
+function chunkDistance(index, i, eye) {
+  const b = index.chunks[i].bbox;
+  return Math.hypot(...[0, 1, 2].map((k) => 0.5 * (b[k] + b[k + 3]) - eye[k]));
+}
+
+/** The chunks to show from eye: nearest first, as many as fit in the splat budget (at least one). */
+function chunksWithinBudget(index, eye) {
+  const distance = index.chunks.map((c, i) => chunkDistance(index, i, eye));
+  const nearest = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
+  let kept = 0;
+  const plan = nearest.filter((i, k) => {
+    const fits = budget === 0 || k === 0 || kept + index.chunks[i].n <= budget;
+    if (fits) kept += index.chunks[i].n;
+    return fits;
+  });
+  return { plan, kept };
+}
+
+// The chunked file on screen, if any: stream.replan(eye) after the camera moves, stream.stop() when another file opens.
+let stream = null;
+let replanTimer = null;
+/** Plan the chunks again for the camera where it is now, once it has rested for delay ms. */
+function replanSoon(delay = 250) {
+  if (!stream) return;
+  clearTimeout(replanTimer);
+  replanTimer = setTimeout(() => { if (stream) stream.replan(camera.position.toArray()); }, delay);
+}
+
 /**
  * Show a chunked file: fetchRange(start, end) gives bytes [start, end) of it (Range requests, or slices of a
- * file in memory: ranged false); total is its size. Chunks are fetched one after another, nearest to the camera
- * first, decoded as they arrive (up to one per worker at a time), and each is drawn as soon as it is decoded; the
- * first one is drawn first without its SH bands (a preview decode, on all the CPUs: the other chunks wait for
- * it), so that something is on screen sooner.
+ * file in memory: ranged false); total is its size. The plan is the chunks nearest the camera that fit in the
+ * splat budget. Its chunks are fetched one after another, nearest first, decoded as they arrive (up to one per
+ * worker at a time), and each is drawn as soon as it is decoded; the first one is drawn first without its SH
+ * bands (a preview decode, on all the CPUs: the other chunks wait for it), so that something is on screen
+ * sooner. When the camera moves, the plan is made again from where it is: chunks that came within the budget
+ * are fetched (once: a file's fetched bytes are kept) and decoded, and to make room for them the chunks that
+ * left it are dropped, farthest first, so that no more than the budget is ever shown.
  */
 async function openChunked(fetchRange, total, label, t0, ranged) {
   const since = () => (performance.now() - t0) / 1000;  // seconds from the start of loading
   resetState();
-  const generation = ++loadGeneration;
+  const generation = loadGeneration;
+  const live = () => generation === loadGeneration;
   $("progress").hidden = false;
   setStatus(`${label}: reading the chunk index…`);
   try {
-    const first = await fetchRange(0, Math.min(total, 65536));
-    const [, indexEnd] = indexRange(first.subarray(0, HEADER_BYTES), label);
-    const head = indexEnd <= first.length ? first : await fetchRange(0, indexEnd);
+    const head0 = await fetchRange(0, Math.min(total, 65536));
+    const [, indexEnd] = indexRange(head0.subarray(0, HEADER_BYTES), label);
+    const head = indexEnd <= head0.length ? head0 : await fetchRange(0, indexEnd);
     const index = await parseChunkIndex(head, total, label);
+    if (!live()) return;
     const lo = [0, 1, 2].map((a) => Math.min(...index.chunks.map((c) => c.bbox[a])));
     const hi = [0, 1, 2].map((a) => Math.max(...index.chunks.map((c) => c.bbox[a + 3])));
     homeView = params.get("camera") ? parseCamera(params.get("camera")) : viewOfBox(lo, hi);
     applyView(homeView);
-    const eye = homeView.position;
-    const distance = index.chunks.map(({ bbox: b }) => Math.hypot(...[0, 1, 2].map((k) => 0.5 * (b[k] + b[k + 3]) - eye[k])));
-    const nearest = index.chunks.map((c, i) => i).sort((a, b) => distance[a] - distance[b]);
-    // the splat budget: the nearest chunks that fit (at least one)
-    let kept = 0;
-    const order = nearest.filter((i, k) => {
-      const fits = budget === 0 || k === 0 || kept + index.chunks[i].n <= budget;
-      if (fits) kept += index.chunks[i].n;
-      return fits;
-    });
+    let { plan, kept } = chunksWithinBudget(index, homeView.position);
+    const first = plan[0];
+    let firstSettled = false;  // the first chunk (or its preview) is on screen, or failed: the others may decode
+    const fetched = new Map();  // chunk → { bytes, at }: kept, so that a chunk wanted again is not fetched again
+    const shown = new Map();  // chunk → its SplatMesh
+    const decoding = new Set();
+    const failed = new Set();
+    const errors = [];
     const stats = {
       label, fileBytes: total, n: 0, shDegree: index.shDegree, formatVersion: 5, chunks: index.chunks.length, chunksShown: 0,
       chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
       rangeRequests: ranged, indexSeconds: since(), firstContentSeconds: null, timeline: [],
-      budget, chunksInBudget: order.length, gaussiansInBudget: kept,
+      budget, chunksInBudget: plan.length, gaussiansInBudget: kept, shownChunks: [], fetches: 0, dropped: 0, replans: 0,
     };
     window.__splatpressStats = stats;
     const update = () => showStats([
@@ -447,92 +494,159 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       ["half the Gaussians", stats.halfSeconds === null ? "…" : `${stats.halfSeconds.toFixed(3)} s`],
       ["all chunks", stats.allChunksSeconds === null ? "…" : `${stats.allChunksSeconds.toFixed(3)} s`],
     ]);
-    update();
-    // One fetch at a time, in the order chunks are shown: the link's whole rate goes to the chunk needed next
-    // (parallel fetches would share it and delay the first chunk); the workers decode chunks as they arrive.
-    let chain = Promise.resolve();
-    const arrivals = order.map((i) => {
-      const [s, e] = chunkRange(index, i);
-      const got = chain.then(async () => {
-        if (generation !== loadGeneration) return null;
-        const bytes = await fetchRange(s, e);
-        return { bytes, at: since() };
-      });
-      chain = got.catch(() => null);
-      return got;
-    });
-    let next = 0;
-    const errors = [];
-    // the other chunks' decodes wait until the first chunk (or its preview) is on screen, or has failed
-    let firstDone;
-    const firstOnScreen = new Promise((resolve) => { firstDone = resolve; });
-    streaming = true;
-    const run = async (w) => {
-      while (next < order.length && generation === loadGeneration) {
-        const k = next++;
-        const i = order[k];
+    const report = () => {
+      const capped = plan.length < index.chunks.length ? " (the splat budget: ?budget=N to change)" : "";
+      $("progress").value = plan.filter((i) => shown.has(i) || failed.has(i)).length / plan.length;
+      setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown${capped}`
+        + (errors.length ? `; ${errors.length} damaged: ${errors[errors.length - 1]}` : ""));
+      update();
+    };
+    // the loops below wait for a change: a chunk fetched, decoded or failed, a new plan, or another file
+    let waiters = [];
+    const changed = () => new Promise((resolve) => waiters.push(resolve));
+    const notify = () => { const w = waiters; waiters = []; w.forEach((resolve) => resolve()); };
+    const fail = (i, err) => {
+      failed.add(i);
+      stats.chunkErrors++;
+      errors.push(err.message);
+      window.__splatpressError = errors.join("; ");
+      console.error(err);
+    };
+    // done when every chunk of the plan is shown (or damaged); a new plan may start it again
+    const settle = () => {
+      if (!live()) return;
+      if (plan.some((i) => !shown.has(i) && !failed.has(i))) {
+        streaming = true;
+        window.__splatpressComplete = false;
+        $("progress").hidden = false;
+        return;
+      }
+      if (stats.allChunksSeconds === null) stats.allChunksSeconds = since();
+      streaming = false;
+      window.__splatpressComplete = true;
+      $("progress").hidden = true;
+    };
+    const recount = () => {
+      stats.shownChunks = [...shown.keys()];
+      stats.chunksShown = shown.size;
+      stats.n = stats.shownChunks.reduce((s, i) => s + index.chunks[i].n, 0);
+    };
+    // before a chunk of n Gaussians is shown: drop the shown chunks outside the plan, farthest first, while the
+    // budget would be exceeded
+    const makeRoom = (n) => {
+      if (budget === 0) return;
+      const eye = camera.position.toArray();
+      const outside = [...shown.keys()].filter((i) => !plan.includes(i))
+        .sort((a, b) => chunkDistance(index, b, eye) - chunkDistance(index, a, eye));
+      let total = [...shown.keys()].reduce((s, i) => s + index.chunks[i].n, 0);
+      for (const i of outside) {
+        if (total + n <= budget) break;
+        removeMesh(shown.get(i));
+        shown.delete(i);
+        total -= index.chunks[i].n;
+        stats.dropped++;
+      }
+    };
+    // One fetch at a time, in the plan's order: the link's whole rate goes to the chunk needed next (parallel
+    // fetches would share it and delay the first chunk).
+    const fetchLoop = async () => {
+      while (live()) {
+        const i = plan.find((c) => !fetched.has(c) && !failed.has(c));
+        if (i === undefined) { await changed(); continue; }
+        const [s, e] = chunkRange(index, i);
+        try {
+          const bytes = await fetchRange(s, e);
+          if (!live()) return;
+          fetched.set(i, { bytes, at: since() });
+          stats.fetches++;
+        } catch (err) {
+          if (!live()) return;
+          fail(i, err);
+          report();
+          settle();
+        }
+        notify();
+      }
+    };
+    const decodeLoop = async (w) => {
+      while (live()) {
+        const i = plan.find((c) => fetched.has(c) && !shown.has(c) && !decoding.has(c) && !failed.has(c));
+        if (i === undefined || (!firstSettled && i !== first)) { await changed(); continue; }
+        decoding.add(i);
+        const isFirst = i === first && !firstSettled;
+        const step = { chunk: i, arrived: fetched.get(i).at, started: since() };
+        const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
         let previewMesh = null;
         try {
-          const got = await arrivals[k];
-          if (got === null || generation !== loadGeneration) return;
-          if (k > 0) await firstOnScreen;
-          if (generation !== loadGeneration) return;
-          const step = { chunk: i, arrived: got.at, started: since() };
-          const chunk = { i, entry: index.chunks[i], shDegree: index.shDegree };
-          const preview = k === 0 && index.shDegree > 0;
-          if (preview) {
+          if (isFirst && index.shDegree > 0) {
             // the first chunk is drawn first without its SH bands (decoded in under half the time), then whole
-            const p = await decodeChunkIn(w, got.bytes.slice(), label, chunk, true, true);
-            if (generation !== loadGeneration) return;
+            const p = await decodeChunkIn(w, fetched.get(i).bytes.slice(), label, chunk, true, true);
+            if (!live()) return;
             previewMesh = await addMesh(p.splats);
             step.previewShown = since();
             step.previewDecodeSeconds = p.seconds;
             step.previewStages = p.stages;
             step.previewHelpers = p.helpers;
             stats.firstContentSeconds = step.previewShown;
-            firstDone();
+            firstSettled = true;
+            notify();
           }
-          const m = await decodeChunkIn(w, got.bytes, label, chunk, false, k === 0 && !preview);
-          if (generation !== loadGeneration) return;
+          const m = await decodeChunkIn(w, fetched.get(i).bytes.slice(), label, chunk, false, isFirst && !previewMesh);
+          if (!live()) return;
           step.decoded = since();
           step.decodeSeconds = m.seconds;
           step.stages = m.stages;  // seconds per decoder stage, in the worker
-          await addMesh(m.splats);
+          if (plan.includes(i)) {
+            makeRoom(m.splats.n);
+            shown.set(i, await addMesh(m.splats));
+            if (!live()) return;
+            step.shown = since();
+            recount();
+            if (stats.firstContentSeconds === null) stats.firstContentSeconds = step.shown;
+            if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = since(); loadedAt = performance.now(); }
+            if (stats.halfSeconds === null && 2 * stats.n >= kept) stats.halfSeconds = since();
+          } else {
+            step.outsidePlan = true;  // the camera moved away while it was decoded: not shown
+          }
           if (previewMesh) { removeMesh(previewMesh); previewMesh = null; }
-          step.shown = since();
-          if (stats.firstContentSeconds === null) stats.firstContentSeconds = step.shown;
           stats.timeline.push(step);
-          stats.n += m.splats.n;
-          stats.chunksShown++;
-          if (stats.firstChunkSeconds === null) { stats.firstChunkSeconds = since(); loadedAt = performance.now(); }
-          if (stats.halfSeconds === null && 2 * stats.n >= kept) stats.halfSeconds = since();
         } catch (err) {
+          if (!live()) return;
           if (previewMesh) removeMesh(previewMesh);  // a chunk whose full decode fails is not left half shown
-          stats.chunkErrors++;
-          errors.push(err.message);
-          window.__splatpressError = errors.join("; ");
-          console.error(err);
+          fail(i, err);
         } finally {
-          if (k === 0) firstDone();  // shown, failed or abandoned: the others go on
+          decoding.delete(i);
+          if (isFirst) firstSettled = true;  // shown, failed or abandoned: the others go on
+          notify();
         }
-        $("progress").value = (stats.chunksShown + stats.chunkErrors) / order.length;
-        setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown` + (errors.length ? `; error: ${errors[errors.length - 1]}` : ""));
-        update();
+        report();
+        settle();
       }
     };
-    await Promise.all(chunkWorkers().map(run));
-    if (generation !== loadGeneration) return;
-    streaming = false;
-    stats.allChunksSeconds = since();
-    update();
-    window.__splatpressComplete = true;
-    const capped = order.length < index.chunks.length ? ` (the splat budget: ?budget=N to change)` : "";
-    setStatus(`${label}: ${stats.chunksShown} of ${stats.chunks} chunks shown${capped}` + (errors.length ? `; ${errors.length} damaged: ${errors[0]}` : "; rendering…"));
+    stream = {
+      replan(eye) {
+        if (!live()) return;
+        ({ plan, kept } = chunksWithinBudget(index, eye));
+        if (!plan.includes(first)) firstSettled = true;
+        stats.chunksInBudget = plan.length;
+        stats.gaussiansInBudget = kept;
+        stats.replans++;
+        report();
+        settle();
+        notify();
+      },
+      stop: notify,
+    };
+    report();
+    settle();
+    const loops = [fetchLoop(), ...chunkWorkers().map(decodeLoop)];
+    Promise.all(loops).catch(reportError);
   } catch (err) {
-    reportError(err);
-  } finally {
-    if (generation === loadGeneration) streaming = false;
-    $("progress").hidden = true;
+    if (live()) {
+      reportError(err);
+      streaming = false;
+      $("progress").hidden = true;
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 //   node web/test/browser/screenshot.mjs --bundle IN.bundle --out SHOT.png
 //        [--camera '{"position":[..],"target":[..],"up":[..],"fov":deg}'] [--size 640x480]
 //        [--chromium /usr/bin/chromium] [--timeout 180] [--spark JSON]
-//        [--picker] [--page PAGE.png] [--complete] [--throttle_mbps 50] [--budget N]
+//        [--picker] [--page PAGE.png] [--complete] [--throttle_mbps 50] [--budget N] [--move JSON]
 //
 // Serves web/ on 127.0.0.1 (a random port; the bundle at /__bundle__/NAME), loads
 // viewer/index.html?url=…&camera=…&size=…&bare, waits for window.__splatpressReady (first frame drawn
@@ -13,7 +13,9 @@
 // --picker opens the bundle through the page's file picker instead of ?url=; --page also saves a screenshot
 // of the whole page (panel with the numbers included); --complete waits until every chunk of a chunked file
 // is shown (window.__splatpressComplete) and the frame is stable again; --throttle_mbps limits the page's
-// download rate (Chromium's network emulation, 20 ms latency), as a link of that speed would. Exit 2 on any failure, with the page's console on stderr.
+// download rate (Chromium's network emulation, 20 ms latency), as a link of that speed would; --move CAMERA
+// then moves the camera there (window.__splatpressView), waits until the chunks planned from there are shown and
+// saves that frame instead (the stats then include statsBeforeMove). Exit 2 on any failure, with the page's console on stderr.
 
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -39,6 +41,7 @@ function parseArgs(argv) {
     else if (k === "--throttle_mbps") a.throttle = Number(v());
     else if (k === "--page") a.page = v();
     else if (k === "--budget") a.budget = v();
+    else if (k === "--move") a.move = v();
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.bundle || !a.out) throw new Error("usage: screenshot.mjs --bundle IN.bundle --out SHOT.png [--camera JSON] [--size WxH]");
@@ -82,6 +85,18 @@ async function main() {
         { timeout: args.timeout * 1000, polling: 200 });
       await new Promise((ok) => setTimeout(ok, 1500));  // the last chunks drawn and sorted
     }
+    let before = null;
+    if (args.move) {
+      if (!args.complete) {
+        await page.waitForFunction("window.__splatpressComplete === true || window.__splatpressError !== null",
+          { timeout: args.timeout * 1000, polling: 200 });
+      }
+      before = await page.evaluate("JSON.parse(JSON.stringify(window.__splatpressStats))");
+      await page.evaluate((cam) => window.__splatpressView(cam), args.move);
+      await page.waitForFunction("window.__splatpressComplete === true || window.__splatpressError !== null",
+        { timeout: args.timeout * 1000, polling: 200 });
+      await new Promise((ok) => setTimeout(ok, 1500));  // the new chunks drawn and sorted
+    }
     const error = await page.evaluate("window.__splatpressError");
     if (error) throw new Error(`page: ${error}`);
     const dataUrl = await page.evaluate("window.__splatpressCapture()");
@@ -90,7 +105,7 @@ async function main() {
     if (args.page) await page.screenshot({ path: args.page });
     const gl = await page.evaluate(`(() => { const gl = document.createElement("canvas").getContext("webgl2");
       const e = gl && gl.getExtension("WEBGL_debug_renderer_info"); return gl ? (e ? gl.getParameter(e.UNMASKED_RENDERER_WEBGL) : "webgl2") : null; })()`);
-    console.log(JSON.stringify({ ...stats, secondsToReady: seconds, webgl: gl, out: args.out }));
+    console.log(JSON.stringify({ ...stats, ...(before ? { statsBeforeMove: before } : {}), secondsToReady: seconds, webgl: gl, out: args.out }));
   } catch (err) {
     process.stderr.write(logs.join("\n") + "\n");
     throw err;
