@@ -4,58 +4,12 @@
 // constriction's queue RangeEncoder (slow, not part of the library), checks that they decode,
 // then decodes that stream repeatedly until the requested number of symbols is reached.
 import { RangeReader, geometricTable } from "../src/entropy.js";
+import { encode } from "../test/range-encoder.mjs";
 
 const total = Math.round(Number(process.argv[2] ?? 55) * 1e6);
 const k = Number(process.argv[3] ?? 8);
 const reach = Number(process.argv[4] ?? 64);
 const perStream = Math.min(total, 1 << 20);
-
-const MASK = (1n << 64n) - 1n;
-const WORD = 1n << 32n;
-
-/** constriction::stream::queue::RangeEncoder<u32, u64>, PRECISION 24 (BigInt, for tests only). */
-function encode(symbols, cdf) {
-  const out = [];
-  let lower = 0n;
-  let range = MASK;
-  let inverted = 0; // number of held-back words (0: normal situation)
-  let firstInverted = 0n;
-  for (const s of symbols) {
-    const scale = range >> 24n;
-    range = scale * BigInt(cdf[s + 1] - cdf[s]);
-    const newLower = (lower + scale * BigInt(cdf[s])) & MASK;
-    if (inverted > 0 && ((newLower + range) & MASK) > newLower) {
-      const carry = newLower < lower;
-      out.push(Number(carry ? firstInverted + 1n : firstInverted));
-      for (let i = 1; i < inverted; i++) out.push(carry ? 0 : 0xffffffff);
-      inverted = 0;
-    }
-    lower = newLower;
-    if (range < WORD) {
-      range <<= 32n;
-      const lowerWord = lower >> 32n;
-      lower = (lower << 32n) & MASK;
-      if (inverted > 0) inverted++;
-      else if (((lower + range) & MASK) > lower) out.push(Number(lowerWord));
-      else {
-        inverted = 1;
-        firstInverted = lowerWord;
-      }
-    }
-  }
-  if (range !== MASK) {
-    const point = (lower + WORD - 1n) & MASK;
-    if (inverted > 0) {
-      const carry = point < lower;
-      out.push(Number(carry ? firstInverted + 1n : firstInverted));
-      for (let i = 1; i < inverted; i++) out.push(carry ? 0 : 0xffffffff);
-    }
-    const pointWord = point >> 32n;
-    out.push(Number(pointWord));
-    if (((lower + range) & MASK) >> 32n === pointWord) out.push(0);
-  }
-  return Uint32Array.from(out);
-}
 
 let seed = 0x9e3779b9;
 function xorshift() {

@@ -45,7 +45,8 @@
  * built from products below 2^53; the products scale · (…) are formed by splitting scale into
  * 16 + 24 bits. Every float64 operation on the path is exact, so the result is bit-exact.
  * Symbol search: binary search of the cdf, narrowed (for decode calls of ≥ 256 symbols) by a
- * per-model table of 2^12 + 1 entries giving the symbol at every 2^12-th quantile.
+ * per-model table of 2^12 + 1 entries giving the symbol at every 2^12-th quantile; a model stored as a
+ * window (CategoricalModel) finds the symbols of its tails, each of probability 1, without a search.
  *
  * Sources: constriction's src/stream/model/categorical.rs (`fast_quantized_cdf`),
  * categorical/contiguous.rs (`from_floating_point_probabilities_fast`, `quantile_function`),
@@ -198,22 +199,43 @@ export function cdfOf(intProbs) {
   return cdf;
 }
 
-/** A categorical model over [0, size): its 24-bit cdf and (lazily) a quantile lookup table. */
+/**
+ * A categorical model over [0, size): its 24-bit cdf and (lazily) a quantile lookup table.
+ *
+ * The cdf may be stored as a window: `cdf` holds the entries base … base + cdf.length − 1 of the whole
+ * table, whose symbols outside the window all have probability 1 (2^−24): whole[i] = i for i ≤ base, and
+ * whole[i] = top + (i − end) for i ≥ end, where end = base + cdf.length − 1 and top = cdf[cdf.length − 1].
+ * A geometric model of a wide alphabet is mostly such tails, so its window is a small part of the table.
+ * A whole table is the window with base 0 (and top = 2^24).
+ */
 export class CategoricalModel {
   /**
-   * @param {Uint32Array} cdf n + 1 entries, cdf[0] = 0, strictly increasing, cdf[n] = 2^24
+   * @param {Uint32Array} cdf the window: whole[base … base + cdf.length − 1] (all of it: n + 1 entries,
+   *   cdf[0] = 0, strictly increasing, cdf[n] = 2^24)
    * @param {boolean} [check] check the table (false only for a table this module built)
+   * @param {number} [base] the first symbol of the window
+   * @param {number} [size] the number of symbols (default: the window's, base + cdf.length − 1)
    */
-  constructor(cdf, check = true) {
-    if (cdf.length < 3 || cdf[0] !== 0 || cdf[cdf.length - 1] !== TWO24) {
+  constructor(cdf, check = true, base = 0, size = base + cdf.length - 1) {
+    const end = base + cdf.length - 1;
+    const top = cdf[cdf.length - 1];
+    if (cdf.length < 2 || size < 2 || !Number.isInteger(base) || base < 0 || cdf[0] !== base || end > size
+        || top + (size - end) !== TWO24) {
       throw new RangeError("cdf must start at 0, end at 2^24 and have at least 2 symbols");
     }
     for (let i = 1; check && i < cdf.length; i++) {
-      if (cdf[i] <= cdf[i - 1]) throw new RangeError(`symbol ${i - 1} has zero probability`);
+      if (cdf[i] <= cdf[i - 1]) throw new RangeError(`symbol ${base + i - 1} has zero probability`);
     }
     this.cdf = cdf;
-    this.size = cdf.length - 1;
-    /** @type {Uint32Array|null} table[j] = symbol of quantile j << LOOKUP_SHIFT; table[2^12] = size − 1 */
+    this.base = base;
+    this.size = size;
+    /** The window's last symbol, relative to base, and the cumulative probability at its end. */
+    this.windowLast = cdf.length - 2;
+    this.top = top;
+    /**
+     * @type {Uint32Array|null} table[j] = the window's symbol (relative to base, clamped to the window) of
+     * quantile j << LOOKUP_SHIFT; table[2^12] = windowLast
+     */
     this.table = null;
   }
 
@@ -222,24 +244,33 @@ export class CategoricalModel {
     return new CategoricalModel(quantizedCdf(probabilities));
   }
 
+  /** whole[i]: the cumulative probability of the symbols below i (0 ≤ i ≤ size). */
+  cdfAt(i) {
+    if (i <= this.base) return i;
+    const rel = i - this.base;
+    return rel <= this.windowLast + 1 ? this.cdf[rel] : this.top + (rel - this.windowLast - 1);
+  }
+
   /** Integer probabilities (sum 2^24). */
   probabilities() {
     const p = new Uint32Array(this.size);
-    for (let i = 0; i < this.size; i++) p[i] = this.cdf[i + 1] - this.cdf[i];
+    for (let i = 0; i < this.size; i++) p[i] = this.cdfAt(i + 1) - this.cdfAt(i);
     return p;
   }
 
-  /** Symbol s with cdf[s] ≤ quantile < cdf[s + 1] (quantile in [0, 2^24)). */
+  /** Symbol s with whole[s] ≤ quantile < whole[s + 1] (quantile in [0, 2^24)). */
   symbolOf(quantile) {
+    if (quantile < this.base) return quantile;
+    if (quantile >= this.top) return this.base + this.windowLast + 1 + (quantile - this.top);
     const cdf = this.cdf;
     let lo = 0;
-    let hi = this.size - 1;
+    let hi = this.windowLast;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (cdf[mid] <= quantile) lo = mid;
       else hi = mid - 1;
     }
-    return lo;
+    return this.base + lo;
   }
 
   buildTable() {
@@ -247,13 +278,14 @@ export class CategoricalModel {
     const buckets = 1 << LOOKUP_BITS;
     const table = new Uint32Array(buckets + 1);
     const cdf = this.cdf;
+    const last = this.windowLast;
     let s = 0;
     for (let j = 0; j < buckets; j++) {
       const v = j << LOOKUP_SHIFT;
-      while (cdf[s + 1] <= v) s++;
+      while (s < last && cdf[s + 1] <= v) s++;
       table[j] = s;
     }
-    table[buckets] = this.size - 1;
+    table[buckets] = last;
     this.table = table;
     return table;
   }
@@ -298,66 +330,96 @@ export function geometricWeights(k, rMin, rMax) {
 }
 
 /**
- * `integerCdf(geometricWeights(k, rMin, rMax))`, computed without touching each symbol of the tails: the
- * weights ⌊θ^|r| · 2^24⌋ fall to 0 for good once θ^|r| < 2^−24 (θ < 1, powers by sequential multiplication
- * as there), and a zero weight gets probability 1, so only the core of non-zero weights needs the division;
- * the tails' cdf steps by 1. The same integers (tested against the general path).
- * @returns {Uint32Array} the cumulative table (rMax − rMin + 2 entries)
+ * The window of `integerCdf(geometricWeights(k, rMin, rMax))` that holds its non-zero weights, computed without
+ * touching the tails: the weights ⌊θ^|r| · 2^24⌋ fall to 0 for good once θ^|r| < 2^−24 (θ < 1, powers by
+ * sequential multiplication as there), and a zero weight gets probability 1, so only the core of non-zero
+ * weights needs the division; the tails' cdf steps by 1 (CategoricalModel's window). The same integers
+ * (tested against the general path).
+ * @returns {{base: number, cdf: Uint32Array}} the first symbol of the window and the whole table's entries
+ *   base … b + 1 (b: the last symbol of non-zero weight); base 0 and the whole table when every weight is zero
  */
-export function geometricCdf(k, rMin, rMax) {
+export function geometricWindow(k, rMin, rMax) {
   if (!Number.isInteger(rMin) || !Number.isInteger(rMax) || rMax < rMin) {
     throw new RangeError(`bad symbol range [${rMin}, ${rMax}]`);
   }
   const n = rMax - rMin + 1;
   if (!(n >= 2) || n >= TWO24) throw new RangeError(`a categorical table needs 2 to ${TWO24 - 1} symbols, not ${n}`);
   const theta = geometricTheta(k);
-  // weights by magnitude |r| = 0 … reach − 1, up to the first zero (all later ones are zero too)
+  // weights by magnitude |r| = 0 … reach − 1, up to the first zero (all later ones are zero too), with their
+  // sum over the symbols of the range (magnitude m > 0 counts once per side that holds it)
   const mMax = Math.max(Math.abs(rMin), Math.abs(rMax));
-  const wMag = new Float64Array(mMax + 1);
-  let reach = 0;
+  let wMag = scratchWeights;
+  let reach = 0, sum = 0;
   for (let power = 1; reach <= mMax; reach++) {
     const w = Math.floor(power * TWO24);
     if (w === 0) break;
+    if (reach === wMag.length) {
+      const grown = new Float64Array(2 * wMag.length);
+      grown.set(wMag);
+      wMag = scratchWeights = grown;
+    }
     wMag[reach] = w;
+    sum += w * ((reach <= rMax && reach >= rMin ? 1 : 0) + (reach > 0 && -reach >= rMin && -reach <= rMax ? 1 : 0));
     power *= theta;
   }
   // the core: symbols with |r| < reach (non-zero weight), indices [a, b]
   const r0 = Math.max(rMin, -(reach - 1)), r1 = Math.min(rMax, reach - 1);
-  if (r0 > r1) return integerCdf(geometricWeights(k, rMin, rMax));  // every weight zero: uniform
+  if (r0 > r1) return { base: 0, cdf: integerCdf(geometricWeights(k, rMin, rMax)) };  // every weight zero: uniform
   const a = r0 - rMin, b = r1 - rMin;
-  // sum (exact: integers below 2^53, in any order) and the first maximum, as integerCdf
-  let sum = 0;
-  for (let r = r0; r <= r1; r++) sum += wMag[r < 0 ? -r : r];
+  // the first maximum, as integerCdf: r = 0 when the core holds it (weight 2^24); else the core's end nearest
+  // 0, or for a core of negative r the first of the weights equal to that end's
   let argmax = a;
-  if (r0 <= 0 && r1 >= 0) argmax = -rMin;  // weight 2^24 at r = 0, above every other
-  else {
-    let best = -1;
-    for (let r = r0; r <= r1; r++) {
-      const w = wMag[r < 0 ? -r : r];
-      if (w > best) { best = w; argmax = r - rMin; }
-    }
+  if (r0 <= 0 && r1 >= 0) argmax = -rMin;
+  else if (r1 < 0) {
+    const top = wMag[-r1];
+    let r = r1;
+    while (r > r0 && wMag[-(r - 1)] === top) r--;
+    argmax = r - rMin;
   }
-  // probabilities by magnitude: 1 + ⌊w · free / sum⌋ (the quotient corrected as integerCdf does)
+  // probabilities by magnitude: 1 + ⌊w · free / sum⌋ (the quotient corrected as integerCdf does), and their
+  // total over the range (the tails: 1 each)
   const free = TWO24 - n;
   const mCore = Math.max(-r0, r1);
-  const qMag = new Float64Array(mCore + 1);
+  const qMag = wMag;  // in place: each weight is read once, before its probability replaces it
+  let total = n - (b - a + 1);
   for (let m = 0; m <= mCore; m++) {
     const x = wMag[m] * free;
     let f = Math.floor(x / sum);
     if (f * sum > x) f -= 1;
     qMag[m] = 1 + f;
+    total += qMag[m] * ((m <= r1 && m >= r0 ? 1 : 0) + (m > 0 && -m >= r0 && -m <= r1 ? 1 : 0));
   }
-  let total = n - (b - a + 1);  // the tails: 1 each
-  for (let r = r0; r <= r1; r++) total += qMag[r < 0 ? -r : r];
-  const cdf = new Uint32Array(n + 1);
-  for (let i = 0; i <= a; i++) cdf[i] = i;
+  // the window: whole[a … b + 1], the rounding's remainder 2^24 − total on the first maximum
+  const cdf = new Uint32Array(b - a + 2);
+  const extra = TWO24 - total, at = argmax - a + 1;
+  cdf[0] = a;
   let acc = a;
-  for (let r = r0; r <= r1; r++) {
-    acc += qMag[r < 0 ? -r : r];
-    if (r - rMin === argmax) acc += TWO24 - total;
-    cdf[r - rMin + 1] = acc;
+  let i = 1;
+  for (let r = r0; r < 0 && r <= r1; r++, i++) {
+    acc += qMag[-r];
+    if (i === at) acc += extra;
+    cdf[i] = acc;
   }
-  for (let i = b + 2; i <= n; i++) cdf[i] = ++acc;
+  for (let r = Math.max(r0, 0); r <= r1; r++, i++) {
+    acc += qMag[r];
+    if (i === at) acc += extra;
+    cdf[i] = acc;
+  }
+  return { base: a, cdf };
+}
+
+/** geometricWindow's weights and probabilities by magnitude (grown on demand, reused by every call). */
+let scratchWeights = new Float64Array(1024);
+
+/**
+ * `integerCdf(geometricWeights(k, rMin, rMax))` (rMax − rMin + 2 entries), by way of geometricWindow.
+ * @returns {Uint32Array}
+ */
+export function geometricCdf(k, rMin, rMax) {
+  const { base, cdf: window } = geometricWindow(k, rMin, rMax);
+  const model = new CategoricalModel(window, false, base, rMax - rMin + 1);
+  const cdf = new Uint32Array(model.size + 1);
+  for (let i = 0; i <= model.size; i++) cdf[i] = model.cdfAt(i);
   return cdf;
 }
 
@@ -413,7 +475,8 @@ export class RangeReader {
     if (this.tables === FLOAT_TABLES) return this.cachedModel(key, () => geometricTable(k, rMin, rMax));
     let model = this.models.get(key);
     if (model === undefined) {
-      model = new CategoricalModel(geometricCdf(k, rMin, rMax), false);  // valid by construction
+      const { base, cdf } = geometricWindow(k, rMin, rMax);
+      model = new CategoricalModel(cdf, false, base, rMax - rMin + 1);  // valid by construction
       this.models.set(key, model);
     }
     return model;
@@ -438,11 +501,11 @@ export class RangeReader {
     const cdf = model.cdf;
     const kernels = count >= WASM_MIN_COUNT ? wasmKernels() : null;
     if (kernels !== null) {
-      const symbols = wasmRangeDecode(kernels, this, count, cdf, table);
+      const symbols = wasmRangeDecode(kernels, this, count, model, table);
       if (symbols === null) throw new Error("range-coded stream does not decode (invalid compressed data)");
       return symbols;
     }
-    const last = model.size - 1;
+    const base = model.base, last = model.windowLast, top = model.top;
     const words = this.words;
     const nWords = words.length;
     let pos = this.pos;
@@ -469,28 +532,34 @@ export class RangeReader {
         this.pos = pos;
         throw new Error("range-coded stream does not decode (invalid compressed data)");
       }
-      let s;
-      if (table !== null) {
-        const j = q >>> LOOKUP_SHIFT;
-        s = table[j];
-        let hi = table[j + 1];
-        while (s < hi) {
-          const mid = (s + hi + 1) >>> 1;
-          if (cdf[mid] <= q) s = mid;
-          else hi = mid - 1;
-        }
+      let left, p;
+      if (q < base) {  // the window's tails: probability 1, cdf steps by 1
+        out[i] = q;
+        left = q;
+        p = 1;
+      } else if (q >= top) {
+        out[i] = base + last + 1 + (q - top);
+        left = q;
+        p = 1;
       } else {
-        s = 0;
-        let hi = last;
+        let s, hi;
+        if (table !== null) {
+          const j = q >>> LOOKUP_SHIFT;
+          s = table[j];
+          hi = table[j + 1];
+        } else {
+          s = 0;
+          hi = last;
+        }
         while (s < hi) {
           const mid = (s + hi + 1) >>> 1;
           if (cdf[mid] <= q) s = mid;
           else hi = mid - 1;
         }
+        out[i] = base + s;
+        left = cdf[s];
+        p = cdf[s + 1] - left;
       }
-      out[i] = s;
-      const left = cdf[s];
-      const p = cdf[s + 1] - left;
       const t = q - left; // d − scale·left = t·scale + rem
       const pb = p * b;
       const pbH = Math.floor(pb * INV_TWO24);

@@ -66,11 +66,12 @@ function reserve(kernels, bytes) {
  * @param {object} reader a RangeReader: words (Uint32Array), pos, and the state rH, rL, dH, dL
  *   (range = rH·2^24 + rL, d = dH·2^24 + dL), updated here
  * @param {number} count
- * @param {Uint32Array} cdf
+ * @param {{cdf: Uint32Array, base: number}} model a CategoricalModel: its cdf (a window from symbol base on)
  * @param {Uint32Array|null} table the model's quantile lookup table (4097 entries) or null
  * @returns {Int32Array|null} the symbols, or null on invalid data (the reader's state is updated either way)
  */
-export function wasmRangeDecode(kernels, reader, count, cdf, table) {
+export function wasmRangeDecode(kernels, reader, count, model, table) {
+  const cdf = model.cdf;
   const words = reader.words;
   if (arenaOwner !== reader) {
     const end = align16(ARENA + 4 * words.length);
@@ -101,7 +102,7 @@ export function wasmRangeDecode(kernels, reader, count, cdf, table) {
   u32[s + 2] = (reader.rH % 256) * 16777216 + reader.rL;
   u32[s + 3] = Math.floor(reader.rH / 256);
   u32[s + 4] = reader.pos;
-  const status = kernels.range_decode(STATE, count, cdfPtr, tablePtr, cdf.length - 2, outPtr, ARENA, words.length);
+  const status = kernels.range_decode(STATE, count, cdfPtr, tablePtr, cdf.length - 2, model.base, outPtr, ARENA, words.length);
   const after = new Uint32Array(kernels.memory.buffer, STATE, 5);
   reader.dH = after[1] * 256 + (after[0] >>> 24);
   reader.dL = after[0] & 0xffffff;

@@ -21,11 +21,13 @@ import {
   geometricTable,
   geometricTheta,
   geometricWeights,
+  geometricWindow,
   integerCdf,
   quantizeProbabilities,
   quantizedCdf,
 } from "../src/entropy.js";
 import { setWasmEnabled, wasmKernels } from "../src/kernels.js";
+import { encode } from "./range-encoder.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtureDir = process.env.SPLATPRESS_ENTROPY_FIXTURES || join(here, "fixtures");
@@ -210,6 +212,40 @@ test("geometricCdf gives integerCdf's table of the geometric weights, tails and 
   }
 });
 
+test("a geometric model stored as a window decodes as its whole table, tails included", () => inBothDecoders((decoder) => {
+  let seed = 11;
+  const rand = (n) => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed % n; };
+  // wide alphabets with narrow distributions (mostly tails), a wide distribution, one-sided ranges
+  for (const [k, rMin, rMax] of [[-40, -30000, 30000], [0, -2000, 9], [40, -700, 700], [-16, 3, 25000], [120, -20000, 20000]]) {
+    const { base, cdf } = geometricWindow(k, rMin, rMax);
+    const size = rMax - rMin + 1;
+    const windowed = new CategoricalModel(cdf, true, base, size);
+    const whole = new CategoricalModel(geometricCdf(k, rMin, rMax));
+    assert.ok(cdf.length <= whole.cdf.length);
+    assertSameSequence(Array.from(windowed.probabilities()), Array.from(whole.probabilities()), `probabilities k ${k}`);
+    for (const q of [0, base - 1, base, cdf[cdf.length - 1] - 1, cdf[cdf.length - 1], 2 ** 24 - 1]) {
+      if (q >= 0) assert.equal(windowed.symbolOf(q), whole.symbolOf(q), `symbolOf(${q}), k ${k}`);
+    }
+    // symbols of the window, of both tails and the ends of the alphabet, coded with the whole table
+    const counts = [3000, 300, 40, 3];  // with and without the lookup table; the kernel and the JS loop
+    const symbols = Array.from({ length: counts.reduce((x, y) => x + y) }, (_, i) =>
+      i % 3 ? base + rand(cdf.length - 1) : i % 2 ? rand(size) : [0, size - 1, base - 1, base + cdf.length - 1][rand(4)])
+      .map((v) => Math.min(Math.max(v, 0), size - 1));
+    assert.ok(symbols.some((v) => v < base) || base === 0);
+    assert.ok(symbols.some((v) => v >= base + cdf.length - 1) || base + cdf.length - 1 === size);
+    const words = encode(symbols, whole.cdf);
+    const a = new RangeReader(words, INTEGER_TABLES), b = new RangeReader(words, INTEGER_TABLES);
+    let at = 0;
+    for (const count of counts) {
+      const want = symbols.slice(at, at + count);
+      assertSameSequence(Array.from(b.decode(count, whole)), want, `${decoder}: whole table, k ${k}, ${count} symbols`);
+      assertSameSequence(Array.from(a.decode(count, windowed)), want, `${decoder}: window, k ${k} [${rMin}, ${rMax}], ${count} symbols`);
+      at += count;
+    }
+    assert.deepEqual([a.pos, a.rH, a.rL, a.dH, a.dL], [b.pos, b.rH, b.rL, b.dH, b.dL]);
+  }
+}));
+
 test("streams coded with integer tables (format 6) decode exactly", () => inBothDecoders((decoder) => {
     for (const s of fx.integer_geometric_streams) {
       const reader = new RangeReader(Uint32Array.from(s.words), INTEGER_TABLES);
@@ -270,4 +306,10 @@ test("CategoricalModel validates its cdf", () => {
   assert.equal(m.symbolOf(2 ** 23 - 1), 0);
   assert.equal(m.symbolOf(2 ** 23), 1);
   assert.equal(m.symbolOf(2 ** 24 - 1), 2);
+  // a window: symbols 0, 1 and 4 of probability 1 outside whole[2 … 4] = [2, 2^23, 2^24 − 1]
+  const w = new CategoricalModel(Uint32Array.from([2, 2 ** 23, 2 ** 24 - 1]), true, 2, 5);
+  assert.deepEqual(Array.from(w.probabilities()), [1, 1, 2 ** 23 - 2, 2 ** 23 - 1, 1]);
+  assert.deepEqual([0, 1, 2, 2 ** 23, 2 ** 24 - 1].map((q) => w.symbolOf(q)), [0, 1, 2, 3, 4]);
+  assert.throws(() => new CategoricalModel(Uint32Array.from([2, 2 ** 23, 2 ** 24 - 1]), true, 1, 5));  // cdf[0] ≠ base
+  assert.throws(() => new CategoricalModel(Uint32Array.from([2, 2 ** 23, 2 ** 24 - 1]), true, 2, 6));  // not 2^24 at the end
 });

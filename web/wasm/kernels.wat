@@ -15,15 +15,20 @@
   ;;   scale = range >> 24;  q = d / scale  (q ≥ 2^24: invalid data);
   ;;   s = the last symbol with cdf[s] ≤ q;  d −= scale·cdf[s];  range = scale·(cdf[s+1] − cdf[s]);
   ;;   if range < 2^32: range <<= 32, d = (d << 32) | next word (0 past the end).
-  ;; $cdf: u32 [size + 1]; $table: 0 or u32 [4097], table[j] = the symbol of quantile j·2^12 and
-  ;; table[4096] = size − 1 (narrows the binary search); $last = size − 1; $out: i32 [count].
+  ;; $cdf: u32 [$last + 2], the window whole[$base … $base + $last + 1] of the model's table, whose
+  ;; symbols outside it have probability 1: whole[i] = i for i ≤ $base, whole[i] = top + (i − end) for
+  ;; i ≥ end = $base + $last + 1, top = cdf[$last + 1] (a whole table: $base 0, top 2^24);
+  ;; $table: 0 or u32 [4097], table[j] = the window's symbol (from $base, clamped to [0, $last]) of quantile
+  ;; j·2^12 and table[4096] = $last (narrows the binary search); $out: i32 [count].
   ;; Returns 0, or 1 on invalid data (the state is stored either way).
   (func (export "range_decode")
     (param $state i32) (param $count i32) (param $cdf i32) (param $table i32) (param $last i32)
-    (param $out i32) (param $words i32) (param $n_words i32) (result i32)
+    (param $base i32) (param $out i32) (param $words i32) (param $n_words i32) (result i32)
     (local $d i64) (local $range i64) (local $pos i32) (local $scale i64) (local $q i64)
     (local $qi i32) (local $s i32) (local $hi i32) (local $mid i32) (local $left i32) (local $i i32)
-    (local $word i64) (local $status i32)
+    (local $word i64) (local $status i32) (local $top i32) (local $p i32)
+    (local.set $top (i32.load (i32.add (local.get $cdf) (i32.shl (i32.add (local.get $last) (i32.const 1))
+                                                                 (i32.const 2)))))
     (local.set $d (i64.load (local.get $state)))
     (local.set $range (i64.load offset=8 (local.get $state)))
     (local.set $pos (i32.load offset=16 (local.get $state)))
@@ -35,7 +40,16 @@
         (if (i64.ge_u (local.get $q) (i64.const 16777216))
           (then (local.set $status (i32.const 1)) (br $done)))
         (local.set $qi (i32.wrap_i64 (local.get $q)))
-        ;; search range [s, hi] for the symbol
+        (if (i32.lt_u (local.get $qi) (local.get $base))
+          (then  ;; the left tail: symbol q, probability 1
+            (local.set $s (local.get $qi)) (local.set $left (local.get $qi)) (local.set $p (i32.const 1)))
+          (else (if (i32.ge_u (local.get $qi) (local.get $top))
+            (then  ;; the right tail
+              (local.set $s (i32.add (i32.add (local.get $base) (i32.add (local.get $last) (i32.const 1)))
+                                     (i32.sub (local.get $qi) (local.get $top))))
+              (local.set $left (local.get $qi)) (local.set $p (i32.const 1)))
+            (else
+        ;; search range [s, hi] of the window for the symbol
         (if (local.get $table)
           (then
             (local.set $mid (i32.add (local.get $table)
@@ -55,14 +69,14 @@
               (then (local.set $s (local.get $mid)))
               (else (local.set $hi (i32.sub (local.get $mid) (i32.const 1)))))
             (br $search)))
-        (i32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
         (local.set $mid (i32.add (local.get $cdf) (i32.shl (local.get $s) (i32.const 2))))
         (local.set $left (i32.load (local.get $mid)))
+        (local.set $p (i32.sub (i32.load offset=4 (local.get $mid)) (local.get $left)))
+        (local.set $s (i32.add (local.get $s) (local.get $base)))))))
+        (i32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
         (local.set $d (i64.sub (local.get $d)
                                (i64.mul (local.get $scale) (i64.extend_i32_u (local.get $left)))))
-        (local.set $range (i64.mul (local.get $scale)
-                                   (i64.extend_i32_u (i32.sub (i32.load offset=4 (local.get $mid))
-                                                              (local.get $left)))))
+        (local.set $range (i64.mul (local.get $scale) (i64.extend_i32_u (local.get $p))))
         (if (i64.lt_u (local.get $range) (i64.const 4294967296))
           (then
             (local.set $word (i64.const 0))
