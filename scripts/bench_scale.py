@@ -22,7 +22,9 @@ compares with the single copy's.
 
 ``--bundles FILE …`` skips the encoder and measures the decoders and the viewer on files written before, e.g.
 ``scripts/make_tiled_bundle.py``'s copies of one chunk (millions of Gaussians at the cost of one encoding);
-``--budget N``: the viewer's splat budget (its ``?budget=``; by default the viewer's own).
+``--budget N``: the viewer's splat budget (its ``?budget=``; by default the viewer's own); ``--move``: then the
+viewer's camera moves to the far end of the file, and the seconds until the chunks planned from there are shown
+are reported with the chunks fetched and dropped for the budget.
 
 Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
 """
@@ -144,7 +146,7 @@ def decoders(point: dict, bundle: str, args, work: str) -> None:
                                                                          out_ply, "--quiet"])
             os.remove(out_ply)
     if args.browser:
-        point["browser"] = browser_stream(bundle, args.browser, work, args.budget)
+        point["browser"] = browser_stream(bundle, args.browser, work, args.budget, args.move)
 
 
 def decode_only(bundle: str, args, work: str) -> dict:
@@ -157,11 +159,27 @@ def decode_only(bundle: str, args, work: str) -> dict:
     return point
 
 
-def browser_stream(bundle: str, mbps: float, work: str, budget=None) -> dict:
+def far_view(bundle: str) -> dict:
+    """A viewer camera (``camera=``) on the chunk farthest from the centre of the file's box (the other end of a
+    tiled strip), from −z at 2.5 × its radius, y down (the viewer's default "up")."""
+    from codec.chunked import read_index
+
+    boxes = np.array([c.bbox for c in read_index(bundle).chunks], dtype=np.float64)
+    centre = 0.5 * (boxes[:, :3].min(0) + boxes[:, 3:].max(0))
+    far = boxes[int(np.argmax(np.linalg.norm(0.5 * (boxes[:, :3] + boxes[:, 3:]) - centre, axis=1)))]
+    target = 0.5 * (far[:3] + far[3:])
+    radius = 0.5 * float(np.linalg.norm(far[3:] - far[:3]))
+    position = target - np.array([0.0, 0.0, 2.5 * radius])
+    return {"position": position.tolist(), "target": target.tolist(), "up": [0.0, -1.0, 0.0], "fov": 50}
+
+
+def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool = False) -> dict:
     """The viewer in headless Chromium (software WebGL) loading ``bundle`` over a link of ``mbps`` Mbit/s
     (web/test/browser/screenshot.mjs --complete --throttle_mbps): seconds to the first chunk shown, to half
     the Gaussians, to all, and to the first stable frame; beside them the time the whole file alone takes
-    to arrive at that rate (what a viewer of a file that must arrive whole waits at least)."""
+    to arrive at that rate (what a viewer of a file that must arrive whole waits at least). ``move``: then the
+    camera moves to the far end (far_view; screenshot.mjs --move): the seconds until the chunks planned from
+    there are shown, and the chunks fetched and dropped for the splat budget."""
     web = os.path.join(ROOT, "web")
     if not os.path.isdir(os.path.join(web, "node_modules", "puppeteer-core")) or not os.path.isfile("/usr/bin/chromium"):
         log("--browser skipped: needs web/node_modules (cd web && npm ci) and /usr/bin/chromium")
@@ -170,10 +188,18 @@ def browser_stream(bundle: str, mbps: float, work: str, budget=None) -> dict:
     shot = os.path.join(work, "stream.png")
     _, _, page_rss, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
                                  "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"]
-                                + (["--budget", str(budget)] if budget is not None else []), cwd=web)
+                                + (["--budget", str(budget)] if budget is not None else [])
+                                + (["--move", json.dumps(far_view(bundle))] if move else []), cwd=web)
     stats = json.loads(out.strip().splitlines()[-1])
     size = os.path.getsize(bundle)
-    return {"mbps": mbps, "first_content_seconds": stats.get("firstContentSeconds"),
+    before = stats.get("statsBeforeMove") or stats
+    moved = {}
+    if move:
+        moved = {"move_seconds": (stats["planShownSeconds"] - stats["planSeconds"]) if stats.get("planShownSeconds") else None,
+                 "move_fetches": stats["fetches"] - before["fetches"], "move_dropped": stats["dropped"],
+                 "gaussians_shown_after_move": stats.get("n")}
+    stats = before
+    return {**moved, "mbps": mbps, "first_content_seconds": stats.get("firstContentSeconds"),
             "first_chunk_seconds": stats.get("firstChunkSeconds"), "half_seconds": stats.get("halfSeconds"),
             "all_seconds": stats.get("allChunksSeconds"), "ready_seconds": stats.get("secondsToReady"),
             "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6), "webgl": stats.get("webgl"),
@@ -188,7 +214,7 @@ def _seconds(v) -> str:
 
 def report(points: list, args) -> str:
     tail = (f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}"
-            f"{f' --budget {args.budget}' if args.budget is not None else ''}")
+            f"{f' --budget {args.budget}' if args.budget is not None else ''}{' --move' if args.move else ''}")
     encoded = [p for p in points if p["copies"] is not None]
     lines = []
     if encoded:
@@ -244,6 +270,17 @@ def report(points: list, args) -> str:
                          f"{_seconds(first)} | {_seconds(half)} | {_seconds(whole)} | "
                          f"{_seconds(b['whole_file_transfer_seconds'])} | {_seconds(per_million)} | "
                          f"{'—' if rss is None else f'{rss / 2**30:.2f} GiB'} |")
+        moved = [p for p in streamed if "move_seconds" in p["browser"]]
+        if moved:
+            lines += ["", "Then the camera moves to the far end (the chunk farthest from the centre of the file's box): "
+                      "seconds until the chunks planned from there are all shown, and the chunks fetched and dropped "
+                      "for the splat budget (the peak RSS above includes this).", "",
+                      "| copies / file | seconds to show the new plan | chunks fetched | chunks dropped | Gaussians shown after |",
+                      "|---|---|---|---|---|"]
+            for p in moved:
+                b = p["browser"]
+                lines.append(f"| {p['copies'] if p['copies'] is not None else p['file']} | {_seconds(b['move_seconds'])} | "
+                             f"{b['move_fetches']} | {b['move_dropped']} | {b['gaussians_shown_after_move']:,} |")
     return "\n".join(lines) + "\n"
 
 
@@ -273,6 +310,9 @@ def main(argv=None) -> int:
     ap.add_argument("--browser", type=float, default=None, metavar="MBPS",
                     help="also open each file in the viewer (headless Chromium) over a link of MBPS Mbit/s")
     ap.add_argument("--budget", type=int, default=None, help="the viewer's splat budget (?budget=; default: its own)")
+    ap.add_argument("--move", action="store_true",
+                    help="with --browser: then move the viewer's camera to the far end of the file and time the chunks "
+                         "planned from there")
     ap.add_argument("--bundles", nargs="+", default=None, metavar="FILE",
                     help="no encoding: the decoders (--node, --browser) on these files")
     ap.add_argument("--out", default=os.path.join("bench_out", "scale"))

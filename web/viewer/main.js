@@ -28,7 +28,8 @@
 // on it, when it was decoded, when it was shown, its decode seconds in the worker, and for the first chunk when its preview was
 // shown, its decode seconds and the helper threads it had; and the seconds of every decoder stage); window.__splatpressComplete becomes true when every chunk within the budget is shown (false again while
 // the chunks of a new camera position load); stats.shownChunks lists the chunks on screen, fetches counts chunk fetches,
-// dropped the chunks taken off screen for the budget, replans the camera moves planned for; window.__splatpressView(camera)
+// dropped the chunks taken off screen for the budget, replans the camera moves planned for, planSeconds when the
+// latest plan was made and planShownSeconds when all of it was on screen (null until then); window.__splatpressView(camera)
 // moves the camera (a camera= object) and plans the chunks from there; window.__splatpressCapture() returns the canvas as a PNG data URL;
 // window.__splatpressError holds a decode / load error message.
 
@@ -481,6 +482,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       chunkErrors: 0, firstChunkSeconds: null, halfSeconds: null, allChunksSeconds: null, bitsPerGaussian: (8 * total) / index.n,
       rangeRequests: ranged, indexSeconds: since(), firstContentSeconds: null, timeline: [],
       budget, chunksInBudget: plan.length, gaussiansInBudget: kept, shownChunks: [], fetches: 0, dropped: 0, replans: 0,
+      planSeconds: since(), planShownSeconds: null,
     };
     window.__splatpressStats = stats;
     const update = () => showStats([
@@ -522,6 +524,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
         return;
       }
       if (stats.allChunksSeconds === null) stats.allChunksSeconds = since();
+      if (stats.planShownSeconds === null) stats.planShownSeconds = since();
       streaming = false;
       window.__splatpressComplete = true;
       $("progress").hidden = true;
@@ -631,6 +634,8 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
         stats.chunksInBudget = plan.length;
         stats.gaussiansInBudget = kept;
         stats.replans++;
+        stats.planSeconds = since();
+        stats.planShownSeconds = null;
         report();
         settle();
         notify();
