@@ -160,12 +160,9 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
     scratch = tempfile.mkdtemp(prefix="chunks-")
     try:
         t0 = time.perf_counter()
-        for i, rows in enumerate(parts):
-            for key, values in arrays.items():
-                np.save(_chunk_file(scratch, i, key), np.ascontiguousarray(values[rows]))
-        keys = list(arrays)
+        keys = _save_chunks(arrays, parts, scratch)
         if release_input:
-            arrays.clear()
+            arrays.clear()  # nothing else here holds the input's arrays (_save_chunks keeps no reference)
         split_s += time.perf_counter() - t0
 
         def job(i: int) -> tuple:
@@ -192,6 +189,14 @@ def compress_in_chunks(arrays: dict, chunk_size: int, *, run: Any, views: Any, p
     stages = {"split": split_s, "chunks": time.perf_counter() - t_all - split_s, "total": time.perf_counter() - t_all}
     return ChunkedCompressed(data=data, chunks=summaries, n_input=n, stages=stages, threads=threads,
                              workers=workers)
+
+
+def _save_chunks(arrays: dict, parts: list, folder: str) -> list[str]:
+    """Every chunk's rows of every array into ``folder`` (``_chunk_file``); the keys."""
+    for i, rows in enumerate(parts):
+        for key, values in arrays.items():
+            np.save(_chunk_file(folder, i, key), np.ascontiguousarray(values[rows]))
+    return list(arrays)
 
 
 def _chunk_file(folder: str, i: int, key: str) -> str:

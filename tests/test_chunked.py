@@ -243,6 +243,38 @@ def test_the_callers_arrays_are_kept_and_the_scratch_folder_is_removed(chunked_r
     assert not [p for p in os.listdir(tmp_path) if p.startswith("chunks-")]
 
 
+def test_the_runs_copy_of_the_input_is_freed_before_the_chunks_are_compressed(chunked_run, monkeypatch):
+    """Once the chunks are in the scratch folder nothing holds the run's own copy of the input, so a scene
+    of millions of Gaussians costs the parent process no memory while its chunks are compressed."""
+    import gc
+    import weakref
+
+    import compression.api as api
+    import compression.chunking as chunking
+    from compression.api import compress
+
+    splats, data = chunked_run
+    copies, alive = [], []
+    read = api._splat_arrays
+
+    def recorded(*args, **kwargs):
+        arrays, name, size = read(*args, **kwargs)
+        copies.extend(weakref.ref(v) for v in arrays.values())
+        return arrays, name, size
+
+    run_chunks = chunking._compress_chunks
+
+    def checked(*args, **kwargs):
+        gc.collect()
+        alive.extend(r() is not None for r in copies)
+        return run_chunks(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_splat_arrays", recorded)
+    monkeypatch.setattr(chunking, "_compress_chunks", checked)
+    assert compress(splats, quality=50, chunk_size=500, **SMALL) == data
+    assert len(alive) == len(copies) == 6 and not any(alive), alive
+
+
 def test_decompress_cli_streams_a_ply_and_describes_the_chunks(chunked_run, tmp_path, capsys):
     import decompress as cli
     from compression.api import decompress
