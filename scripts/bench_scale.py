@@ -127,11 +127,12 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
              "peak_rss": rss, "peak_rss_all_processes": tree_rss, **describe(bundle)}
     point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
-    decoders(point, bundle, args, work)
     os.remove(ply)
     log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB "
         f"(all processes together {tree_rss / 2**30:.2f} GiB), "
         f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
+    log(f"x{copies}: {json.dumps(point)}")  # the encoder's numbers, before the decoders run
+    decoders(point, bundle, args, work)
     return point
 
 
@@ -146,7 +147,11 @@ def decoders(point: dict, bundle: str, args, work: str) -> None:
                                                                          out_ply, "--quiet"])
             os.remove(out_ply)
     if args.browser:
-        point["browser"] = browser_stream(bundle, args.browser, work, args.budget, args.move)
+        try:
+            point["browser"] = browser_stream(bundle, args.browser, work, args.budget, args.move, args.browser_timeout)
+        except RuntimeError as err:  # recorded, so that the encoder's and Node's numbers are still written
+            log(f"the viewer failed: {str(err).splitlines()[0]}")
+            point["browser_error"] = str(err)[-2000:]
 
 
 def decode_only(bundle: str, args, work: str) -> dict:
@@ -173,7 +178,7 @@ def far_view(bundle: str) -> dict:
     return {"position": position.tolist(), "target": target.tolist(), "up": [0.0, -1.0, 0.0], "fov": 50}
 
 
-def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool = False) -> dict:
+def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool = False, timeout: int = 3600) -> dict:
     """The viewer in headless Chromium (software WebGL) loading ``bundle`` over a link of ``mbps`` Mbit/s
     (web/test/browser/screenshot.mjs --complete --throttle_mbps): seconds to the first chunk shown, to half
     the Gaussians, to all, and to the first stable frame; beside them the time the whole file alone takes
@@ -187,7 +192,7 @@ def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool 
     subprocess.run(["npm", "run", "build"], cwd=web, check=True, capture_output=True)  # the viewer of this checkout
     shot = os.path.join(work, "stream.png")
     _, _, page_rss, out = timed(["node", "test/browser/screenshot.mjs", "--bundle", os.path.abspath(bundle), "--out", shot,
-                                 "--complete", "--throttle_mbps", str(mbps), "--timeout", "3600"]
+                                 "--complete", "--throttle_mbps", str(mbps), "--timeout", str(timeout)]
                                 + (["--budget", str(budget)] if budget is not None else [])
                                 + (["--move", json.dumps(far_view(bundle))] if move else []), cwd=web)
     stats = json.loads(out.strip().splitlines()[-1])
@@ -281,6 +286,10 @@ def report(points: list, args) -> str:
                 b = p["browser"]
                 lines.append(f"| {p['copies'] if p['copies'] is not None else p['file']} | {_seconds(b['move_seconds'])} | "
                              f"{b['move_fetches']} | {b['move_dropped']} | {b['gaussians_shown_after_move']:,} |")
+    for p in points:
+        if p.get("browser_error"):
+            lines += ["", f"The viewer failed on {p['copies'] if p['copies'] is not None else p['file']}: "
+                      f"{p['browser_error'].strip().splitlines()[-1]}"]
     return "\n".join(lines) + "\n"
 
 
@@ -310,6 +319,8 @@ def main(argv=None) -> int:
     ap.add_argument("--browser", type=float, default=None, metavar="MBPS",
                     help="also open each file in the viewer (headless Chromium) over a link of MBPS Mbit/s")
     ap.add_argument("--budget", type=int, default=None, help="the viewer's splat budget (?budget=; default: its own)")
+    ap.add_argument("--browser_timeout", type=int, default=3600,
+                    help="seconds the viewer gets to show the file (and again after --move) before it counts as failed")
     ap.add_argument("--move", action="store_true",
                     help="with --browser: then move the viewer's camera to the far end of the file and time the chunks "
                          "planned from there")
