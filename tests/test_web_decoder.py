@@ -100,13 +100,18 @@ def test_js_decoder_reproduces_load_npz(tmp_path, sh_degree, n, bits, n_block, q
     _check_equal(pc + ".bundle", tmp_path)
 
 
-@pytest.mark.parametrize("sh_degree, seed", [(0, 1), (1, 2), (3, 3)])
-def test_js_decoder_turns_the_coding_frame_back(tmp_path, sh_degree, seed):
-    """Format 4 with a coding frame: positions, rotations and SH bands turned as load_npz turns them."""
+@pytest.mark.parametrize("sh_degree, seed, klt", [(0, 1, False), (1, 2, False), (3, 3, False), (3, 4, True), (2, 5, True)])
+def test_js_decoder_turns_the_coding_frame_back(tmp_path, sh_degree, seed, klt):
+    """Format 4 with a coding frame: positions, rotations and SH bands turned as load_npz turns them (with a
+    channel transform the JavaScript decoder folds the bands' turn into its basis)."""
+    from compression.channel_basis import fit_channel_basis
     from scene.transform import random_rotation
     from utils.rotations import euler_to_quat, rotmat_to_euler
 
     model = synthetic_quantized(n=90, sh_degree=sh_degree, n_block=3, bits=16, quantizer="rd", seed=seed)
+    if klt:
+        model.channel_basis = fit_channel_basis(model.attributes().detach(), model.layout)
+        model.calibrate()
     q = euler_to_quat(rotmat_to_euler(torch.as_tensor(random_rotation(seed)))).numpy().astype(np.float32)
     pc = str(tmp_path / "m" / "pc_npz")
     save_npz(model.encode(codec="range", frame=q / np.linalg.norm(q)), pc)

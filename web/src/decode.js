@@ -22,7 +22,7 @@ import { decodeChannels } from "./channels.js";
 import { expectArray, npzArrays, parseManifest, readBundle, verifiedFiles } from "./container.js";
 import { FLOAT_TABLES, INTEGER_TABLES, RangeReader } from "./entropy.js";
 import { FormatError } from "./errors.js";
-import { checkFrame, turnPositions, turnQuaternions, turnShColumns } from "./frame.js";
+import { checkFrame, turnPositions, turnQuaternions, turnShColumns, turnedBasis } from "./frame.js";
 import { channelColumns } from "./kernels.js";
 import { decodeOctree } from "./octree.js";
 import { buildPlan } from "./raht.js";
@@ -158,14 +158,18 @@ export async function decodeBundle(bytes, options = {}) {
   }
 
   progress("transform", 0);
+  // the frame's turn of the SH bands rides on the channel transform when there is one (a preview's bands are
+  // zero: neither applies to them)
+  const turnInBasis = Boolean(basis) && !preview;
   if (basis) {
+    const b = turnInBasis ? turnedBasis(basis, c, shDegree, frame) : basis;
     // a preview skips the blocks of the bands alone (their columns are zero)
-    const blocks = nonIdentityBlocks(basis, c).filter(([lo, hi]) => !(preview && lo >= bands[0] && hi <= bands[1]));
-    if (transform) transform(basis, blocks);
-    else transformColumnsJs(columns, basis, blocks, n, c);
+    const blocks = nonIdentityBlocks(b, c).filter(([lo, hi]) => !(preview && lo >= bands[0] && hi <= bands[1]));
+    if (transform) transform(b, blocks);
+    else transformColumnsJs(columns, b, blocks, n, c);
   }
   const means = turnPositions(voxelCentres(coords, bbox, depth), frame);
-  if (!preview) turnShColumns(columns, shDegree, n, frame);  // a preview's bands are zero
+  if (!preview && !turnInBasis) turnShColumns(columns, shDegree, n, frame);
   progress("done", 1);
   let codes = null;
   return {

@@ -174,3 +174,31 @@ export function turnShColumns(columns, shDegree, n, frame) {
     }
   }
 }
+
+/**
+ * The channel basis with the frame's turn of the SH bands folded in: turnShColumns applied after the channel
+ * transform x = B·y is x' = A·(B·y) = (A·B)·y, A acting on the f_rest rows of each colour band by band, so the
+ * rows of A·B replace B's f_rest rows (products summed in float64, k ascending, then rounded to float32 as the
+ * basis is) and one transform does both. B's other rows are kept.
+ * @param {Float32Array} basis [C, C] row-major
+ * @returns {Float32Array} a new [C, C] basis
+ */
+export function turnedBasis(basis, c, shDegree, frame) {
+  const out = Float32Array.from(basis);
+  if (isIdentity(frame) || shDegree < 1) return out;
+  const bands = shRotation(shDegree, frameMatrix(frame));
+  const rest = (shDegree + 1) ** 2 - 1;
+  for (let colour = 0; colour < 3; colour++) {
+    for (let l = 1; l <= shDegree; l++) {
+      const lo = 7 + colour * rest + l * l - 1, w = 2 * l + 1, a = bands[l - 1];
+      for (let r = 0; r < w; r++) {
+        for (let j = 0; j < c; j++) {
+          let sum = 0;
+          for (let k = 0; k < w; k++) sum += a[r * w + k] * basis[(lo + k) * c + j];
+          out[(lo + r) * c + j] = sum;
+        }
+      }
+    }
+  }
+  return out;
+}
