@@ -93,7 +93,7 @@ const MIN_NORMAL = 2.2250738585072014e-308;
 /** Quantile bits resolved by a model's lookup table (2^12 buckets of 2^12 quantiles). */
 const LOOKUP_BITS = 12;
 const LOOKUP_SHIFT = PRECISION - LOOKUP_BITS;
-/** Decode calls of at least this many symbols build the lookup table of their model. */
+/** Decode calls of at least this many symbols build the lookup table of their model (when it pays). */
 const LOOKUP_MIN_COUNT = 256;
 /** Decode calls of at least this many symbols run the WebAssembly loop (kernels.js), when available. */
 const WASM_MIN_COUNT = 16;
@@ -497,7 +497,9 @@ export class RangeReader {
     const out = new Int32Array(count);
     if (count === 0) return out;
     if (!(model instanceof CategoricalModel)) throw new TypeError("decode needs a CategoricalModel");
-    const table = model.table || (count >= LOOKUP_MIN_COUNT ? model.buildTable() : null);
+    // the lookup table costs about 2^12 + window steps to build, and saves about log2(window) per symbol
+    const table = model.table || (count >= LOOKUP_MIN_COUNT
+      && count * Math.log2(model.windowLast + 2) > (1 << LOOKUP_BITS) + model.windowLast ? model.buildTable() : null);
     const cdf = model.cdf;
     const kernels = count >= WASM_MIN_COUNT ? wasmKernels() : null;
     if (kernels !== null) {
