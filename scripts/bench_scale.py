@@ -23,8 +23,8 @@ compares with the single copy's.
 ``--bundles FILE …`` skips the encoder and measures the decoders and the viewer on files written before, e.g.
 ``scripts/make_tiled_bundle.py``'s copies of one chunk (millions of Gaussians at the cost of one encoding);
 ``--budget N``: the viewer's splat budget (its ``?budget=``; by default the viewer's own); ``--move``: then the
-viewer's camera moves to the far end of the file, and the seconds until the chunks planned from there are shown
-are reported with the chunks fetched and dropped for the budget.
+viewer's camera moves to the far end of the file (``far_view``), and the seconds until the chunks planned from
+there are shown are reported with the chunks fetched and dropped for the budget.
 
 Outputs in ``--out``: ``bench_scale.json`` and ``bench_scale.md``. Skips with a message when the input is absent.
 """
@@ -165,16 +165,16 @@ def decode_only(bundle: str, args, work: str) -> dict:
 
 
 def far_view(bundle: str) -> dict:
-    """A viewer camera (``camera=``) on the chunk farthest from the centre of the file's box (the other end of a
-    tiled strip), from −z at 2.5 × its radius, y down (the viewer's default "up")."""
+    """A viewer camera (``camera=``) at the far end of the file: beyond the chunk farthest from the centre of the
+    file's box (the other end of a tiled strip), by half its distance from the centre, looking back at it; y down
+    (the viewer's default "up")."""
     from codec.chunked import read_index
 
     boxes = np.array([c.bbox for c in read_index(bundle).chunks], dtype=np.float64)
     centre = 0.5 * (boxes[:, :3].min(0) + boxes[:, 3:].max(0))
-    far = boxes[int(np.argmax(np.linalg.norm(0.5 * (boxes[:, :3] + boxes[:, 3:]) - centre, axis=1)))]
-    target = 0.5 * (far[:3] + far[3:])
-    radius = 0.5 * float(np.linalg.norm(far[3:] - far[:3]))
-    position = target - np.array([0.0, 0.0, 2.5 * radius])
+    centres = 0.5 * (boxes[:, :3] + boxes[:, 3:])
+    target = centres[int(np.argmax(np.linalg.norm(centres - centre, axis=1)))]
+    position = target + 0.5 * (target - centre)
     return {"position": position.tolist(), "target": target.tolist(), "up": [0.0, -1.0, 0.0], "fov": 50}
 
 

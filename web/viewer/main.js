@@ -263,7 +263,10 @@ renderer.setAnimationLoop(() => {
   lastFrameAt = now;
   renderer.render(scene, camera);
   frames++;
-  if (!window.__splatpressReady && performance.now() - loadedAt > 300) {
+  // readiness reads the frame back, which waits until it is drawn: where WebGL runs on the CPU that blocks this
+  // thread for as long as a frame of millions of splats takes, and the fetches of the next chunks with it, so
+  // it waits until the chunks have stopped coming
+  if (!window.__splatpressReady && !streaming && performance.now() - loadedAt > 300) {
     const { hash, lit } = frameHash();
     stable = lit > 0 && hash === lastHash ? stable + 1 : 0;
     lastHash = hash;
