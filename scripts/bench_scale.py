@@ -173,8 +173,11 @@ def far_view(bundle: str) -> dict:
     boxes = np.array([c.bbox for c in read_index(bundle).chunks], dtype=np.float64)
     centre = 0.5 * (boxes[:, :3].min(0) + boxes[:, 3:].max(0))
     centres = 0.5 * (boxes[:, :3] + boxes[:, 3:])
-    target = centres[int(np.argmax(np.linalg.norm(centres - centre, axis=1)))]
+    far = int(np.argmax(np.linalg.norm(centres - centre, axis=1)))
+    target = centres[far]
     position = target + 0.5 * (target - centre)
+    if np.linalg.norm(target - centre) < 1e-9:  # one chunk (or all centred): from −z at twice its size instead
+        position = target - np.array([0.0, 0.0, float(np.linalg.norm(boxes[far, 3:] - boxes[far, :3]))])
     return {"position": position.tolist(), "target": target.tolist(), "up": [0.0, -1.0, 0.0], "fov": 50}
 
 
@@ -277,7 +280,7 @@ def report(points: list, args) -> str:
                          f"{'—' if rss is None else f'{rss / 2**30:.2f} GiB'} |")
         moved = [p for p in streamed if "move_seconds" in p["browser"]]
         if moved:
-            lines += ["", "Then the camera moves to the far end (the chunk farthest from the centre of the file's box): "
+            lines += ["", "Then the camera moves beyond the far end (the chunk farthest from the centre of the file's box): "
                       "seconds until the chunks planned from there are all shown, and the chunks fetched and dropped "
                       "for the splat budget (the peak RSS above includes this).", "",
                       "| copies / file | seconds to show the new plan | chunks fetched | chunks dropped | Gaussians shown after |",
