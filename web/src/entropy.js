@@ -359,7 +359,7 @@ export function geometricWindow(k, rMin, rMax) {
       wMag = scratchWeights = grown;
     }
     wMag[reach] = w;
-    sum += w * ((reach <= rMax && reach >= rMin ? 1 : 0) + (reach > 0 && -reach >= rMin && -reach <= rMax ? 1 : 0));
+    sum += w * sidesIn(reach, rMin, rMax);
     power *= theta;
   }
   // the core: symbols with |r| < reach (non-zero weight), indices [a, b]
@@ -387,7 +387,7 @@ export function geometricWindow(k, rMin, rMax) {
     let f = Math.floor(x / sum);
     if (f * sum > x) f -= 1;
     qMag[m] = 1 + f;
-    total += qMag[m] * ((m <= r1 && m >= r0 ? 1 : 0) + (m > 0 && -m >= r0 && -m <= r1 ? 1 : 0));
+    total += qMag[m] * sidesIn(m, r0, r1);
   }
   // the window: whole[a … b + 1], the rounding's remainder 2^24 − total on the first maximum
   const cdf = new Uint32Array(b - a + 2);
@@ -406,6 +406,11 @@ export function geometricWindow(k, rMin, rMax) {
     cdf[i] = acc;
   }
   return { base: a, cdf };
+}
+
+/** How many of r = m and r = −m (one when m = 0) lie in [lo, hi]. */
+function sidesIn(m, lo, hi) {
+  return (m >= lo && m <= hi ? 1 : 0) + (m > 0 && -m >= lo && -m <= hi ? 1 : 0);
 }
 
 /** geometricWindow's weights and probabilities by magnitude (grown on demand, reused by every call). */

@@ -532,10 +532,11 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       window.__splatpressComplete = true;
       $("progress").hidden = true;
     };
+    const shownGaussians = () => [...shown.keys()].reduce((s, i) => s + index.chunks[i].n, 0);
     const recount = () => {
       stats.shownChunks = [...shown.keys()];
       stats.chunksShown = shown.size;
-      stats.n = stats.shownChunks.reduce((s, i) => s + index.chunks[i].n, 0);
+      stats.n = shownGaussians();
     };
     // before a chunk of n Gaussians is shown: drop the shown chunks outside the plan, farthest first, while the
     // budget would be exceeded
@@ -544,7 +545,7 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
       const eye = camera.position.toArray();
       const outside = [...shown.keys()].filter((i) => !plan.includes(i))
         .sort((a, b) => chunkDistance(index, b, eye) - chunkDistance(index, a, eye));
-      let total = [...shown.keys()].reduce((s, i) => s + index.chunks[i].n, 0);
+      let total = shownGaussians();
       for (const i of outside) {
         if (total + n <= budget) break;
         removeMesh(shown.get(i));
