@@ -261,6 +261,49 @@ def _inria_arrays(data: np.ndarray, n: int, n_rest: int) -> dict[str, np.ndarray
     }
 
 
+#: rows per block of :func:`_inria_arrays_in_blocks` (about 60 MB of an SH-3 file)
+READ_BLOCK_ROWS = 1 << 18
+
+
+def _direct_inria_rows(path: Path):
+    """``(data offset, row dtype, count, f_rest count)`` of a binary INRIA PLY whose first element is
+    ``vertex`` with scalar properties only (the rows lie at a known offset and are read in blocks), or
+    None (ASCII, compressed, list properties or another element first: plyfile reads those)."""
+    try:
+        header = read_ply_header(path)
+    except ValueError:
+        return None  # plyfile's read gives the error its usual wording
+    if header.format == "ascii" or not header.elements or header.elements[0].name != "vertex":
+        return None
+    vertex = header.elements[0]
+    if any(code == "list" for _, code in vertex.properties) or compressed_ply.looks_compressed(list(header.elements)):
+        return None
+    info = identify_layout(list(header.elements), path)
+    order = "<" if header.format == "binary_little_endian" else ">"
+    dtype = np.dtype([(name, order + code) for name, code in vertex.properties])
+    return header.data_offset, dtype, info.n_gaussians, 3 * ((info.sh_degree + 1) ** 2 - 1)
+
+
+def _inria_arrays_in_blocks(path: Path, offset: int, dtype: np.dtype, n: int, n_rest: int) -> dict[str, np.ndarray]:
+    """The Gaussian dict of the ``n`` rows at ``offset``, read :data:`READ_BLOCK_ROWS` at a time into the
+    output arrays: the memory is the arrays and one block (plyfile's memory map keeps every page of the
+    file resident beside the arrays, twice the input's size at millions of Gaussians)."""
+    k = n_rest // 3
+    out = {"means": np.empty((n, 3), np.float32), "quats": np.empty((n, 4), np.float32),
+           "scales": np.empty((n, 3), np.float32), "opacities": np.empty(n, np.float32),
+           "sh0": np.empty((n, 1, 3), np.float32), "shN": np.empty((n, k, 3), np.float32)}
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for start in range(0, n, READ_BLOCK_ROWS):
+            rows = np.fromfile(fh, dtype=dtype, count=min(READ_BLOCK_ROWS, n - start))
+            if len(rows) < min(READ_BLOCK_ROWS, n - start):
+                raise ValueError(f"{path}: truncated PLY: the header declares {n} vertices, the file holds "
+                                 f"{start + len(rows)}; copy or export the file again")
+            for key, values in _inria_arrays(rows, len(rows), n_rest).items():
+                out[key][start:start + len(rows)] = values
+    return out
+
+
 def _element_info(element) -> PlyElementInfo:
     """plyfile's ``PlyElement`` → :class:`PlyElementInfo` (the header parser's description)."""
     props = tuple((p.name, "list" if hasattr(p, "len_dtype") else
@@ -286,6 +329,12 @@ def read_gaussian_ply(path: str | os.PathLike, sanitize: bool = False) -> dict[s
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Gaussian PLY not found: {path}")
+    direct = _direct_inria_rows(path)
+    if direct is not None:
+        out = _inria_arrays_in_blocks(path, *direct)
+        out = finalize_gaussians(out, path, sanitize)
+        logger.debug("%s: read %d Gaussians (inria, in blocks)", path, len(out["opacities"]))
+        return out
     try:
         ply = PlyData.read(str(path))
     except Exception as exc:  # plyfile raises several types for corrupt input

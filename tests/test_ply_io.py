@@ -290,3 +290,45 @@ def test_header_check_without_reading_the_data(tmp_path):
     _write_custom_ply(tmp_path / "empty.ply", property_names(0), 0)
     with pytest.raises(ValueError, match="zero vertices"):
         check_gaussian_ply(tmp_path / "empty.ply")
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_block_reader_equals_plyfile(tmp_path, monkeypatch, byte_order):
+    """A binary INRIA PLY is read in blocks of rows (not through plyfile's memory map): the same arrays,
+    bit for bit, across block edges, in either byte order, with normals, float64 and an element after it."""
+    from plyfile import PlyData, PlyElement
+
+    import scene.ply_io as ply_io
+
+    arrays = random_arrays(23, 3, seed=5)
+    path = tmp_path / "g.ply"
+    write_gaussian_ply(path, arrays)
+    data = PlyData.read(str(path))["vertex"].data
+    fields = [(name, byte_order + ("f8" if name == "opacity" else "f4")) for name in data.dtype.names]
+    other = np.zeros(data.shape, dtype=fields)
+    for name in data.dtype.names:
+        other[name] = data[name]
+    extra = np.zeros(2, dtype=[("a", "u1")])
+    order = "<" if byte_order == "<" else ">"
+    mixed = tmp_path / "mixed.ply"
+    PlyData([PlyElement.describe(other, "vertex"), PlyElement.describe(extra, "extra")], byte_order=order).write(str(mixed))
+    assert ply_io._direct_inria_rows(mixed) is not None
+    monkeypatch.setattr(ply_io, "READ_BLOCK_ROWS", 7)
+    blocks = read_gaussian_ply(mixed)
+    monkeypatch.setattr(ply_io, "_direct_inria_rows", lambda p: None)
+    whole = read_gaussian_ply(mixed)
+    for key in GAUSSIAN_KEYS:
+        assert blocks[key].flags.c_contiguous and blocks[key].dtype == np.float32, key
+        assert np.array_equal(_bits(blocks[key]), _bits(whole[key])), key
+        assert np.array_equal(_bits(blocks[key]), _bits(arrays[key])), key
+
+
+def test_block_reader_truncated(tmp_path, monkeypatch):
+    import scene.ply_io as ply_io
+
+    path = tmp_path / "g.ply"
+    write_gaussian_ply(path, random_arrays(10, 1))
+    path.write_bytes(path.read_bytes()[:-30])
+    monkeypatch.setattr(ply_io, "READ_BLOCK_ROWS", 4)
+    with pytest.raises(ValueError, match="truncated PLY.*declares 10 vertices, the file holds 9"):
+        read_gaussian_ply(path)

@@ -209,9 +209,11 @@ def test_js_decoder_reads_a_chunked_file_as_python_does(tmp_path, frozen):
     import decompress as cli
 
     path = os.path.join(ROOT, "tests", "fixtures", "v5", "chunks.bundle") if frozen else _chunked_file(tmp_path)
-    res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), path, "-o", str(tmp_path / "js.ply")],
+    threads = ["--helpers", "0"] if frozen else ["--helpers", "2"]  # one chunk at a time; three at once, in any order
+    res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), path, "-o", str(tmp_path / "js.ply"), *threads],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and ("2 chunks" if frozen else "3 chunks") in res.stdout, res.stderr
+    assert ("1 chunk at a time" if frozen else "3 chunks at a time") in res.stdout, res.stdout
     assert cli.main([path, "-o", str(tmp_path / "py.ply")]) == 0
     names_js, js = ply_table(str(tmp_path / "js.ply"))
     names_py, py = ply_table(str(tmp_path / "py.ply"))
@@ -256,6 +258,7 @@ def test_js_decoder_refuses_the_chunked_files_python_refuses(tmp_path, damage, m
     res = subprocess.run([NODE, os.path.join(WEB, "decode.mjs"), str(bad_path), "-o", str(tmp_path / "bad.ply")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and message in res.stderr and not os.path.exists(tmp_path / "bad.ply"), res.stderr
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".bad.ply")]  # nor a half-written temporary file
 
 
 def _t_edit(value):

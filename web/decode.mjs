@@ -5,19 +5,22 @@
 //     node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--helpers K] [--quiet]
 //
 // The same decoder the viewer page runs (web/src/), with K helper threads decoding a share of the
-// channels (default: CPUs − 1, at most 3; 0: one thread). --codes also writes the decoded AC codes
+// channels (default: CPUs − 1, at most 3; 0: one thread); a chunked file is decoded K + 1 chunks at a
+// time, one per thread, and written chunk after chunk (its memory: the chunks in flight, not the scene's
+// arrays). --codes also writes the decoded AC codes
 // (uint8 or uint16, little endian, [N − 1, C] row-major) and the voxel coordinates (int32 x, y, z per
 // voxel) for conformance tests. Errors: one line on stderr, exit code 2, nothing written at -o (the
 // PLY goes to a temporary name, renamed at the end).
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
+import { decodeChunksInOrder } from "./node/chunk-pool.mjs";
 import { defaultHelperCount, nodeHelpers } from "./node/helpers.mjs";
-import { decodeChunkedFile, isChunked } from "./src/chunked.js";
+import { isChunked } from "./src/chunked.js";
 import { decodeBundle } from "./src/decode.js";
 import { FormatError } from "./src/errors.js";
-import { plyBytes } from "./src/ply.js";
+import { plyBytes, plyHeader } from "./src/ply.js";
 
 function usage() {
   return "usage: node web/decode.mjs IN.bundle -o OUT.ply [--codes CODES.bin] [--helpers K] [--quiet]";
@@ -44,12 +47,38 @@ function parseArgs(argv) {
   return args;
 }
 
+function temporaryName(path) {
+  return join(dirname(path), `.${basename(path)}.tmp${process.pid}`);
+}
+
 function writeAtomic(path, bytes) {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp${process.pid}`);
+  const tmp = temporaryName(path);
   try {
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Decode a chunked file into the PLY at path, chunk after chunk (a temporary name, renamed at the end). */
+async function decodeChunkedToPly(bytes, args) {
+  const tmp = temporaryName(args.output);
+  let fd = null;
+  try {
+    fd = openSync(tmp, "w");
+    const { index } = await decodeChunksInOrder(bytes, {
+      threads: args.helpers + 1, label: args.input,
+      onIndex: (idx) => writeSync(fd, plyHeader(idx.n, idx.shDegree)),
+      onRows: (i, rows) => writeSync(fd, rows),
+    });
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, args.output);
+    return index;
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
@@ -63,29 +92,27 @@ async function main() {
   } catch (err) {
     throw new Error(`${args.input}: cannot read (${err.code || err.message})`);
   }
-  const pool = nodeHelpers(args.helpers);
   const t0 = performance.now();
-  let decoded, chunked = null;
-  try {
-    if (isChunked(bytes)) {
-      if (args.codes) throw new Error("--codes takes a single bundle, not a chunked file");
-      chunked = await decodeChunkedFile(bytes, { label: args.input, helpers: pool.helpers });
-    } else {
-      decoded = await decodeBundle(bytes, { label: args.input, helpers: pool.helpers });
+  if (isChunked(bytes)) {
+    if (args.codes) throw new Error("--codes takes a single bundle, not a chunked file");
+    const index = await decodeChunkedToPly(bytes, args);
+    const seconds = (performance.now() - t0) / 1000;
+    const atOnce = Math.min(args.helpers + 1, index.chunks.length);
+    if (!args.quiet) {
+      console.log(`${args.input}: format v5, ${index.chunks.length} chunks, ${index.n} Gaussians, SH degree ${index.shDegree}, `
+        + `${bytes.length} B (${((8 * bytes.length) / index.n).toFixed(2)} bits/Gaussian); decoded and written in `
+        + `${seconds.toFixed(3)} s (${atOnce} chunk${atOnce > 1 ? "s" : ""} at a time) -> ${args.output}`);
     }
+    return;
+  }
+  const pool = nodeHelpers(args.helpers);
+  let decoded;
+  try {
+    decoded = await decodeBundle(bytes, { label: args.input, helpers: pool.helpers });
   } finally {
     await pool.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  if (chunked) {
-    writeAtomic(args.output, plyBytes(...chunked.chunks));
-    if (!args.quiet) {
-      const n = chunked.index.n;
-      console.log(`${args.input}: format v5, ${chunked.chunks.length} chunks, ${n} Gaussians, SH degree ${chunked.index.shDegree}, `
-        + `${bytes.length} B (${((8 * bytes.length) / n).toFixed(2)} bits/Gaussian); decoded in ${seconds.toFixed(3)} s -> ${args.output}`);
-    }
-    return;
-  }
   writeAtomic(args.output, plyBytes(decoded));
   if (args.codes) {
     const { codes, coords } = decoded;

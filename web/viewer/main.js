@@ -665,6 +665,8 @@ async function openUrl(url) {
   setStatus(`fetching ${url}…`);
   const label = url.split("/").pop() || url;
   const t0 = performance.now();
+  // a URL may be a chunked file: its decode workers load their code while the index and the first chunk arrive
+  chunkWorkers();
   try {
     // ask for the head only: a server that answers with 206 streams a chunked file chunk by chunk
     const res = await fetch(url, { headers: { Range: "bytes=0-65535" } });
