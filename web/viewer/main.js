@@ -284,14 +284,18 @@ window.__splatpressCapture = () => canvas.toDataURL("image/png");
 function setStatus(text) { $("status").textContent = text; }
 function fmtBytes(b) { return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`; }
 
-// The decode worker (and its helper workers) start with the page, so they are ready when a file arrives.
-let worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+// The decode worker of a single bundle (and its helper workers) starts with a page that waits for a file, so
+// that it is ready when one is dropped; a page opened with ?url= starts it only if the URL is not a chunked
+// file (a chunked file has its own workers, which then load alone beside its first chunk).
+const newWorker = () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+let worker = params.get("url") ? null : newWorker();
 let busy = false;
 function decodeInWorker(bytes, label) {
   if (busy) {  // a new file cancels a decode in flight: a fresh worker
     worker.terminate();
-    worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    worker = null;
   }
+  if (!worker) worker = newWorker();
   busy = true;
   return new Promise((resolve, reject) => {
     worker.onmessage = (e) => {
@@ -391,11 +395,12 @@ async function openBytes(bytes, label) {
 // ---- chunked files: index first, then the chunks nearest the camera, decoded in parallel ------------------
 
 // One worker per CPU (at most 4), each decoding whole chunks; the first also has one helper thread, so that
-// the first chunk, decoded while the others wait, has the CPUs to itself.
+// the first chunk, decoded while the others wait, has the CPUs to itself. chunkWorkers(1): the first alone
+// (the others would only share the link and the CPUs with the first chunk).
 let chunkPool = [];
-function chunkWorkers() {
+function chunkWorkers(upTo = Infinity) {
   const cpus = navigator.hardwareConcurrency || 1;
-  const count = Math.max(1, Math.min(4, cpus));
+  const count = Math.max(1, Math.min(4, cpus, upTo));
   while (chunkPool.length < count) {
     const helpers = chunkPool.length === 0 && cpus > 1 ? 1 : 0;
     chunkPool.push(new Worker(new URL(`./worker.js?helpers=${helpers}`, import.meta.url), { type: "module" }));
@@ -648,7 +653,12 @@ async function openChunked(fetchRange, total, label, t0, ranged) {
     };
     report();
     settle();
-    const loops = [fetchLoop(), ...chunkWorkers().map(decodeLoop)];
+    // the other workers start once the first chunk is on screen (until then they would have nothing to do)
+    const others = async () => {
+      while (live() && !firstSettled) await changed();
+      if (live()) await Promise.all(chunkWorkers().slice(1).map(decodeLoop));
+    };
+    const loops = [fetchLoop(), decodeLoop(chunkWorkers(1)[0]), others()];
     Promise.all(loops).catch(reportError);
   } catch (err) {
     if (live()) {
@@ -665,8 +675,8 @@ async function openUrl(url) {
   setStatus(`fetching ${url}…`);
   const label = url.split("/").pop() || url;
   const t0 = performance.now();
-  // a URL may be a chunked file: its decode workers load their code while the index and the first chunk arrive
-  chunkWorkers();
+  // a URL may be a chunked file: its first decode worker loads its code while the index and the first chunk arrive
+  chunkWorkers(1);
   try {
     // ask for the head only: a server that answers with 206 streams a chunked file chunk by chunk
     const res = await fetch(url, { headers: { Range: "bytes=0-65535" } });
