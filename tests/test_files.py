@@ -27,3 +27,18 @@ def test_writes_replace_and_create_folders(tmp_path):
         assert tmp.endswith(".safetensors") and os.path.dirname(tmp) == str(tmp_path)
         open(tmp, "wb").close()
     assert (tmp_path / "m.safetensors").exists()
+
+
+def test_permissions_are_those_of_a_plain_write(tmp_path):
+    """A new file gets 0666 less the umask (as open() gives; not mkstemp's 0600, which a web server serving the
+    file as another user could not read); a replaced file keeps its own permissions."""
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "scene.bundle"
+        write_bytes_atomic(path, b"x")
+        assert os.stat(path).st_mode & 0o777 == 0o644
+        os.chmod(path, 0o600)
+        write_bytes_atomic(path, b"y")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    finally:
+        os.umask(umask)

@@ -29,10 +29,22 @@ def atomic_target(path: PathLike, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would leave the file unreadable to a web server
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _mode_for(path: str) -> int:
+    """The permissions of the file at ``path``: the replaced file's, else what ``open(path, "w")`` gives
+    (0666 less the umask)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes_atomic(path: PathLike, data: bytes) -> None:
