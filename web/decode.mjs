@@ -62,6 +62,11 @@ function writeAtomic(path, bytes) {
   }
 }
 
+/** Write all of bytes at the file's current end (writeSync may write less than it was given). */
+function writeAll(fd, bytes) {
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+}
+
 /** Decode a chunked file into the PLY at path, chunk after chunk (a temporary name, renamed at the end). */
 async function decodeChunkedToPly(bytes, args) {
   const tmp = temporaryName(args.output);
@@ -70,8 +75,8 @@ async function decodeChunkedToPly(bytes, args) {
     fd = openSync(tmp, "w");
     const { index } = await decodeChunksInOrder(bytes, {
       threads: args.helpers + 1, label: args.input,
-      onIndex: (idx) => writeSync(fd, plyHeader(idx.n, idx.shDegree)),
-      onRows: (i, rows) => writeSync(fd, rows),
+      onIndex: (idx) => writeAll(fd, plyHeader(idx.n, idx.shDegree)),
+      onRows: (i, rows) => writeAll(fd, rows),
     });
     closeSync(fd);
     fd = null;

@@ -20,7 +20,7 @@ export function defaultChunkThreads() {
  * @param {Uint8Array} bytes the whole chunked file
  * @param {{threads?: number, label?: string, onRows: (i: number, rows: Uint8Array, n: number) => void,
  *   onIndex?: (index: object) => void}} options onIndex: called once the index is read, before any chunk
- * @returns {Promise<{index: object}>} rejects with the first chunk's error (a FormatError naming the chunk)
+ * @returns {Promise<{index: object}>} rejects with the first error to arrive (a FormatError naming its chunk)
  */
 export async function decodeChunksInOrder(bytes, { threads = defaultChunkThreads(), label = "file", onRows, onIndex }) {
   const [, end] = indexRange(bytes.subarray(0, HEADER_BYTES), label);
