@@ -8,7 +8,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 
-import { HEADER_BYTES, chunkRange, indexRange, parseChunkIndex } from "../src/chunked.js";
+import { chunkRange, readChunkIndex } from "../src/chunked.js";
 import { FormatError } from "../src/errors.js";
 
 /** Default number of chunk threads: the CPUs Node may use, between 1 and 4. */
@@ -18,17 +18,16 @@ export function defaultChunkThreads() {
 
 /**
  * @param {Uint8Array} bytes the whole chunked file
- * @param {{threads?: number, label?: string, onRows: (i: number, rows: Uint8Array, n: number) => void,
+ * @param {{threads?: number, label?: string, onRows: (i: number, rows: Uint8Array) => void,
  *   onIndex?: (index: object) => void}} options onIndex: called once the index is read, before any chunk
  * @returns {Promise<{index: object}>} rejects with the first error to arrive (a FormatError naming its chunk)
  */
 export async function decodeChunksInOrder(bytes, { threads = defaultChunkThreads(), label = "file", onRows, onIndex }) {
-  const [, end] = indexRange(bytes.subarray(0, HEADER_BYTES), label);
-  const index = await parseChunkIndex(bytes.subarray(0, Math.min(bytes.length, end)), bytes.length, label);
+  const index = await readChunkIndex(bytes, label);
   if (onIndex) onIndex(index);
   const count = Math.max(1, Math.min(threads, index.chunks.length));
   const workers = Array.from({ length: count }, () => new Worker(new URL("./chunk-worker.mjs", import.meta.url)));
-  const ready = new Map();  // chunk → {rows, n}, decoded but not yet handed on (an earlier chunk is still decoding)
+  const ready = new Map();  // chunk → its rows, decoded but not yet handed on (an earlier chunk is still decoding)
   let next = 0;  // the next chunk to send to a thread
   let written = 0;  // the next chunk to hand to onRows
   try {
@@ -50,13 +49,13 @@ export async function decodeChunksInOrder(bytes, { threads = defaultChunkThreads
         worker.on("message", (m) => {
           if (failed) return;
           if (m.error !== undefined) { fail(m.format ? new FormatError(m.error) : new Error(m.error)); return; }
-          ready.set(m.i, { rows: new Uint8Array(m.rows), n: m.n });
+          ready.set(m.i, new Uint8Array(m.rows));
           idle.push(worker);
           try {
             while (ready.has(written)) {
-              const { rows, n } = ready.get(written);
+              const rows = ready.get(written);
               ready.delete(written);
-              onRows(written, rows, n);
+              onRows(written, rows);
               written++;
             }
           } catch (err) {

@@ -3,7 +3,7 @@
 // chunk's PLY rows (src/ply.js plyRows), so that the main thread only writes them. Started by node/chunk-pool.mjs.
 //
 //   main → worker: {bytes: ArrayBuffer (transferred), i, entry, shDegree, label}
-//   worker → main: {i, rows: ArrayBuffer (transferred), n}  |  {i, error, format: true when a FormatError}
+//   worker → main: {i, rows: ArrayBuffer (transferred)}  |  {i, error, format: true when a FormatError}
 import { parentPort } from "node:worker_threads";
 
 import { decodeChunk } from "../src/chunked.js";
@@ -14,7 +14,7 @@ parentPort.on("message", async ({ bytes, i, entry, shDegree, label }) => {
   try {
     const decoded = await decodeChunk(new Uint8Array(bytes), { shDegree, chunks: { [i]: entry } }, i, { label });
     const rows = plyRows(decoded);
-    parentPort.postMessage({ i, rows: rows.buffer, n: decoded.n }, [rows.buffer]);
+    parentPort.postMessage({ i, rows: rows.buffer }, [rows.buffer]);
   } catch (err) {
     parentPort.postMessage({ i, error: (err && err.message) || String(err), format: err instanceof FormatError });
   }

@@ -133,6 +133,12 @@ export async function decodeChunk(bytes, index, i, options = {}) {
   return decoded;
 }
 
+/** The index of a whole chunked file held in memory (parseChunkIndex of its head). */
+export async function readChunkIndex(bytes, label = "file") {
+  const end = indexRange(bytes.subarray(0, HEADER_BYTES), label)[1];
+  return parseChunkIndex(bytes.subarray(0, Math.min(bytes.length, end)), bytes.length, label);
+}
+
 /**
  * Decode every chunk of a whole chunked file held in memory, in index order.
  * @returns {{index, chunks: Array}} chunks: the decodeBundle results; with options.partial a damaged chunk
@@ -140,7 +146,7 @@ export async function decodeChunk(bytes, index, i, options = {}) {
  */
 export async function decodeChunkedFile(bytes, options = {}) {
   const label = options.label || "file";
-  const index = await parseChunkIndex(bytes.subarray(0, Math.min(bytes.length, indexRange(bytes.subarray(0, HEADER_BYTES), label)[1])), bytes.length, label);
+  const index = await readChunkIndex(bytes, label);
   const chunks = [];
   for (let i = 0; i < index.chunks.length; i++) {
     const [s, e] = chunkRange(index, i);
