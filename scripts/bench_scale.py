@@ -20,6 +20,12 @@ compares with the single copy's.
     python scripts/bench_scale.py [--input PLY] [--copies 1 4 8] [--chunk_size N] [--workers K] [--node] [--browser 50]
         [--budget N] [--out bench_out/scale]
 
+``--competitors SPZ [SOG]``: the same tiled input also written by PlayCanvas's ``splat-transform`` (the pinned
+tool of ``scene/splat_transform_tool.py``; SOG's SH k-means takes about an hour per 100k Gaussians at SH 3 on a
+2-core CPU), reported with its bytes and the time its whole file needs to arrive at the ``--browser`` rate (50
+Mbit/s without one): what a viewer of that format waits before its first frame. ``--only_competitors`` skips
+compress.py and the decoders (the competitors of a size encoded in another run).
+
 ``--bundles FILE …`` skips the encoder and measures the decoders and the viewer on files written before, e.g.
 ``scripts/make_tiled_bundle.py``'s copies of one chunk (millions of Gaussians at the cost of one encoding);
 ``--budget N``: the viewer's splat budget (its ``?budget=``; by default the viewer's own); ``--move``: then the
@@ -119,6 +125,19 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     ply = os.path.join(work, f"tiled_{copies}.ply")
     write_gaussian_ply(ply, tiled_copies(src, copies))
     n_in = copies * len(src["means"])
+    try:
+        if args.only_competitors:
+            point = {"copies": copies, "n_input": n_in, "encoded": False}
+        else:
+            point = encode_size(ply, copies, n_in, args, work)
+        point["competitors"] = [competitor(name, ply, copies, n_in, args, work) for name in args.competitors]
+    finally:
+        os.remove(ply)
+    return point
+
+
+def encode_size(ply: str, copies: int, n_in: int, args, work: str) -> dict:
+    """compress.py on the tiled input ``ply``, timed, then the decoders on its output."""
     bundle = os.path.join(args.out, f"x{copies}.bundle")
     cmd = [sys.executable, "compress.py", ply, "-o", bundle, "--chunk_size", str(args.chunk_size), "--quiet",
            "--workers", str(args.workers)]
@@ -127,13 +146,35 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
     point = {"copies": copies, "n_input": n_in, "seconds": seconds, "seconds_per_million": seconds / (n_in / 1e6),
              "peak_rss": rss, "peak_rss_all_processes": tree_rss, **describe(bundle)}
     point["bits_per_gaussian"] = 8.0 * point["bytes"] / point["n_gaussians"]
-    os.remove(ply)
     log(f"x{copies}: {point['bytes']:,} B in {point['chunks']} chunks, {seconds:.0f} s, peak RSS {rss / 2**30:.2f} GiB "
         f"(all processes together {tree_rss / 2**30:.2f} GiB), "
         f"PSNR per chunk {', '.join(f'{p:.2f}' for p in point['psnr_per_chunk'])}")
     log(f"x{copies}: {json.dumps(point)}")  # the encoder's numbers, before the decoders run
     decoders(point, bundle, args, work)
     return point
+
+
+def competitor(name: str, ply: str, copies: int, n_in: int, args, work: str) -> dict:
+    """``ply`` written as ``name`` (SPZ / SOG) by splat-transform: bytes, encode seconds, and the seconds the whole
+    file needs to arrive at the ``--browser`` rate (50 Mbit/s without one); ``skipped`` with the reason instead."""
+    from scene.splat_transform_tool import ToolUnavailable, run_splat_transform
+
+    mbps = args.browser or 50.0
+    out = os.path.join(work, f"tiled_{copies}.{name.lower()}")
+    extra = ["-g", args.sog_gpu] if name == "SOG" else []
+    log(f"x{copies}: splat-transform {' '.join(extra + [os.path.basename(ply), os.path.basename(out)])}")
+    t0 = time.perf_counter()
+    try:
+        run_splat_transform(extra + [ply, out], timeout=args.competitor_timeout)
+    except (ToolUnavailable, ValueError) as exc:
+        log(f"x{copies}: {name} skipped: {exc}")
+        return {"name": name, "skipped": str(exc)}
+    seconds = time.perf_counter() - t0
+    size = os.path.getsize(out)
+    os.remove(out)
+    log(f"x{copies}: {name} {size:,} B in {seconds:.0f} s")
+    return {"name": name, "bytes": size, "bits_per_gaussian": 8.0 * size / n_in, "encode_seconds": seconds,
+            "mbps": mbps, "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6)}
 
 
 def decoders(point: dict, bundle: str, args, work: str) -> None:
@@ -216,6 +257,12 @@ def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool 
             "peak_rss_browser": page_rss}  # Chromium's processes (GPU process included) and the puppeteer driver
 
 
+def _tool_version() -> str:
+    from scene.splat_transform_tool import VERSION
+
+    return VERSION
+
+
 def _seconds(v) -> str:
     return "—" if v is None else f"{v:.2f}"
 
@@ -223,7 +270,7 @@ def _seconds(v) -> str:
 def report(points: list, args) -> str:
     tail = (f"{' --node' if args.node else ''}{f' --browser {args.browser:g}' if args.browser else ''}"
             f"{f' --budget {args.budget}' if args.budget is not None else ''}{' --move' if args.move else ''}")
-    encoded = [p for p in points if p["copies"] is not None]
+    encoded = [p for p in points if p["copies"] is not None and p.get("encoded", True)]
     lines = []
     if encoded:
         lines += [f"`python scripts/bench_scale.py --copies {' '.join(str(p['copies']) for p in encoded)} "
@@ -289,6 +336,27 @@ def report(points: list, args) -> str:
                 b = p["browser"]
                 lines.append(f"| {p['copies'] if p['copies'] is not None else p['file']} | {_seconds(b['move_seconds'])} | "
                              f"{b['move_fetches']} | {b['move_dropped']} | {b['gaussians_shown_after_move']:,} |")
+    rivals = [p for p in points if p.get("competitors")]
+    if rivals:
+        rate = args.browser or 50.0
+        lines += ["", f"The same tiled input written by splat-transform {_tool_version()} "
+                  f"(`--competitors {' '.join(args.competitors)}`{' --only_competitors' if args.only_competitors else ''}"
+                  f"{f' --sog_gpu {args.sog_gpu}' if 'SOG' in args.competitors else ''}): its bytes, and the seconds "
+                  f"the whole file needs to arrive at {rate:g} Mbit/s, the least a viewer of a file that must arrive "
+                  "whole waits for its first frame.", "",
+                  "| copies | Gaussians in | format | bytes (bits per input Gaussian) | encode s | the whole file at "
+                  f"{rate:g} Mbit/s, s |", "|---|---|---|---|---|---|"]
+        for p in rivals:
+            rows = ([{"name": "this codec", "bytes": p["bytes"], "bits_per_gaussian": 8.0 * p["bytes"] / p["n_input"],
+                      "encode_seconds": p["seconds"], "whole_file_transfer_seconds": 8.0 * p["bytes"] / (rate * 1e6)}]
+                    if p.get("encoded", True) else []) + p["competitors"]
+            for r in rows:
+                if "skipped" in r:
+                    lines.append(f"| {p['copies']} | {p['n_input']:,} | {r['name']} | skipped: {r['skipped']} | — | — |")
+                else:
+                    lines.append(f"| {p['copies']} | {p['n_input']:,} | {r['name']} | {r['bytes']:,} "
+                                 f"({r['bits_per_gaussian']:.1f}) | {r['encode_seconds']:.0f} | "
+                                 f"{r['whole_file_transfer_seconds']:.2f} |")
     for p in points:
         if p.get("browser_error"):
             lines += ["", f"The viewer failed on {p['copies'] if p['copies'] is not None else p['file']}: "
@@ -327,10 +395,19 @@ def main(argv=None) -> int:
     ap.add_argument("--move", action="store_true",
                     help="with --browser: then move the viewer's camera to the far end of the file and time the chunks "
                          "planned from there")
+    ap.add_argument("--competitors", nargs="+", default=[], choices=["SPZ", "SOG"],
+                    help="also write each tiled input as these formats with splat-transform (bytes, and the whole "
+                         "file's transfer time at the --browser rate)")
+    ap.add_argument("--only_competitors", action="store_true",
+                    help="with --competitors: skip compress.py and the decoders")
+    ap.add_argument("--sog_gpu", default="cpu", help="splat-transform's -g for SOG: 'cpu' or a WebGPU adapter index")
+    ap.add_argument("--competitor_timeout", type=int, default=7200, help="seconds for each splat-transform call")
     ap.add_argument("--bundles", nargs="+", default=None, metavar="FILE",
                     help="no encoding: the decoders (--node, --browser) on these files")
     ap.add_argument("--out", default=os.path.join("bench_out", "scale"))
     args = ap.parse_args(argv)
+    if args.only_competitors and not args.competitors:
+        ap.error("--only_competitors needs --competitors SPZ and/or SOG")
     if args.bundles:
         missing = [b for b in args.bundles if not os.path.isfile(b)]
         if missing:
