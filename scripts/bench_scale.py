@@ -232,7 +232,10 @@ def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool 
     to arrive at that rate (what a viewer of a file that must arrive whole waits at least). ``move``: then the
     camera moves to the far end (far_view; screenshot.mjs --move): the seconds until the chunks planned from
     there are shown, and the chunks fetched and dropped for the splat budget."""
+    from codec.chunked import is_chunked
+
     web = os.path.join(ROOT, "web")
+    move = move and is_chunked(bundle)  # a file of one chunk has no plan to change
     if not os.path.isdir(os.path.join(web, "node_modules", "puppeteer-core")) or not os.path.isfile("/usr/bin/chromium"):
         log("--browser skipped: needs web/node_modules (cd web && npm ci) and /usr/bin/chromium")
         return {}
