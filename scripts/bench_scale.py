@@ -21,13 +21,13 @@ compares with the single copy's.
         [--budget N] [--out bench_out/scale]
 
 ``--competitors SPZ [SOG]``: the same tiled input also written by PlayCanvas's ``splat-transform`` (the pinned
-tool of ``scene/splat_transform_tool.py``; SOG's SH k-means takes about an hour per 100k Gaussians at SH 3 on a
-2-core CPU), reported with its bytes and the time its whole file needs to arrive at the ``--browser`` rate (50
-Mbit/s without one): what a viewer of that format waits before its first frame. SPZ (version 4) is
-zstd-compressed, and zstd finds the repeated copies of a tiled input (fern: one copy 2 730 023 B, two 3 500 154 B),
-which a real scene does not offer: on tiles its bytes are a lower bound, not a size comparison; compare bytes on
-one copy. ``--only_competitors`` skips
-compress.py and the decoders (the competitors of a size encoded in another run).
+tool of ``scene/splat_transform_tool.py``; SOG's SH k-means took 1 h 10 min for fern's 128k Gaussians on a
+2-core CPU), reported with its bytes and the time its whole file needs to arrive at the ``--browser`` rate
+(50 Mbit/s without one): what a viewer of that format waits before its first frame. SPZ (version 4) is
+zstd-compressed, and zstd finds the repeated copies of a tiled input (fern: one copy 2 730 023 B, two
+3 500 154 B), which a real scene does not offer: on tiles its bytes are a lower bound, not a size comparison;
+compare bytes on one copy. ``--only_competitors`` skips compress.py and the decoders (the competitors of a
+size encoded in another run).
 
 ``--bundles FILE …`` skips the encoder and measures the decoders and the viewer on files written before, e.g.
 ``scripts/make_tiled_bundle.py``'s copies of one chunk (millions of Gaussians at the cost of one encoding);
