@@ -133,7 +133,7 @@ def run_size(src: dict, copies: int, args, work: str) -> dict:
             point = {"copies": copies, "n_input": n_in, "encoded": False}
         else:
             point = encode_size(ply, copies, n_in, args, work)
-        point["competitors"] = [competitor(name, ply, copies, n_in, args, work) for name in args.competitors]
+        point["competitors"] = [competitor(name, ply, copies, args, work) for name in args.competitors]
     finally:
         os.remove(ply)
     return point
@@ -157,12 +157,11 @@ def encode_size(ply: str, copies: int, n_in: int, args, work: str) -> dict:
     return point
 
 
-def competitor(name: str, ply: str, copies: int, n_in: int, args, work: str) -> dict:
-    """``ply`` written as ``name`` (SPZ / SOG) by splat-transform: bytes, encode seconds, and the seconds the whole
-    file needs to arrive at the ``--browser`` rate (50 Mbit/s without one); ``skipped`` with the reason instead."""
+def competitor(name: str, ply: str, copies: int, args, work: str) -> dict:
+    """``ply`` written as ``name`` (SPZ / SOG) by splat-transform: its bytes and encode seconds; ``skipped`` with the
+    reason instead."""
     from scene.splat_transform_tool import ToolUnavailable, run_splat_transform
 
-    mbps = args.browser or 50.0
     out = os.path.join(work, f"tiled_{copies}.{name.lower()}")
     extra = ["-g", args.sog_gpu] if name == "SOG" else []
     log(f"x{copies}: splat-transform {' '.join(extra + [os.path.basename(ply), os.path.basename(out)])}")
@@ -176,8 +175,7 @@ def competitor(name: str, ply: str, copies: int, n_in: int, args, work: str) -> 
     size = os.path.getsize(out)
     os.remove(out)
     log(f"x{copies}: {name} {size:,} B in {seconds:.0f} s")
-    return {"name": name, "bytes": size, "bits_per_gaussian": 8.0 * size / n_in, "encode_seconds": seconds,
-            "mbps": mbps, "whole_file_transfer_seconds": 8.0 * size / (mbps * 1e6)}
+    return {"name": name, "bytes": size, "encode_seconds": seconds}
 
 
 def decoders(point: dict, bundle: str, args, work: str) -> None:
@@ -263,12 +261,6 @@ def browser_stream(bundle: str, mbps: float, work: str, budget=None, move: bool 
             "peak_rss_browser": page_rss}  # Chromium's processes (GPU process included) and the puppeteer driver
 
 
-def _tool_version() -> str:
-    from scene.splat_transform_tool import VERSION
-
-    return VERSION
-
-
 def _seconds(v) -> str:
     return "—" if v is None else f"{v:.2f}"
 
@@ -344,8 +336,10 @@ def report(points: list, args) -> str:
                              f"{b['move_fetches']} | {b['move_dropped']} | {b['gaussians_shown_after_move']:,} |")
     rivals = [p for p in points if p.get("competitors")]
     if rivals:
+        from scene.splat_transform_tool import VERSION
+
         rate = args.browser or 50.0
-        lines += ["", f"The same tiled input written by splat-transform {_tool_version()} "
+        lines += ["", f"The same tiled input written by splat-transform {VERSION} "
                   f"(`--competitors {' '.join(args.competitors)}{' --only_competitors' if args.only_competitors else ''}"
                   f"{f' --sog_gpu {args.sog_gpu}' if 'SOG' in args.competitors else ''}`): its bytes, and the seconds "
                   f"the whole file needs to arrive at {rate:g} Mbit/s, the least a viewer of a file that must arrive "
@@ -354,16 +348,14 @@ def report(points: list, args) -> str:
                   "| copies | Gaussians in | format | bytes (bits per input Gaussian) | encode s | the whole file at "
                   f"{rate:g} Mbit/s, s |", "|---|---|---|---|---|---|"]
         for p in rivals:
-            rows = ([{"name": "this codec", "bytes": p["bytes"], "bits_per_gaussian": 8.0 * p["bytes"] / p["n_input"],
-                      "encode_seconds": p["seconds"], "whole_file_transfer_seconds": 8.0 * p["bytes"] / (rate * 1e6)}]
-                    if p.get("encoded", True) else []) + p["competitors"]
-            for r in rows:
+            ours = [{"name": "this codec", "bytes": p["bytes"], "encode_seconds": p["seconds"]}] if p.get("encoded", True) else []
+            for r in ours + p["competitors"]:
                 if "skipped" in r:
                     lines.append(f"| {p['copies']} | {p['n_input']:,} | {r['name']} | skipped: {r['skipped']} | — | — |")
                 else:
                     lines.append(f"| {p['copies']} | {p['n_input']:,} | {r['name']} | {r['bytes']:,} "
-                                 f"({r['bits_per_gaussian']:.1f}) | {r['encode_seconds']:.0f} | "
-                                 f"{r['whole_file_transfer_seconds']:.2f} |")
+                                 f"({8.0 * r['bytes'] / p['n_input']:.1f}) | {r['encode_seconds']:.0f} | "
+                                 f"{8.0 * r['bytes'] / (rate * 1e6):.2f} |")
     for p in points:
         if p.get("browser_error"):
             lines += ["", f"The viewer failed on {p['copies'] if p['copies'] is not None else p['file']}: "
